@@ -1,0 +1,49 @@
+# ddb_iceberg: every target installs what it needs first, so each works on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint format bench dev clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml setup.py
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "ddb_iceberg needs Python 3.11+"'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install ddb_iceberg with its development tools
+
+demo: install ## Run the pipeline end to end on the embedded local default
+	$(BIN)/ddb-iceberg demo
+
+test: install ## Run lint and the whole test suite (what CI runs)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## Lint and type-check (ruff, mypy)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: install ## Format the code and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install ## Run the benchmarks (figures go in BENCHMARKS.md)
+	$(BIN)/ddb-iceberg bench
+
+dev: install ## Start the Dagster UI (dagster dev) on the local default
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.ddb_iceberg/dagster_home} && mkdir -p $$DAGSTER_HOME && \
+	  DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -w workspace.yaml
+
+clean: ## Remove the virtualenv and every local artefact
+	rm -rf $(VENV) .ddb_iceberg .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""ddb_iceberg: keep an Apache Iceberg table exactly equal to a DynamoDB table, from its exports."""

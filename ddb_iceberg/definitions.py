@@ -1,0 +1,5 @@
+"""The Dagster code location: assembles assets, checks, resources and schedules (and nothing else)."""
+
+import dagster as dg
+
+defs = dg.Definitions()

@@ -1,0 +1,19 @@
+"""The one error type for exports that cannot be read or do not verify."""
+
+from __future__ import annotations
+
+
+class ExportError(Exception):
+    """An export that cannot be applied; the message names the export, the file and the problem."""
+
+    def __init__(self, *, export: str, problem: str, file: str | None = None, line: int | None = None) -> None:
+        self.export = export
+        self.file = file
+        self.line = line
+        self.problem = problem
+        where = f"export {export}"
+        if file is not None:
+            where += f", file {file}"
+        if line is not None:
+            where += f", line {line}"
+        super().__init__(f"{where}: {problem}")

@@ -1,0 +1,49 @@
+"""Fixtures shared by the whole suite: the real export fixtures and a moto server on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ddb_iceberg_tests.helpers import MotoServer, start_moto_server
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """`../shared` beside the checkout (CI lays a copy there), or DDB_ICEBERG_SHARED."""
+    path = Path(os.environ.get("DDB_ICEBERG_SHARED", REPO_ROOT.parent / "shared"))
+    if not (path / "fixtures" / "real-exports").is_dir():
+        pytest.fail(f"the real export fixtures are missing: expected {path}/fixtures/real-exports")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_exports(shared_dir: Path) -> Path:
+    return shared_dir / "fixtures" / "real-exports"
+
+
+@pytest.fixture(scope="session")
+def test_table_source(real_exports: Path) -> Path:
+    """Bucket root of the real table `test` (pk, sk): one full export and two incremental exports."""
+    return real_exports / "eu-north-1-test-table"
+
+
+@pytest.fixture(scope="session")
+def airline_source(real_exports: Path) -> Path:
+    """The prefix of the real Airline full export (manifests only, made with an S3 prefix)."""
+    return real_exports / "airline-full-export-manifests" / "public-s3-files" / "Output_Airline.csv"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """moto in server mode on a free loopback port, for the whole session."""
+    server = start_moto_server()
+    try:
+        yield server
+    finally:
+        server.stop()

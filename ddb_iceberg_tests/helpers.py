@@ -1,0 +1,108 @@
+"""Helpers for tests: a moto server on loopback, and tampering with copies of exports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from ddb_iceberg.exports.manifest import DataFileEntry, md5_base64, single_part_etag
+from ddb_iceberg.exports.source import S3Options
+from ddb_iceberg.simulator.writer import gzip_bytes
+
+MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+MOTO_REGION = "us-east-1"
+
+
+@dataclass
+class MotoServer:
+    """A running moto server: its endpoint, and clients and S3 options pointed at it."""
+
+    server: ThreadedMotoServer
+    endpoint_url: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service, endpoint_url=self.endpoint_url, region_name=MOTO_REGION, **MOTO_CREDENTIALS
+        )
+
+    @property
+    def s3_options(self) -> S3Options:
+        return S3Options(
+            region=MOTO_REGION,
+            endpoint_url=self.endpoint_url,
+            access_key=MOTO_CREDENTIALS["aws_access_key_id"],
+            secret_key=MOTO_CREDENTIALS["aws_secret_access_key"],
+        )
+
+    def upload_tree(self, local_root: Path, bucket: str, prefix: str = "") -> None:
+        s3 = self.client("s3")
+        for path in sorted(p for p in local_root.rglob("*") if p.is_file()):
+            key = "/".join(filter(None, [prefix.strip("/"), path.relative_to(local_root).as_posix()]))
+            s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_moto_server() -> MotoServer:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return MotoServer(server, f"http://{host}:{port}")
+
+
+def copy_tree(source: Path, destination: Path) -> Path:
+    """A writable copy of a read-only fixture tree."""
+    shutil.copytree(source, destination)
+    for path in destination.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    destination.chmod(0o755)
+    return destination
+
+
+def read_manifest_files(export_dir: Path) -> list[DataFileEntry]:
+    return [
+        DataFileEntry.from_json_line(line, export="test", file="manifest-files.json", line_number=n)
+        for n, line in enumerate((export_dir / "manifest-files.json").read_text().splitlines(), start=1)
+    ]
+
+
+def write_manifest_files(export_dir: Path, entries: list[DataFileEntry]) -> None:
+    """Rewrite manifest-files.json and its .md5 so that only the change under test is wrong."""
+    data = "".join(entry.to_json_line() for entry in entries).encode()
+    (export_dir / "manifest-files.json").write_bytes(data)
+    (export_dir / "manifest-files.md5").write_bytes(md5_base64(data).encode())
+
+
+def replace_data_file(
+    source_root: Path, export_dir: Path, index: int, data: bytes, *, item_count: int | None = None
+) -> DataFileEntry:
+    """Put `data` in place of the export's `index`-th data file and make the manifest agree with its bytes
+    (md5 and etag; itemCount only when given), so that the data itself is what a reader must catch."""
+    entries = read_manifest_files(export_dir)
+    entry = entries[index]
+    (source_root / entry.data_file_s3_key).write_bytes(data)
+    entries[index] = DataFileEntry(
+        entry.item_count if item_count is None else item_count,
+        md5_base64(data),
+        single_part_etag(data),
+        entry.data_file_s3_key,
+    )
+    write_manifest_files(export_dir, entries)
+    return entries[index]
+
+
+def gzip_lines(lines: list[str]) -> bytes:
+    return gzip_bytes("".join(line + "\n" for line in lines).encode())
+
+
+def edit_summary(export_dir: Path, **changes: Any) -> None:
+    summary = json.loads((export_dir / "manifest-summary.json").read_text())
+    summary.update(changes)
+    (export_dir / "manifest-summary.json").write_text(json.dumps(summary, separators=(",", ":")))
