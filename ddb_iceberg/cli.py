@@ -135,11 +135,8 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
             exports.append(row)
     except ExportError as error:
         raise click.ClickException(str(error)) from None
-    gaps = (
-        [str(gap) for gap in find_gaps(listing.full_exports[-1], listing.incremental_exports)]
-        if (listing.full_exports)
-        else []
-    )
+    latest_full = listing.full_exports[-1].summary.covers_to if listing.full_exports else None
+    gaps = [str(gap) for gap in find_gaps(latest_full, listing.incremental_exports)] if latest_full else []
     if as_json:
         click.echo(json.dumps({"exports": exports, "incomplete": list(listing.incomplete), "gaps": gaps}, indent=2))
         return
@@ -154,6 +151,118 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
         click.echo(f"  {export_id}  not complete (no manifest-summary.json yet): skipped")
     for gap in gaps:
         click.echo(f"  gap after the latest full export: {gap}")
+
+
+@cli.command()
+@click.option("--source", required=True, help="Directory or s3://bucket/prefix that holds AWSDynamoDB/.")
+@click.option("--table", "table", required=True, help="Iceberg table as <namespace>.<table>.")
+@click.option(
+    "--warehouse", required=True, help="Local warehouse directory (the SQL catalog is <warehouse>/catalog.db)."
+)
+@click.option(
+    "--key", "key", default=None, help="Key attributes: PARTITION_KEY[,SORT_KEY] (default: from the exports)."
+)
+@click.option("--allow-gaps", is_flag=True, help="Apply exports across uncovered time, and record the gap.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option("--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central.")
+@_s3_region
+@_s3_endpoint
+def sync(
+    source: str,
+    table: str,
+    warehouse: str,
+    key: str | None,
+    allow_gaps: bool,
+    as_json: bool,
+    jars: str | None,
+    s3_region: str | None,
+    s3_endpoint_url: str | None,
+) -> None:
+    """Apply every export the Iceberg table still lacks, in one Spark job and one commit."""
+    from ddb_iceberg.engine.plan import SyncError
+    from ddb_iceberg.engine.schema import KeyTypeError
+    from ddb_iceberg.engine.spark_session import (
+        CATALOG_NAME,
+        CatalogSettings,
+        JavaMissingError,
+        SparkSettings,
+        build_spark_session,
+    )
+    from ddb_iceberg.engine.sync import sync_table
+
+    progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
+    try:
+        export_source = ExportSource.from_uri(source, _s3_options(s3_region, s3_endpoint_url))
+        settings = SparkSettings(jars=tuple(filter(None, (jars or "").split(","))))
+        progress("Starting Spark ...")
+        spark = build_spark_session(CatalogSettings.local(warehouse), settings)
+        result = sync_table(
+            spark,
+            CATALOG_NAME,
+            table,
+            export_source,
+            key_attributes=tuple(key.split(",")) if key else None,
+            allow_gaps=allow_gaps,
+            log=progress,
+        )
+    except (ExportError, SyncError, KeyTypeError, JavaMissingError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(result.to_json() if as_json else result.describe())
+
+
+@cli.command()
+@click.option("--table", "table", required=True, help="Iceberg table as <namespace>.<table>.")
+@click.option("--warehouse", required=True, help="Local warehouse directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable status.")
+def status(table: str, warehouse: str, as_json: bool) -> None:
+    """Show what the table reflects: baseline, exports applied, the time it reflects, accepted gaps, tags."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from ddb_iceberg.engine.catalog_access import local_catalog, table_status
+
+    try:
+        report = table_status(local_catalog(warehouse), table)
+    except (FileNotFoundError, NoSuchTableError) as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(f"{report.table}: reflects the DynamoDB table as of {report.reflects or 'nothing yet'}")
+    click.echo(f"  baseline (full export): {report.baseline_export or '-'}")
+    click.echo(f"  rows: {report.rows}   current snapshot: {report.current_snapshot_id}")
+    click.echo(f"  exports applied: {len(report.exports_applied)} in {len(report.commits)} commit(s)")
+    for commit in report.commits:
+        click.echo(
+            f"    snapshot {commit['snapshot_id']}  reflects {commit['reflects']}  {len(commit['exports'])} export(s)  "
+            f"+{commit['rows_inserted']} ~{commit['rows_updated']} -{commit['rows_deleted']}"
+        )
+    click.echo(f"  accepted gaps: {', '.join(report.accepted_gaps) or 'none'}")
+    click.echo(f"  tags: {', '.join(report.tags) or '-'}")
+
+
+@cli.command()
+@click.option("--warehouse", required=True, help="Local warehouse directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print rows as JSON lines.")
+@click.argument("sql")
+def query(warehouse: str, as_json: bool, sql: str) -> None:
+    """Run SQL with DuckDB over the warehouse's Iceberg tables (`<namespace>.<table>`), the local Athena."""
+    import duckdb
+
+    from ddb_iceberg.engine.catalog_access import duckdb_with_tables, local_catalog
+
+    try:
+        connection = duckdb_with_tables(local_catalog(warehouse))
+        relation = connection.sql(sql)
+    except (FileNotFoundError, duckdb.Error) as error:
+        raise click.ClickException(str(error)) from None
+    if relation is None:
+        return
+    if as_json:
+        columns = relation.columns
+        for row in relation.fetchall():
+            click.echo(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+        return
+    click.echo(str(relation))
 
 
 @cli.command()

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
-from ddb_iceberg_tests.helpers import MotoServer, start_moto_server
+from ddb_iceberg.engine.spark_session import CatalogSettings, build_spark_session
+from ddb_iceberg_tests.helpers import LocalWarehouse, MotoServer, start_moto_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,3 +49,17 @@ def moto_server() -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One local Spark session for the whole suite; each test registers a catalog of its own."""
+    session = build_spark_session(CatalogSettings.local(tmp_path_factory.mktemp("default-warehouse")))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def warehouse(spark: SparkSession, tmp_path: Path, request: pytest.FixtureRequest) -> LocalWarehouse:
+    """A fresh local warehouse with its SQLite catalog, registered in the shared session."""
+    return LocalWarehouse.register(spark, tmp_path / "warehouse")

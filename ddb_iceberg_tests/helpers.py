@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from dataclasses import dataclass
@@ -10,7 +11,12 @@ from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
+from pyspark.sql import SparkSession
 
+from ddb_iceberg.engine.spark_session import CatalogSettings, configure_catalog
+from ddb_iceberg.engine.spark_table import SparkIcebergTable
+from ddb_iceberg.engine.sync import SyncResult, sync_table
+from ddb_iceberg.exports import ExportSource
 from ddb_iceberg.exports.manifest import DataFileEntry, md5_base64, single_part_etag
 from ddb_iceberg.exports.source import S3Options
 from ddb_iceberg.simulator.writer import gzip_bytes
@@ -106,3 +112,41 @@ def edit_summary(export_dir: Path, **changes: Any) -> None:
     summary = json.loads((export_dir / "manifest-summary.json").read_text())
     summary.update(changes)
     (export_dir / "manifest-summary.json").write_text(json.dumps(summary, separators=(",", ":")))
+
+
+_catalog_counter = itertools.count()
+
+
+@dataclass
+class LocalWarehouse:
+    """A local warehouse registered under a catalog name of its own in a shared Spark session."""
+
+    spark: SparkSession
+    path: Path
+    catalog: str
+
+    @classmethod
+    def register(cls, spark: SparkSession, path: Path) -> LocalWarehouse:
+        # Spark instantiates a catalog once per name, so each warehouse gets a name of its own (PyIceberg reads
+        # it under the same name: the SQLite catalog keys its rows by catalog name).
+        settings = CatalogSettings(warehouse=str(path), name=f"test_catalog_{next(_catalog_counter)}")
+        configure_catalog(spark, settings)
+        return cls(spark, path, settings.name)
+
+    def table(self, identifier: str = "dynamodb.orders") -> SparkIcebergTable:
+        return SparkIcebergTable(self.spark, self.catalog, identifier)
+
+    def sync(
+        self, source: Path | str | ExportSource, identifier: str = "dynamodb.orders", **options: Any
+    ) -> SyncResult:
+        export_source = source if isinstance(source, ExportSource) else ExportSource.from_uri(str(source))
+        return sync_table(self.spark, self.catalog, identifier, export_source, **options)
+
+    def items(self, identifier: str = "dynamodb.orders", version: str | int | None = None) -> dict[Any, Any]:
+        table = self.table(identifier)
+        layout = table.layout()
+        assert layout is not None
+        return table.items(layout, version)
+
+    def files(self) -> set[str]:
+        return {p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()}

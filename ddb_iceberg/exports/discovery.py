@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -72,10 +73,9 @@ class Gap:
         return f"[{format_timestamp(self.start)}, {format_timestamp(self.end)}) ({self.end - self.start} uncovered)"
 
 
-def find_gaps(baseline: Export, incrementals: tuple[Export, ...] | list[Export]) -> list[Gap]:
-    """Intervals after the baseline's exportTime that the incremental windows (in order) leave uncovered."""
+def find_gaps(reflected: datetime, incrementals: Iterable[Export]) -> list[Gap]:
+    """Intervals after `reflected` (the point a table reflects) that the windows, in order, leave uncovered."""
     gaps: list[Gap] = []
-    reflected = baseline.summary.covers_to
     for export in incrementals:
         window_start, window_end = export.summary.covers_from, export.summary.covers_to
         if window_end <= reflected:

@@ -219,7 +219,7 @@ class SimulatedTable:
             item["thumbnails"] = frozenset(rng.randbytes(8) for _ in range(2))
         if rng.random() < 0.3:
             # 38 significant digits: beyond bigint and double, exact only as decimal(38, s).
-            item["ledger_balance"] = Decimal(rng.randrange(10**37, 10**38)).scaleb(-rng.randrange(0, 10), EXACT_CONTEXT)
+            item["ledger_balance"] = Decimal(rng.randrange(10**37, 10**38)).scaleb(-10, EXACT_CONTEXT)
         if rng.random() < 0.05:
             # Magnitudes no decimal(38, s) holds.
             item["measurement"] = Decimal(rng.choice(["6.02214076E+23", "1.602176634E-19", "9.99E+125", "1E-130"]))

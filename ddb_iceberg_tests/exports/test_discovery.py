@@ -24,7 +24,7 @@ def test_lists_and_orders_the_real_exports(test_table_source: Path) -> None:
 
 def test_finds_the_real_69_second_gap(test_table_source: Path) -> None:
     listing = discover_exports(ExportSource.from_uri(str(test_table_source)))
-    (gap,) = find_gaps(listing.full_exports[0], listing.incremental_exports)
+    (gap,) = find_gaps(listing.full_exports[0].summary.covers_to, listing.incremental_exports)
     assert gap.start == datetime(2026, 1, 14, 10, 18, 50, 622000, tzinfo=UTC)
     assert gap.end == datetime(2026, 1, 14, 10, 20, tzinfo=UTC)
     assert gap.end - gap.start == timedelta(seconds=69, milliseconds=378)
@@ -34,7 +34,7 @@ def test_windows_that_tile_or_overlap_leave_no_gap(test_table_source: Path) -> N
     listing = discover_exports(ExportSource.from_uri(str(test_table_source)))
     first, second = listing.incremental_exports
     # Measured from the first window's start, the two real windows tile without a gap.
-    assert find_gaps(first, [first, second]) == []
+    assert find_gaps(first.summary.covers_from, [first, second]) == []
 
 
 def test_in_progress_exports_are_listed_as_incomplete(tmp_path: Path, test_table_source: Path) -> None:

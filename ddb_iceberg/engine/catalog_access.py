@@ -1,0 +1,122 @@
+"""Reading the table without Spark: its ledger through PyIceberg, its rows through DuckDB.
+
+PyIceberg reads the same catalog Spark writes (the SQLite file of the local warehouse, or Glue), so status,
+checks and metadata need no JVM. DuckDB is the local stand-in for Athena.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ddb_iceberg.engine.plan import LedgerEntry
+from ddb_iceberg.engine.spark_session import CATALOG_NAME
+from ddb_iceberg.exports.manifest import format_timestamp
+
+if TYPE_CHECKING:
+    import duckdb
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+
+def local_catalog(warehouse: str | Path, name: str = CATALOG_NAME) -> Catalog:
+    """The local SQL catalog in `<warehouse>/catalog.db`, as PyIceberg sees it."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    path = Path(warehouse).expanduser().resolve()
+    if not (path / "catalog.db").exists():
+        raise FileNotFoundError(f"no catalog at {path / 'catalog.db'}: run `ddb-iceberg sync` first")
+    return SqlCatalog(name, uri=f"sqlite:///{path / 'catalog.db'}", warehouse=path.as_uri())
+
+
+@dataclass
+class TableStatus:
+    """What the table's ledger says: baseline, exports applied, the time it reflects, gaps accepted."""
+
+    table: str
+    baseline_export: str | None = None
+    reflects: str | None = None
+    exports_applied: list[str] = field(default_factory=list)
+    commits: list[dict[str, Any]] = field(default_factory=list)
+    accepted_gaps: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    current_snapshot_id: int | None = None
+    rows: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ledger_history(table: Table) -> list[LedgerEntry]:
+    """Ledger entries of the current snapshot's ancestry, newest first."""
+    entries: list[LedgerEntry] = []
+    snapshot = table.current_snapshot()
+    while snapshot is not None:
+        summary = dict(snapshot.summary.additional_properties) if snapshot.summary else {}
+        entry = LedgerEntry.from_summary(snapshot.snapshot_id, summary)
+        if entry is not None:
+            entries.append(entry)
+        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
+    return entries
+
+
+def table_status(catalog: Catalog, identifier: str) -> TableStatus:
+    table = catalog.load_table(identifier)
+    status = TableStatus(table=identifier)
+    history = ledger_history(table)
+    current = table.current_snapshot()
+    if current is not None:
+        status.current_snapshot_id = current.snapshot_id
+        summary = current.summary.additional_properties if current.summary else {}
+        # Rows in data files less the rows position deletes remove (the engine deletes each row once).
+        status.rows = int(summary.get("total-records", 0)) - int(summary.get("total-position-deletes", 0))
+    if history:
+        status.baseline_export = history[-1].baseline_export
+        status.reflects = format_timestamp(history[0].reflects)
+    for entry in reversed(history):
+        status.exports_applied.extend(entry.applied_exports)
+        status.accepted_gaps.extend(entry.accepted_gaps)
+        status.commits.append(
+            {
+                "snapshot_id": entry.snapshot_id,
+                "reflects": format_timestamp(entry.reflects),
+                "exports": list(entry.applied_exports),
+                "rows_inserted": entry.rows_inserted,
+                "rows_updated": entry.rows_updated,
+                "rows_deleted": entry.rows_deleted,
+            }
+        )
+    status.tags = sorted(name for name, ref in table.refs().items() if ref.snapshot_ref_type.value == "tag")
+    return status
+
+
+def duckdb_connection() -> duckdb.DuckDBPyConnection:
+    """DuckDB with its iceberg extension loaded from the PyPI packages (never from the network)."""
+    import duckdb
+    import duckdb_extension_avro
+    import duckdb_extension_iceberg
+
+    def extension(module: Any, name: str) -> str:
+        return str(Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension")
+
+    connection = duckdb.connect()
+    connection.execute("SET autoinstall_known_extensions = false")
+    connection.load_extension(extension(duckdb_extension_avro, "avro"))  # iceberg reads manifests with it
+    connection.load_extension(extension(duckdb_extension_iceberg, "iceberg"))
+    return connection
+
+
+def duckdb_with_tables(catalog: Catalog) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection where every table of the catalog is a view `<namespace>.<table>`."""
+    connection = duckdb_connection()
+    for namespace in catalog.list_namespaces():
+        schema = ".".join(namespace)
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        for identifier in catalog.list_tables(namespace):
+            location = catalog.load_table(identifier).metadata_location
+            escaped = location.replace("'", "''")
+            connection.execute(
+                f'CREATE VIEW "{schema}"."{identifier[-1]}" AS SELECT * FROM iceberg_scan(\'{escaped}\')'
+            )
+    return connection

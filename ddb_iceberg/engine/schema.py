@@ -1,0 +1,417 @@
+"""From DynamoDB's typed values to an Iceberg schema that holds every value exactly, and evolves.
+
+The model here is plain Python (no Spark, no PyIceberg); `spark_types` and `rows` translate it.
+
+Policy (documented in the README):
+- Each attribute has a primary column, typed by the DynamoDB type most of its first values have:
+  S string, B binary, BOOL boolean, N long / decimal(38, s) / exact decimal text, M struct, L array (or JSON
+  text when its elements differ in type), SS/NS/BS arrays. NULL carries no type: it is SQL NULL, and an
+  attribute seen only as NULL gets no column until it holds a value.
+- A later value the primary column cannot hold exactly (another DynamoDB type, a number out of its range or
+  scale, a map whose field changed type) goes to a fallback column `<column>__<type>` that holds any value of
+  that DynamoDB type (numbers as exact text, maps and lists as DynamoDB JSON text). Nothing is lost, nothing
+  crashes, and the run reports the drift.
+- Columns are only ever added; a column no item uses any more stays, NULL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names
+from ddb_iceberg.exports.typed_values import EXACT_CONTEXT, DecodedValue
+
+MAX_DECIMAL_PRECISION = 38
+# New decimal columns get room for this many fractional digits (when the integer digits leave it), so that
+# a column first seen with `12.5` still holds `12.55` later.
+PREFERRED_DECIMAL_SCALE = 18
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+TAG_ORDER = ("S", "N", "B", "BOOL", "M", "L", "SS", "NS", "BS")
+
+
+class Kind(StrEnum):
+    STRING = "string"
+    LONG = "long"
+    DECIMAL = "decimal"
+    NUMBER_TEXT = "number_text"  # exact decimal text of numbers no decimal(38, s) holds
+    BOOLEAN = "boolean"
+    BINARY = "binary"
+    JSON = "json"  # DynamoDB JSON text of a value (lossless, types included)
+    STRUCT = "struct"
+    LIST = "list"
+    TIMESTAMP = "timestamp"
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    kind: Kind
+    scale: int = 0
+    element: ColumnType | None = None
+    fields: tuple[Column, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind.value}
+        if self.kind is Kind.DECIMAL:
+            data["scale"] = self.scale
+        if self.element is not None:
+            data["element"] = self.element.to_json()
+        if self.kind is Kind.STRUCT:
+            data["fields"] = [f.to_json() for f in self.fields]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ColumnType:
+        return cls(
+            kind=Kind(data["kind"]),
+            scale=data.get("scale", 0),
+            element=cls.from_json(data["element"]) if "element" in data else None,
+            fields=tuple(Column.from_json(f) for f in data.get("fields", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column (or struct field): its name, the attribute it holds, and which DynamoDB type."""
+
+    name: str
+    attribute: str
+    tag: str  # S N B BOOL M L SS NS BS; "" for the engine's own columns
+    type: ColumnType
+    required: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "attribute": self.attribute, "tag": self.tag, "type": self.type.to_json()} | (
+            {"required": True} if self.required else {}
+        )
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Column:
+        return cls(
+            data["name"],
+            data["attribute"],
+            data["tag"],
+            ColumnType.from_json(data["type"]),
+            data.get("required", False),
+        )
+
+
+STRING = ColumnType(Kind.STRING)
+LONG = ColumnType(Kind.LONG)
+NUMBER_TEXT = ColumnType(Kind.NUMBER_TEXT)
+BOOLEAN = ColumnType(Kind.BOOLEAN)
+BINARY = ColumnType(Kind.BINARY)
+JSON_TEXT = ColumnType(Kind.JSON)
+TIMESTAMP = ColumnType(Kind.TIMESTAMP)
+
+WRITE_TIME = Column(WRITE_TIME_COLUMN, "", "", TIMESTAMP, required=True)
+
+# What a fallback column of each DynamoDB type is: it holds any value of that type.
+FALLBACK_TYPES = {
+    "S": STRING,
+    "N": NUMBER_TEXT,
+    "B": BINARY,
+    "BOOL": BOOLEAN,
+    "M": JSON_TEXT,
+    "L": JSON_TEXT,
+    "SS": ColumnType(Kind.LIST, element=STRING),
+    "NS": ColumnType(Kind.LIST, element=NUMBER_TEXT),
+    "BS": ColumnType(Kind.LIST, element=BINARY),
+}
+
+
+def tag_of(value: DecodedValue) -> str | None:
+    """The DynamoDB type of a decoded value (None for NULL)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, str):
+        return "S"
+    if isinstance(value, Decimal):
+        return "N"
+    if isinstance(value, bytes):
+        return "B"
+    if isinstance(value, dict):
+        return "M"
+    if isinstance(value, list):
+        return "L"
+    if isinstance(value, frozenset):
+        sample = next(iter(value))
+        return "SS" if isinstance(sample, str) else "BS" if isinstance(sample, bytes) else "NS"
+    raise TypeError(f"not a decoded DynamoDB value: {type(value).__name__}")
+
+
+def _integer_digits(number: Decimal) -> int:
+    return max(number.adjusted() + 1, 0) if number else 0
+
+
+def _scale(number: Decimal) -> int:
+    exponent = number.normalize(EXACT_CONTEXT).as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(-exponent, 0)
+
+
+def number_type(numbers: Iterable[Decimal]) -> ColumnType:
+    """The narrowest exact type for numbers: long, else decimal(38, s), else exact text."""
+    values = list(numbers)
+    if all(v == v.to_integral_value() and _LONG_MIN <= v <= _LONG_MAX for v in values):
+        return LONG
+    scale = max((_scale(v) for v in values), default=0)
+    digits = max((_integer_digits(v) for v in values), default=0)
+    if digits + scale > MAX_DECIMAL_PRECISION:
+        return NUMBER_TEXT
+    return ColumnType(Kind.DECIMAL, scale=max(scale, min(PREFERRED_DECIMAL_SCALE, MAX_DECIMAL_PRECISION - digits)))
+
+
+def number_fits(column_type: ColumnType, number: Decimal) -> bool:
+    if column_type.kind is Kind.NUMBER_TEXT:
+        return True
+    if column_type.kind is Kind.LONG:
+        return number == number.to_integral_value() and _LONG_MIN <= number <= _LONG_MAX
+    if column_type.kind is Kind.DECIMAL:
+        return (
+            _scale(number) <= column_type.scale and _integer_digits(number) <= MAX_DECIMAL_PRECISION - column_type.scale
+        )
+    return False
+
+
+def initial_type(tag: str, values: Sequence[DecodedValue]) -> ColumnType:
+    """A first type for values of one DynamoDB type (structs start empty; `grow` adds their fields)."""
+    if tag == "N":
+        return number_type(values)
+    if tag == "M":
+        return ColumnType(Kind.STRUCT)
+    if tag == "NS":
+        return ColumnType(Kind.LIST, element=number_type(e for v in values for e in v))
+    if tag == "L":
+        # An array when every element of every list has one DynamoDB type, else JSON text.
+        elements = [e for v in values for e in v if e is not None]
+        element_tags = {tag_of(e) for e in elements}
+        if len(element_tags) > 1:
+            return JSON_TEXT
+        if not element_tags:
+            return ColumnType(Kind.LIST, element=STRING)
+        (element_tag,) = element_tags
+        assert element_tag is not None
+        return ColumnType(Kind.LIST, element=initial_type(element_tag, elements))
+    return FALLBACK_TYPES[tag]
+
+
+def grow(column: Column, values: Sequence[DecodedValue]) -> Column:
+    """Add the struct fields (at any depth) that `values` of the column's DynamoDB type bring."""
+    column_type = column.type
+    if column_type.kind is Kind.LIST and column.tag == "L" and column_type.element is not None:
+        element_tag = element_tag_of(column_type.element)
+        assert element_tag is not None
+        element = Column("element", "", element_tag, column_type.element)
+        elements = [e for v in values for e in v if tag_of(e) == element_tag]
+        return replace(column, type=replace(column_type, element=grow(element, elements).type))
+    if column_type.kind is not Kind.STRUCT:
+        return column
+    fields = []
+    for existing in column_type.fields:
+        nested = [v[existing.attribute] for v in values if tag_of(v.get(existing.attribute)) == existing.tag]
+        fields.append(grow(existing, nested))
+    known = {f.attribute for f in fields}
+    new_values: dict[str, list[DecodedValue]] = {}
+    for value in values:
+        for attribute, nested_value in value.items():
+            if attribute not in known and nested_value is not None:
+                new_values.setdefault(attribute, []).append(nested_value)
+    names = assign_column_names(new_values, (f.name for f in fields))
+    for attribute in sorted(new_values):
+        tag = majority_tag(new_values[attribute])
+        matching = [v for v in new_values[attribute] if tag_of(v) == tag]
+        fields.append(grow(Column(names[attribute], attribute, tag, initial_type(tag, matching)), matching))
+    return replace(column, type=replace(column_type, fields=tuple(fields)))
+
+
+def holds(column_type: ColumnType, tag: str, value: DecodedValue) -> bool:
+    """Whether a column of `column_type` holding DynamoDB type `tag` stores `value` exactly."""
+    if tag_of(value) != tag:
+        return False
+    kind = column_type.kind
+    if kind in (Kind.LONG, Kind.DECIMAL, Kind.NUMBER_TEXT):
+        return number_fits(column_type, value)
+    if kind is Kind.LIST:
+        assert column_type.element is not None
+        element_tag = "N" if tag == "NS" else "S" if tag == "SS" else "B" if tag == "BS" else None
+        element_tag = element_tag or element_tag_of(column_type.element)
+        return all(e is None or holds(column_type.element, str(element_tag), e) for e in value)
+    if kind is Kind.STRUCT:
+        fields = {f.attribute: f for f in column_type.fields}
+        return all(
+            nested is None or (name in fields and holds(fields[name].type, fields[name].tag, nested))
+            for name, nested in value.items()
+        )
+    return True
+
+
+def element_tag_of(element_type: ColumnType) -> str | None:
+    """The DynamoDB type an array column's elements have (for arrays built from L)."""
+    return {
+        Kind.STRING: "S",
+        Kind.LONG: "N",
+        Kind.DECIMAL: "N",
+        Kind.NUMBER_TEXT: "N",
+        Kind.BINARY: "B",
+        Kind.BOOLEAN: "BOOL",
+        Kind.STRUCT: "M",
+        Kind.LIST: "L",
+    }.get(element_type.kind)
+
+
+def majority_tag(values: Iterable[DecodedValue]) -> str:
+    counts = Counter(tag for tag in (tag_of(v) for v in values) if tag is not None)
+    # Most values decide; ties go to the earlier type in TAG_ORDER so the choice never depends on order.
+    return min(counts, key=lambda tag: (-counts[tag], TAG_ORDER.index(tag)))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The table's columns and which attribute (and DynamoDB type) each holds; stored with the table."""
+
+    key_attributes: tuple[str, ...]
+    columns: tuple[Column, ...]
+
+    def to_json(self) -> str:
+        return json.dumps({"keys": list(self.key_attributes), "columns": [c.to_json() for c in self.columns]})
+
+    @classmethod
+    def from_json(cls, text: str) -> Layout:
+        data = json.loads(text)
+        return cls(tuple(data["keys"]), tuple(Column.from_json(c) for c in data["columns"]))
+
+    def columns_of(self, attribute: str) -> list[Column]:
+        """The attribute's columns, primary first, then its fallback columns."""
+        return [c for c in self.columns if c.tag and c.attribute == attribute]
+
+    @property
+    def key_columns(self) -> tuple[Column, ...]:
+        return tuple(self.columns_of(attribute)[0] for attribute in self.key_attributes)
+
+    def place(self, attribute: str, value: DecodedValue) -> Column | None:
+        """The column that stores this attribute value (None if the layout has none yet)."""
+        tag = tag_of(value)
+        for column in self.columns_of(attribute):
+            if column.tag == tag and holds(column.type, column.tag, value):
+                return column
+        return None
+
+
+class KeyTypeError(ValueError):
+    """A key value the table's key column cannot hold."""
+
+
+def plan_layout(
+    existing: Layout | None, key_attributes: Sequence[str], items: Iterable[Mapping[str, DecodedValue]]
+) -> Layout:
+    """The layout that holds every value of `items`: `existing` grown by new columns, fields and fallbacks."""
+    values: dict[str, list[DecodedValue]] = {}
+    for item in items:
+        for attribute, value in item.items():
+            if value is not None:
+                values.setdefault(attribute, []).append(value)
+    if existing is None:
+        columns = [_key_column(attribute, values.get(attribute, [])) for attribute in key_attributes]
+        columns.append(WRITE_TIME)
+        taken = {c.name for c in columns}
+        layout = Layout(tuple(key_attributes), tuple(columns))
+    else:
+        layout = existing
+        taken = {c.name for c in existing.columns}
+    columns = list(layout.columns)
+    new_attributes = [a for a in values if not layout.columns_of(a)]
+    names = assign_column_names(new_attributes, taken)
+    taken |= set(names.values())
+    for attribute in sorted(values):
+        attribute_values = values[attribute]
+        if attribute in key_attributes:
+            key_column = layout.columns_of(attribute)[0]
+            bad = next((v for v in attribute_values if not holds(key_column.type, key_column.tag, v)), None)
+            if bad is not None:
+                raise KeyTypeError(
+                    f"key attribute {attribute!r} has value {bad!r}, which its column {key_column.name} "
+                    f"({key_column.tag}) cannot hold"
+                )
+            continue
+        if attribute in names:
+            tag = majority_tag(attribute_values)
+            matching = [v for v in attribute_values if tag_of(v) == tag]
+            columns.append(grow(Column(names[attribute], attribute, tag, initial_type(tag, matching)), matching))
+        else:
+            index = columns.index(layout.columns_of(attribute)[0])
+            primary = columns[index]
+            columns[index] = grow(primary, [v for v in attribute_values if tag_of(v) == primary.tag])
+        current = Layout(layout.key_attributes, tuple(columns))
+        primary_name = current.columns_of(attribute)[0].name
+        for tag in sorted({str(tag_of(v)) for v in attribute_values if current.place(attribute, v) is None}):
+            name = assign_column_names([f"{primary_name}__{tag.lower()}"], taken)[f"{primary_name}__{tag.lower()}"]
+            taken.add(name)
+            columns.append(Column(name, attribute, tag, FALLBACK_TYPES[tag]))
+    return Layout(layout.key_attributes, tuple(columns))
+
+
+def _key_column(attribute: str, values: Sequence[DecodedValue]) -> Column:
+    tags = {tag_of(v) for v in values}
+    if len(tags) != 1 or not tags <= {"S", "N", "B"}:
+        raise KeyTypeError(
+            f"key attribute {attribute!r} must hold one scalar type (S, N or B) in every item; "
+            f"found {sorted(str(t) for t in tags) or 'no values'}"
+        )
+    (tag,) = tags
+    assert tag is not None
+    column_type = initial_type(tag, values)
+    if column_type.kind is Kind.DECIMAL:
+        column_type = NUMBER_TEXT  # a fractional key may later need any scale: exact text always holds it
+    return Column(attribute_column_name(attribute), attribute, tag, column_type, required=True)
+
+
+def attribute_column_name(attribute: str) -> str:
+    return assign_column_names([attribute], [WRITE_TIME.name])[attribute]
+
+
+def describe_changes(before: Layout | None, after: Layout) -> list[str]:
+    """Human-readable schema changes between two layouts (new columns and new struct fields)."""
+    old = {c.name: c for c in before.columns} if before else {}
+    changes: list[str] = []
+    for column in after.columns:
+        previous = old.get(column.name)
+        if previous is None and not column.tag:
+            changes.append(f"added column {column.name} ({_describe_type(column.type)}), the engine's own")
+        elif previous is None:
+            changes.append(
+                f"added column {column.name} ({_describe_type(column.type)}) "
+                f"for {column.tag} attribute {column.attribute!r}"
+            )
+        elif previous != column:
+            changes.extend(_describe_new_fields(column.name, previous.type, column.type))
+    return changes
+
+
+def _describe_new_fields(path: str, before: ColumnType, after: ColumnType) -> list[str]:
+    if after.kind is Kind.LIST and before.element and after.element:
+        return _describe_new_fields(f"{path}.element", before.element, after.element)
+    old = {f.name: f for f in before.fields}
+    changes: list[str] = []
+    for nested in after.fields:
+        if nested.name not in old:
+            changes.append(f"added field {path}.{nested.name} ({_describe_type(nested.type)})")
+        elif old[nested.name] != nested:
+            changes.extend(_describe_new_fields(f"{path}.{nested.name}", old[nested.name].type, nested.type))
+    return changes
+
+
+def _describe_type(column_type: ColumnType) -> str:
+    if column_type.kind is Kind.DECIMAL:
+        return f"decimal(38, {column_type.scale})"
+    if column_type.kind is Kind.LIST and column_type.element:
+        return f"array<{_describe_type(column_type.element)}>"
+    return column_type.kind.value

@@ -1,0 +1,239 @@
+"""One sync: discover the exports, plan what the table lacks, verify and collapse it, apply it in one commit."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
+from ddb_iceberg.engine.plan import (
+    ChangeSet,
+    SyncError,
+    SyncPlan,
+    collect_changes,
+    key_attributes_from,
+    plan_sync,
+)
+from ddb_iceberg.engine.rows import arrow_schema, to_cell
+from ddb_iceberg.engine.schema import Layout, describe_changes, plan_layout
+from ddb_iceberg.engine.spark_table import DELETE, OP_COLUMN, UPSERT, MergeCounts, SparkIcebergTable
+from ddb_iceberg.exports import ExportSource, discover_exports
+from ddb_iceberg.exports.manifest import format_timestamp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+
+Log = Callable[[str], None]
+
+
+def tag_name(moment: datetime) -> str:
+    """The tag of the snapshot that reflects the DynamoDB table as of `moment` (UTC)."""
+    return "ddb-" + moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+@dataclass
+class SyncResult:
+    """What a sync did; printed by the CLI and reported as asset metadata."""
+
+    table: str
+    applied_exports: list[dict[str, Any]] = field(default_factory=list)
+    skipped_exports: list[str] = field(default_factory=list)
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    records_read: int = 0
+    records_already_reflected: int = 0
+    snapshot_id: int | None = None
+    reflects: str | None = None
+    tag: str | None = None
+    schema_changes: list[str] = field(default_factory=list)
+    type_drift: list[str] = field(default_factory=list)
+    accepted_gaps: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.applied_exports)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    def describe(self) -> str:
+        if not self.changed:
+            return f"{self.table} is up to date: it reflects {self.reflects}; no new exports, no new snapshot."
+        lines = [
+            f"{self.table}: applied {len(self.applied_exports)} export(s) in one commit "
+            f"(snapshot {self.snapshot_id}, tag {self.tag}) in {self.seconds:.1f}s",
+            f"  rows inserted {self.rows_inserted}, updated {self.rows_updated}, deleted {self.rows_deleted} "
+            f"({self.records_read} records read, {self.records_already_reflected} already reflected)",
+            f"  the table now reflects the DynamoDB table as of {self.reflects}",
+        ]
+        lines += [f"  schema: {change}" for change in self.schema_changes]
+        lines += [f"  type drift: {drift}" for drift in self.type_drift]
+        lines += [f"  accepted gap: {gap}" for gap in self.accepted_gaps]
+        lines += [f"  warning: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+
+def sync_table(
+    spark: SparkSession,
+    catalog: str,
+    table_identifier: str,
+    source: ExportSource,
+    *,
+    key_attributes: Sequence[str] | None = None,
+    allow_gaps: bool = False,
+    log: Log = lambda _message: None,
+) -> SyncResult:
+    """Bring the Iceberg table up to the latest export under `source`, in one commit (or none)."""
+    started = time.monotonic()
+    table = SparkIcebergTable(spark, catalog, table_identifier)
+    result = SyncResult(table=table_identifier)
+    exists = table.exists()
+    layout = table.layout() if exists else None
+    if exists and layout is None:
+        raise SyncError(f"table {table_identifier} exists but was not created by ddb_iceberg: refusing to touch it")
+    ledger = table.ledger() if exists else None
+
+    listing = discover_exports(source)
+    plan = plan_sync(listing, ledger, allow_gaps=allow_gaps)
+    keys = _resolve_keys(layout, key_attributes, listing)
+    result.skipped_exports = [e.export_id for e in plan.skipped]
+    result.warnings = [f"{e.export_id}: {w}" for e in plan.exports for w in e.warnings]
+    if plan.is_noop:
+        if ledger is not None:
+            result.reflects = format_timestamp(ledger.reflects)
+            result.snapshot_id = ledger.snapshot_id
+            result.tag = _ensure_tag(table, ledger.reflects, ledger.snapshot_id)
+        result.seconds = time.monotonic() - started
+        return result
+
+    log(f"Reading and verifying {len(plan.exports)} export(s) ...")
+    written_between = None
+    if layout is not None:
+        existing_layout = layout
+        written_between = lambda start, end: table.rows_written_between(existing_layout, start, end)  # noqa: E731
+    change_set = collect_changes(plan, keys, written_between)
+    new_layout = plan_layout(layout, keys, change_set.upserts)
+    result.schema_changes = describe_changes(layout, new_layout)
+    rows, drift = _changes_table(new_layout, change_set)
+    result.type_drift = [
+        f"attribute {attr!r}: {count} {tag} value(s) kept in column {column}"
+        for (attr, tag, column), count in sorted(drift.items())
+    ]
+    result.records_read = change_set.records_read
+    result.records_already_reflected = change_set.records_stale
+    result.warnings += change_set.warnings
+    if change_set.overlap_deletes:
+        result.warnings.append(
+            f"{change_set.overlap_deletes} row(s) deleted because an overlapping window showed they were created "
+            "and deleted inside it"
+        )
+
+    # Nothing is written before every export has been read and verified.
+    if not exists:
+        table.create(new_layout)
+    elif new_layout != layout:
+        table.evolve(new_layout)
+    changes = spark.createDataFrame(rows)
+    counts = _apply(table, plan, changes, new_layout, rows.num_rows)
+    result.rows_inserted, result.rows_updated, result.rows_deleted = counts.inserted, counts.updated, counts.deleted
+    snapshot_id = table.current_snapshot_id()
+    assert snapshot_id is not None
+    result.snapshot_id = snapshot_id
+    result.reflects = format_timestamp(plan.reflects_after)
+    result.tag = _ensure_tag(table, plan.reflects_after, snapshot_id)
+    result.accepted_gaps = [str(gap) for gap in plan.gaps]
+    result.applied_exports = [
+        {
+            "export_id": e.export_id,
+            "type": e.summary.export_type.value,
+            "from": format_timestamp(e.summary.covers_from),
+            "to": format_timestamp(e.summary.covers_to),
+            "item_count": e.summary.item_count,
+        }
+        for e in plan.exports
+    ]
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _resolve_keys(layout: Layout | None, requested: Sequence[str] | None, listing: Any) -> tuple[str, ...]:
+    if layout is not None:
+        if requested and tuple(requested) != layout.key_attributes:
+            raise SyncError(
+                f"--key {','.join(requested)} differs from the table's keys {','.join(layout.key_attributes)}"
+            )
+        return layout.key_attributes
+    if requested:
+        return tuple(requested)
+    found = key_attributes_from(listing)
+    if not found:
+        raise SyncError(
+            "the table's key attributes are needed: no incremental export names them (their records carry "
+            "`Keys`); pass --key PARTITION_KEY[,SORT_KEY]"
+        )
+    return found
+
+
+def _changes_table(layout: Layout, change_set: ChangeSet) -> tuple[pa.Table, Counter[tuple[str, str, str]]]:
+    """The collapsed changes as Arrow rows of the table's layout, plus an operation column."""
+    import pyarrow as pa
+
+    from ddb_iceberg.engine.schema import tag_of
+
+    drift: Counter[tuple[str, str, str]] = Counter()
+    primary = {c.attribute: c for c in reversed(layout.columns) if c.tag}
+    key_columns = layout.key_columns
+    rows: list[dict[str, Any]] = []
+    for key, change in change_set.changes.items():
+        if change.image is None:
+            row = {c.name: to_cell(c, value) for c, value in zip(key_columns, key, strict=True)}
+            row[OP_COLUMN] = DELETE
+        else:
+            row = {OP_COLUMN: UPSERT}
+            for attribute, value in change.image.items():
+                if value is None:
+                    continue
+                column = layout.place(attribute, value)
+                assert column is not None, f"layout lacks a column for {attribute!r}"
+                row[column.name] = to_cell(column, value)
+                if column is not primary[attribute]:
+                    drift[(attribute, str(tag_of(value)), column.name)] += 1
+        row[WRITE_TIME_COLUMN] = change.write_micros
+        rows.append(row)
+    schema = arrow_schema(layout).append(pa.field(OP_COLUMN, pa.string(), nullable=False))
+    return pa.Table.from_pylist(rows, schema=schema), drift
+
+
+def _apply(table: SparkIcebergTable, plan: SyncPlan, changes: Any, layout: Layout, row_count: int) -> MergeCounts:
+    """Write the changes in one commit that carries the ledger; a plan with no effective change still commits
+    (an empty snapshot) so the ledger records the exports and the time the table now reflects."""
+    before = table.current_snapshot_id()
+    if plan.baseline is not None and before is None:
+        upserts = changes.where(f"{OP_COLUMN} = '{UPSERT}'")
+        counts = MergeCounts(inserted=upserts.count())
+        table.append(upserts, plan.snapshot_properties(counts.inserted, 0, 0))
+    elif row_count:
+        counts = table.count_merge(changes, layout)
+        table.merge(changes, layout, plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted))
+    else:
+        counts = MergeCounts()
+    if table.current_snapshot_id() == before:
+        table.commit_empty(plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted))
+    return counts
+
+
+def _ensure_tag(table: SparkIcebergTable, reflects: datetime, snapshot_id: int) -> str:
+    """Tag the snapshot; also repairs a tag lost when a run died between its commit and its tag."""
+    name = tag_name(reflects)
+    if table.tags().get(name) != snapshot_id:
+        table.tag(name, snapshot_id)
+    return name
