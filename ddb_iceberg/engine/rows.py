@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
-from ddb_iceberg.engine.schema import Column, ColumnType, Kind, Layout, element_tag_of
+from ddb_iceberg.engine.schema import (
+    Column,
+    ColumnType,
+    KeyTypeError,
+    Kind,
+    Layout,
+    element_tag_of,
+    number_fits,
+    tag_of,
+)
 from ddb_iceberg.exports.typed_values import DecodedItem, DecodedValue, decode_value, encode_value, format_number
 
 _SET_ELEMENT_TAGS = {"SS": "S", "NS": "N", "BS": "B"}
@@ -49,26 +59,104 @@ def _element_tag(column: Column) -> str:
     return _SET_ELEMENT_TAGS.get(column.tag) or str(element_tag_of(column.type.element))
 
 
+class NotHeld(Exception):  # noqa: N818 (a control-flow signal, not an error)
+    """A value its column's type cannot hold exactly."""
+
+
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+
+Converter = Callable[[DecodedValue], Any]
+
+
 def to_cell(column: Column, value: DecodedValue) -> Any:
-    """A decoded value as the Arrow-ready Python value of its column (the layout placed it there)."""
-    kind = column.type.kind
+    """A decoded value as the Arrow-ready Python value of `column`; raises NotHeld if the column cannot hold
+    it exactly (another DynamoDB type, a number out of range or scale, a map field of another type)."""
+    return converter(column.type, column.tag)(value)
+
+
+def converter(column_type: ColumnType, tag: str) -> Converter:
+    """A function converting values for one column type, built once per column (rows convert millions)."""
+    kind = column_type.kind
+    python_type = _PYTHON_TYPES.get(tag)
+
+    def check_type(value: DecodedValue) -> None:
+        if tag_of(value) != tag:
+            raise NotHeld
+
+    if kind is Kind.STRING or kind is Kind.BINARY or kind is Kind.BOOLEAN:
+
+        def plain(value: DecodedValue) -> Any:
+            if type(value) is not python_type:
+                raise NotHeld
+            return value
+
+        return plain
     if kind is Kind.LONG:
-        return int(value)
+
+        def long(value: DecodedValue) -> Any:
+            if type(value) is not Decimal:
+                raise NotHeld
+            integer = int(value)
+            if integer != value or not _LONG_MIN <= integer <= _LONG_MAX:
+                raise NotHeld
+            return integer
+
+        return long
+    if kind is Kind.DECIMAL:
+
+        def decimal(value: DecodedValue) -> Any:
+            if type(value) is not Decimal or not number_fits(column_type, value):
+                raise NotHeld
+            return value
+
+        return decimal
     if kind is Kind.NUMBER_TEXT:
-        return format_number(value)
+
+        def number_text(value: DecodedValue) -> Any:
+            if type(value) is not Decimal:
+                raise NotHeld
+            return format_number(value)
+
+        return number_text
     if kind is Kind.JSON:
-        return json.dumps(encode_value(value), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+        def json_text(value: DecodedValue) -> Any:
+            check_type(value)
+            return json.dumps(encode_value(value), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+        return json_text
     if kind is Kind.LIST:
-        assert column.type.element is not None
-        element = Column("element", "", _element_tag(column), column.type.element)
-        elements = sorted(value) if isinstance(value, frozenset) else value
-        return [None if e is None else to_cell(element, e) for e in elements]
-    if kind is Kind.STRUCT:
-        return {
-            f.name: None if value.get(f.attribute) is None else to_cell(f, value[f.attribute])
-            for f in column.type.fields
-        }
-    return value
+        element_type = column_type.element
+        assert element_type is not None
+        convert_element = converter(element_type, _SET_ELEMENT_TAGS.get(tag) or str(element_tag_of(element_type)))
+        is_set = tag in _SET_ELEMENT_TAGS
+
+        def array(value: DecodedValue) -> Any:
+            check_type(value)
+            elements = sorted(value) if is_set else value
+            return [None if e is None else convert_element(e) for e in elements]
+
+        return array
+    fields = {f.attribute: (f.name, converter(f.type, f.tag)) for f in column_type.fields}
+
+    def struct(value: DecodedValue) -> Any:
+        if type(value) is not dict:
+            raise NotHeld
+        cell: dict[str, Any] = {}
+        for attribute, nested in value.items():
+            if nested is None:
+                continue
+            field = fields.get(attribute)
+            if field is None:
+                raise NotHeld
+            cell[field[0]] = field[1](nested)
+        return cell
+
+    return struct
+
+
+_PYTHON_TYPES: dict[str, type] = {"S": str, "B": bytes, "BOOL": bool}
 
 
 def from_cell(column: Column, cell: Any) -> DecodedValue:
@@ -92,18 +180,55 @@ def from_cell(column: Column, cell: Any) -> DecodedValue:
     return cell
 
 
-def item_to_row(layout: Layout, item: Mapping[str, DecodedValue]) -> dict[str, Any]:
-    """One table row (without the engine's columns) holding `item`; every value lands in the column the
-    layout places it in."""
-    row: dict[str, Any] = {}
-    for attribute, value in item.items():
-        if value is None:
-            continue
-        column = layout.place(attribute, value)
-        if column is None:
-            raise ValueError(f"the layout has no column for attribute {attribute!r} value {value!r}")
-        row[column.name] = to_cell(column, value)
-    return row
+class RowBuilder:
+    """Builds table rows from items, placing each value in the first of its attribute's columns that holds
+    it exactly, and adding a fallback column (and counting the drift) when none does."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.drift: Counter[tuple[str, str, str]] = Counter()
+        self._converters: dict[str, list[tuple[str, Converter]]] = {}
+
+    def _columns(self, attribute: str) -> list[tuple[str, Converter]]:
+        columns = self._converters.get(attribute)
+        if columns is None:
+            columns = self._converters[attribute] = [
+                (c.name, converter(c.type, c.tag)) for c in self.layout.columns_of(attribute)
+            ]
+        return columns
+
+    def row(self, item: Mapping[str, DecodedValue]) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for attribute, value in item.items():
+            if value is None:
+                continue
+            columns = self._columns(attribute)
+            for index, (name, convert) in enumerate(columns):
+                try:
+                    row[name] = convert(value)
+                except NotHeld:
+                    continue
+                if index:
+                    self.drift[(attribute, str(tag_of(value)), name)] += 1
+                break
+            else:
+                row.update(self._fallback(attribute, value))
+        return row
+
+    def _fallback(self, attribute: str, value: DecodedValue) -> dict[str, Any]:
+        tag = str(tag_of(value))
+        columns = self.layout.columns_of(attribute)
+        if not columns:
+            raise ValueError(f"the layout has no column for attribute {attribute!r}")
+        if attribute in self.layout.key_attributes:
+            raise KeyTypeError(
+                f"key attribute {attribute!r} has value {value!r}, which its column {columns[0].name} "
+                f"({columns[0].tag}) cannot hold"
+            )
+        self.layout, column = self.layout.with_fallback(attribute, tag)
+        self._converters.pop(attribute, None)
+        self.drift[(attribute, tag, column.name)] += 1
+        return {column.name: to_cell(column, value)}
 
 
 def row_to_item(layout: Layout, row: Mapping[str, Any]) -> DecodedItem:

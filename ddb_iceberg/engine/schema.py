@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names
@@ -55,6 +56,10 @@ class ColumnType:
     scale: int = 0
     element: ColumnType | None = None
     fields: tuple[Column, ...] = ()
+
+    @cached_property
+    def field_by_attribute(self) -> dict[str, Column]:
+        return {f.attribute: f for f in self.fields}
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind.value}
@@ -126,25 +131,19 @@ FALLBACK_TYPES = {
 }
 
 
+_TAG_BY_TYPE: dict[type, str] = {str: "S", Decimal: "N", bytes: "B", bool: "BOOL", dict: "M", list: "L"}
+_SET_TAG_BY_ELEMENT_TYPE: dict[type, str] = {str: "SS", Decimal: "NS", bytes: "BS"}
+
+
 def tag_of(value: DecodedValue) -> str | None:
     """The DynamoDB type of a decoded value (None for NULL)."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        return "BOOL"
-    if isinstance(value, str):
-        return "S"
-    if isinstance(value, Decimal):
-        return "N"
-    if isinstance(value, bytes):
-        return "B"
-    if isinstance(value, dict):
-        return "M"
-    if isinstance(value, list):
-        return "L"
-    if isinstance(value, frozenset):
-        sample = next(iter(value))
-        return "SS" if isinstance(sample, str) else "BS" if isinstance(sample, bytes) else "NS"
+    tag = _TAG_BY_TYPE.get(type(value))
+    if tag is not None:
+        return tag
+    if type(value) is frozenset:
+        return _SET_TAG_BY_ELEMENT_TYPE[type(next(iter(value)))]
     raise TypeError(f"not a decoded DynamoDB value: {type(value).__name__}")
 
 
@@ -289,21 +288,29 @@ class Layout:
         data = json.loads(text)
         return cls(tuple(data["keys"]), tuple(Column.from_json(c) for c in data["columns"]))
 
-    def columns_of(self, attribute: str) -> list[Column]:
+    @cached_property
+    def _by_attribute(self) -> dict[str, tuple[Column, ...]]:
+        grouped: dict[str, list[Column]] = {}
+        for column in self.columns:
+            if column.tag:
+                grouped.setdefault(column.attribute, []).append(column)
+        return {attribute: tuple(columns) for attribute, columns in grouped.items()}
+
+    def columns_of(self, attribute: str) -> tuple[Column, ...]:
         """The attribute's columns, primary first, then its fallback columns."""
-        return [c for c in self.columns if c.tag and c.attribute == attribute]
+        return self._by_attribute.get(attribute, ())
 
     @property
     def key_columns(self) -> tuple[Column, ...]:
         return tuple(self.columns_of(attribute)[0] for attribute in self.key_attributes)
 
-    def place(self, attribute: str, value: DecodedValue) -> Column | None:
-        """The column that stores this attribute value (None if the layout has none yet)."""
-        tag = tag_of(value)
-        for column in self.columns_of(attribute):
-            if column.tag == tag and holds(column.type, column.tag, value):
-                return column
-        return None
+    def with_fallback(self, attribute: str, tag: str) -> tuple[Layout, Column]:
+        """This layout plus the fallback column that holds any `tag` value of `attribute`."""
+        primary = self.columns_of(attribute)[0]
+        name = f"{primary.name}__{tag.lower()}"
+        name = assign_column_names([name], (c.name for c in self.columns))[name]
+        column = Column(name, attribute, tag, FALLBACK_TYPES[tag])
+        return Layout(self.key_attributes, (*self.columns, column)), column
 
 
 class KeyTypeError(ValueError):
@@ -313,35 +320,35 @@ class KeyTypeError(ValueError):
 def plan_layout(
     existing: Layout | None, key_attributes: Sequence[str], items: Iterable[Mapping[str, DecodedValue]]
 ) -> Layout:
-    """The layout that holds every value of `items`: `existing` grown by new columns, fields and fallbacks."""
+    """`existing` grown by the columns and struct fields that `items` bring.
+
+    Values the grown layout still cannot hold get fallback columns when rows are built (`rows.RowBuilder`).
+    """
+    layout = existing or Layout(tuple(key_attributes), ())
+    # Only new attributes and growable columns (maps, lists of maps) need their values looked at.
+    needed: dict[str, bool] = {}
     values: dict[str, list[DecodedValue]] = {}
     for item in items:
         for attribute, value in item.items():
-            if value is not None:
+            if value is None:
+                continue
+            wanted = needed.get(attribute)
+            if wanted is None:
+                columns_now = layout.columns_of(attribute)
+                wanted = needed[attribute] = existing is None or not columns_now or _growable(columns_now[0])
+            if wanted:
                 values.setdefault(attribute, []).append(value)
     if existing is None:
         columns = [_key_column(attribute, values.get(attribute, [])) for attribute in key_attributes]
         columns.append(WRITE_TIME)
-        taken = {c.name for c in columns}
         layout = Layout(tuple(key_attributes), tuple(columns))
-    else:
-        layout = existing
-        taken = {c.name for c in existing.columns}
     columns = list(layout.columns)
     new_attributes = [a for a in values if not layout.columns_of(a)]
-    names = assign_column_names(new_attributes, taken)
-    taken |= set(names.values())
+    names = assign_column_names(new_attributes, (c.name for c in columns))
     for attribute in sorted(values):
         attribute_values = values[attribute]
         if attribute in key_attributes:
-            key_column = layout.columns_of(attribute)[0]
-            bad = next((v for v in attribute_values if not holds(key_column.type, key_column.tag, v)), None)
-            if bad is not None:
-                raise KeyTypeError(
-                    f"key attribute {attribute!r} has value {bad!r}, which its column {key_column.name} "
-                    f"({key_column.tag}) cannot hold"
-                )
-            continue
+            continue  # key values are checked against their column as rows are built
         if attribute in names:
             tag = majority_tag(attribute_values)
             matching = [v for v in attribute_values if tag_of(v) == tag]
@@ -350,13 +357,12 @@ def plan_layout(
             index = columns.index(layout.columns_of(attribute)[0])
             primary = columns[index]
             columns[index] = grow(primary, [v for v in attribute_values if tag_of(v) == primary.tag])
-        current = Layout(layout.key_attributes, tuple(columns))
-        primary_name = current.columns_of(attribute)[0].name
-        for tag in sorted({str(tag_of(v)) for v in attribute_values if current.place(attribute, v) is None}):
-            name = assign_column_names([f"{primary_name}__{tag.lower()}"], taken)[f"{primary_name}__{tag.lower()}"]
-            taken.add(name)
-            columns.append(Column(name, attribute, tag, FALLBACK_TYPES[tag]))
     return Layout(layout.key_attributes, tuple(columns))
+
+
+def _growable(column: Column) -> bool:
+    kind = column.type.kind
+    return kind is Kind.STRUCT or (kind is Kind.LIST and column.tag == "L")
 
 
 def _key_column(attribute: str, values: Sequence[DecodedValue]) -> Column:

@@ -20,7 +20,7 @@ import base64
 import binascii
 import decimal
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 DecodedValue: TypeAlias = Any
@@ -43,8 +43,14 @@ class TypedValueError(ValueError):
     """A typed value that DynamoDB could not have written; the message starts with the attribute path."""
 
 
+_PLAIN_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
+
+
 def parse_number(text: object, path: str = "N") -> decimal.Decimal:
     """Parse DynamoDB number text exactly, enforcing DynamoDB's own limits."""
+    # Fast path: up to 38 characters without an exponent cannot break DynamoDB's digit or range limits.
+    if type(text) is str and len(text) <= MAX_SIGNIFICANT_DIGITS and _PLAIN_NUMBER.fullmatch(text):
+        return decimal.Decimal(text)
     if not isinstance(text, str) or not _NUMBER_TEXT.match(text):
         raise TypedValueError(f"{path}: N value {text!r} is not a number")
     value = decimal.Decimal(text)
@@ -94,43 +100,98 @@ def _decode_set(tag: str, elements: object, path: str) -> frozenset[Any]:
 
 def decode_value(typed: object, path: str = "$") -> DecodedValue:
     """Validate one typed value and decode it exactly (see the module docstring for the mapping)."""
-    if not isinstance(typed, dict) or len(typed) != 1:
+    if type(typed) is not dict or len(typed) != 1:
         raise TypedValueError(f"{path}: expected an object with exactly one type tag, got {_preview(typed)}")
     ((tag, payload),) = typed.items()
-    if tag == "S":
-        if not isinstance(payload, str):
-            raise TypedValueError(f"{path}: S value must be a string, got {_preview(payload)}")
+    # The common types first, without a function call each.
+    if tag == "S" and type(payload) is str:
         return payload
     if tag == "N":
         return parse_number(payload, path)
-    if tag == "B":
-        return _parse_binary(payload, path)
-    if tag == "BOOL":
-        if not isinstance(payload, bool):
-            raise TypedValueError(f"{path}: BOOL value must be true or false, got {_preview(payload)}")
-        return payload
-    if tag == "NULL":
-        if payload is not True:
-            raise TypedValueError(f"{path}: NULL value must be true, got {_preview(payload)}")
-        return None
-    if tag == "M":
-        if not isinstance(payload, dict):
-            raise TypedValueError(f"{path}: M value must be an object, got {_preview(payload)}")
-        return {name: decode_value(value, f"{path}.{name}") for name, value in payload.items()}
-    if tag == "L":
-        if not isinstance(payload, list):
-            raise TypedValueError(f"{path}: L value must be a list, got {_preview(payload)}")
+    decoder = _DECODERS.get(tag)
+    if decoder is None:
+        raise TypedValueError(f"{path}: unknown type tag {tag!r} (expected one of {', '.join(TYPE_TAGS)})")
+    return decoder(payload, path)
+
+
+def _decode_string(payload: object, path: str) -> str:
+    if not isinstance(payload, str):
+        raise TypedValueError(f"{path}: S value must be a string, got {_preview(payload)}")
+    return payload
+
+
+def _decode_bool(payload: object, path: str) -> bool:
+    if not isinstance(payload, bool):
+        raise TypedValueError(f"{path}: BOOL value must be true or false, got {_preview(payload)}")
+    return payload
+
+
+def _decode_null(payload: object, path: str) -> None:
+    if payload is not True:
+        raise TypedValueError(f"{path}: NULL value must be true, got {_preview(payload)}")
+
+
+def _decode_map(payload: object, path: str) -> dict[str, DecodedValue]:
+    if not isinstance(payload, dict):
+        raise TypedValueError(f"{path}: M value must be an object, got {_preview(payload)}")
+    return _decode_attributes(payload, path)
+
+
+def _decode_list(payload: object, path: str) -> list[DecodedValue]:
+    if not isinstance(payload, list):
+        raise TypedValueError(f"{path}: L value must be a list, got {_preview(payload)}")
+    try:
+        return [decode_value(value) for value in payload]
+    except TypedValueError:
         return [decode_value(value, f"{path}[{index}]") for index, value in enumerate(payload)]
-    if tag in ("SS", "NS", "BS"):
-        return _decode_set(tag, payload, path)
-    raise TypedValueError(f"{path}: unknown type tag {tag!r} (expected one of {', '.join(TYPE_TAGS)})")
+
+
+_DECODERS: dict[str, Callable[[Any, str], DecodedValue]] = {
+    "S": _decode_string,
+    "B": _parse_binary,
+    "BOOL": _decode_bool,
+    "NULL": _decode_null,
+    "M": _decode_map,
+    "L": _decode_list,
+    "SS": lambda payload, path: _decode_set("SS", payload, path),
+    "NS": lambda payload, path: _decode_set("NS", payload, path),
+    "BS": lambda payload, path: _decode_set("BS", payload, path),
+}
 
 
 def decode_item(typed_item: object, path: str = "Item") -> DecodedItem:
     """Validate and decode a whole item (a map of attribute name to typed value)."""
     if not isinstance(typed_item, dict):
         raise TypedValueError(f"{path}: expected an object of attributes, got {_preview(typed_item)}")
-    return {name: decode_value(value, f"{path}.{name}") for name, value in typed_item.items()}
+    return _decode_attributes(typed_item, path)
+
+
+def _decode_attributes(attributes: dict[str, Any], path: str) -> DecodedItem:
+    """Decode a map of attribute name to typed value; strings and plain numbers, most of any item, inline."""
+    decoded: DecodedItem = {}
+    plain_number = _PLAIN_NUMBER.fullmatch
+    try:
+        for name, typed in attributes.items():
+            if type(typed) is dict and len(typed) == 1:
+                for tag, payload in typed.items():
+                    if tag == "S" and type(payload) is str:
+                        decoded[name] = payload
+                        break
+                    if (
+                        tag == "N"
+                        and type(payload) is str
+                        and len(payload) <= MAX_SIGNIFICANT_DIGITS
+                        and plain_number(payload)
+                    ):
+                        decoded[name] = decimal.Decimal(payload)
+                        break
+                    decoded[name] = decode_value(typed)
+            else:
+                decoded[name] = decode_value(typed)
+    except TypedValueError:
+        # Decode again, naming each value's path, only to say exactly where the problem is.
+        return {name: decode_value(typed, f"{path}.{name}") for name, typed in attributes.items()}
+    return decoded
 
 
 def encode_value(value: DecodedValue) -> TypedValue:

@@ -71,12 +71,45 @@ class WriteEvent:
     item: DecodedItem | None
 
 
+class _KeyPool:
+    """Keys with O(1) add, remove and seeded random choice (order depends only on the history)."""
+
+    def __init__(self) -> None:
+        self._keys: list[Key] = []
+        self._index: dict[Key, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def add(self, key: Key) -> None:
+        if key not in self._index:
+            self._index[key] = len(self._keys)
+            self._keys.append(key)
+
+    def remove(self, key: Key) -> None:
+        index = self._index.pop(key)
+        last = self._keys.pop()
+        if index < len(self._keys):
+            self._keys[index] = last
+            self._index[last] = index
+
+    def choice(self, rng: random.Random) -> Key:
+        return self._keys[rng.randrange(len(self._keys))]
+
+    def sample(self, rng: random.Random, count: int) -> list[Key]:
+        return [self._keys[i] for i in rng.sample(range(len(self._keys)), k=min(count, len(self._keys)))]
+
+
 @dataclass
 class _History:
     events: list[WriteEvent] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
     state: dict[Key, DecodedItem] = field(default_factory=dict)
-    deleted: list[Key] = field(default_factory=list)
+    live: _KeyPool = field(default_factory=_KeyPool)
+    deleted: _KeyPool = field(default_factory=_KeyPool)
     next_serial: int = 0
     hours_generated: int = -1  # hour -1 is the initial load before `start`
 
@@ -139,15 +172,14 @@ class SimulatedTable:
         hour_start = self._start_micros + hour * _HOUR_MICROS
         mean = self.config.writes_per_hour
         count = max(0, round(rng.gauss(mean, mean**0.5))) if mean else 0
-        hot_keys = rng.sample(sorted(self._history.state), k=min(3, len(self._history.state)))
+        hot_keys = self._history.live.sample(rng, 3)
         for offset in sorted(rng.randrange(_HOUR_MICROS) for _ in range(count)):
             timestamp = max(hour_start + offset, (self._history.timestamps or [0])[-1] + 1)
             self._random_write(rng, timestamp, hot_keys, hour)
 
     def _random_write(self, rng: random.Random, timestamp: int, hot_keys: list[Key], hour: int) -> None:
-        state = self._history.state
+        state, live, deleted = self._history.state, self._history.live, self._history.deleted
         roll = rng.random()
-        live = sorted(state) if state else []
         if roll < 0.22 or not live:
             self._record(timestamp, self._new_item(rng, self._fresh_key(rng), timestamp))
         elif roll < 0.30 and hot_keys:
@@ -155,27 +187,28 @@ class SimulatedTable:
             key = rng.choice(hot_keys)
             self._record(timestamp, self._updated_item(rng, state.get(key) or self._new_item(rng, key, timestamp)))
         elif roll < 0.72:
-            key = rng.choice(live)
+            key = live.choice(rng)
             self._record(timestamp, self._updated_item(rng, state[key], drift=hour >= 2))
         elif roll < 0.90:
-            key = rng.choice(live)
-            self._delete(timestamp, key)
-        elif self._history.deleted:
+            self._delete(timestamp, live.choice(rng))
+        elif deleted:
             # Re-create a deleted item: same key, fresh content.
-            key = self._history.deleted.pop(rng.randrange(len(self._history.deleted)))
-            if key not in state:
-                self._record(timestamp, self._new_item(rng, key, timestamp))
+            self._record(timestamp, self._new_item(rng, deleted.choice(rng), timestamp))
         else:
             self._record(timestamp, self._new_item(rng, self._fresh_key(rng), timestamp))
 
     def _record(self, timestamp: int, item: DecodedItem) -> None:
         key = self.key_of(item)
         self._history.state[key] = item
+        self._history.live.add(key)
+        if key in self._history.deleted:
+            self._history.deleted.remove(key)
         self._append(WriteEvent(timestamp, key, item))
 
     def _delete(self, timestamp: int, key: Key) -> None:
         del self._history.state[key]
-        self._history.deleted.append(key)
+        self._history.live.remove(key)
+        self._history.deleted.add(key)
         self._append(WriteEvent(timestamp, key, None))
 
     def _append(self, event: WriteEvent) -> None:
