@@ -286,6 +286,19 @@ def demo(workdir: str) -> None:
     )
 
 
+@cli.command()
+@click.option("--items", default=200_000, show_default=True, help="Items in the simulated table.")
+@click.option("--windows", default=12, show_default=True, help="Hourly windows after the full export.")
+@click.option("--churn", default=0.02, show_default=True, help="Share of the table written per window.")
+@click.option("--workdir", default=".ddb_iceberg/bench", show_default=True, help="Scratch directory (emptied).")
+def bench(items: int, windows: int, churn: float, workdir: str) -> None:
+    """Measure the merge engine on the local default; prints a Markdown table for BENCHMARKS.md."""
+    from ddb_iceberg.bench import run_benchmarks
+
+    report = run_benchmarks(Path(workdir), items=items, windows=windows, churn=churn, log=click.echo)
+    click.echo(report.markdown())
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="ddb-iceberg")

@@ -44,11 +44,12 @@ def base_column_name(attribute: str) -> str:
 
 
 def assign_column_names(attributes: Iterable[str], taken: Iterable[str]) -> dict[str, str]:
-    """Names for new attributes, avoiding names already taken; resolved in sorted attribute order so the
-    result does not depend on the order items arrive in (`a-b` gets `a_b`, then `a.b` gets `a_b_2`)."""
+    """Names for new attributes, avoiding names already taken. Attributes whose name is already a valid
+    column name go first, then the rest in sorted order, so the result does not depend on the order items
+    arrive in (`a_b` gets `a_b`, then `A B` gets `a_b_2`, then `a-b` gets `a_b_3`)."""
     used = set(taken)
     assigned: dict[str, str] = {}
-    for attribute in sorted(set(attributes)):
+    for attribute in sorted(set(attributes), key=lambda a: (base_column_name(a) != a, a)):
         base = base_column_name(attribute)
         name, suffix = base, 2
         while name in used:

@@ -38,9 +38,14 @@ class CatalogSettings:
     s3_endpoint: str | None = None
     glue_endpoint: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind == "local":
+            # Spark, PyIceberg and the SQLite catalog all need the absolute path.
+            object.__setattr__(self, "warehouse", str(Path(self.warehouse).expanduser().resolve()))
+
     @classmethod
     def local(cls, warehouse: str | Path) -> CatalogSettings:
-        return cls(warehouse=str(Path(warehouse).expanduser().resolve()))
+        return cls(warehouse=str(warehouse))
 
     @property
     def sqlite_path(self) -> Path:

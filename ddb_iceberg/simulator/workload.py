@@ -10,8 +10,8 @@ from __future__ import annotations
 import bisect
 import random
 import string
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -119,13 +119,30 @@ class SimulatedTable:
 
     def __init__(self, config: SimulationConfig | None = None) -> None:
         self.config = config or SimulationConfig()
+        self._key_attributes = self.config.key_attributes
         self._history = _History()
         self._start_micros = to_micros(self.config.start)
         self._generate_initial_load()
 
+    @classmethod
+    def scripted(
+        cls,
+        key_attributes: Sequence[str],
+        writes: Iterable[tuple[datetime, DecodedItem | None, Key]],
+        config: SimulationConfig | None = None,
+    ) -> SimulatedTable:
+        """A table whose history is exactly `writes` (time, item or None for a delete, key), for tests and
+        examples that need particular items rather than a workload."""
+        table = cls(replace(config or SimulationConfig(), initial_items=0, writes_per_hour=0))
+        table._key_attributes = tuple(key_attributes)
+        table._history.hours_generated = 10**9  # nothing more to generate
+        for moment, item, key in sorted(writes, key=lambda write: write[0]):
+            table._append(WriteEvent(to_micros(moment), tuple(key), item))
+        return table
+
     @property
     def key_attributes(self) -> tuple[str, ...]:
-        return self.config.key_attributes
+        return self._key_attributes
 
     def key_of(self, item: DecodedItem) -> Key:
         return tuple(item[name] for name in self.key_attributes)

@@ -1,0 +1,96 @@
+"""The Spark job's entry point: `spark-submit [--py-files ddb_iceberg.zip] ddb_iceberg/engine/job.py ARGS`.
+
+It runs unchanged on local Spark and on EMR Serverless: the session comes from spark-submit (or is built
+locally when run with plain Python), the catalog is registered from the arguments, and the result is printed
+as one JSON line after `RESULT_MARKER` so whoever launched the job can read it from the driver's log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ddb_iceberg.engine.plan import SyncError
+from ddb_iceberg.engine.schema import KeyTypeError
+from ddb_iceberg.engine.spark_session import (
+    CATALOG_NAME,
+    ICEBERG_EXTENSIONS,
+    CatalogSettings,
+    build_spark_session,
+    configure_catalog,
+)
+from ddb_iceberg.engine.sync import SyncResult, sync_table
+from ddb_iceberg.exports import ExportError, ExportSource, S3Options
+
+RESULT_MARKER = "DDB_ICEBERG_RESULT "
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ddb_iceberg.engine.job", description=__doc__)
+    parser.add_argument("--source", required=True, help="Directory or s3://bucket/prefix holding AWSDynamoDB/")
+    parser.add_argument("--table", required=True, help="<namespace>.<table>")
+    parser.add_argument("--warehouse", required=True, help="Local directory, or s3://bucket/prefix for Glue")
+    parser.add_argument("--catalog-kind", choices=["local", "glue"], default="local")
+    parser.add_argument("--catalog-name", default=CATALOG_NAME)
+    parser.add_argument("--key", default=None, help="PARTITION_KEY[,SORT_KEY]")
+    parser.add_argument("--allow-gaps", action="store_true")
+    parser.add_argument("--region", default=None)
+    parser.add_argument("--s3-endpoint", default=None, help="Local stand-ins of S3 only")
+    parser.add_argument("--glue-endpoint", default=None, help="Local stand-ins of Glue only")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> SyncResult:
+    from pyspark.sql import SparkSession
+
+    catalog = CatalogSettings(
+        warehouse=args.warehouse,
+        kind=args.catalog_kind,
+        name=args.catalog_name,
+        region=args.region,
+        s3_endpoint=args.s3_endpoint,
+        glue_endpoint=args.glue_endpoint,
+    )
+    active = SparkSession.getActiveSession()
+    if active is None and "spark.master" not in _submitted_conf():
+        spark = build_spark_session(catalog)
+    else:
+        spark = active or SparkSession.builder.getOrCreate()
+        if ICEBERG_EXTENSIONS not in spark.conf.get("spark.sql.extensions", ""):
+            raise SyncError(f"the Spark session lacks spark.sql.extensions={ICEBERG_EXTENSIONS} (set it at submit)")
+        configure_catalog(spark, catalog)
+    source = ExportSource.from_uri(args.source, S3Options(region=args.region, endpoint_url=args.s3_endpoint))
+    return sync_table(
+        spark,
+        catalog.name,
+        args.table,
+        source,
+        key_attributes=tuple(args.key.split(",")) if args.key else None,
+        allow_gaps=args.allow_gaps,
+        log=lambda message: print(message, file=sys.stderr),
+    )
+
+
+def _submitted_conf() -> dict[str, str]:
+    """Spark conf passed by spark-submit to this Python process (empty when run with plain Python)."""
+    import os
+
+    return (
+        {"spark.master": "yes"} if os.environ.get("SPARK_ENV_LOADED") or os.environ.get("PYSPARK_GATEWAY_PORT") else {}
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        result = run(args)
+    except (ExportError, SyncError, KeyTypeError) as error:
+        print(f"ddb_iceberg: {error}", file=sys.stderr)
+        return 1
+    print(RESULT_MARKER + result.to_json().replace("\n", ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Types, names and drift through the whole engine: what lands in the Iceberg table, exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyiceberg.types import BinaryType, BooleanType, DecimalType, ListType, LongType, StringType, StructType
+
+from ddb_iceberg.engine.catalog_access import local_catalog
+from ddb_iceberg.exports import ExportSource, ExportView
+from ddb_iceberg.simulator import ExportTarget, SimulatedTable, write_full_export, write_incremental_export
+from ddb_iceberg_tests.helpers import LocalWarehouse
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+BIG = Decimal("12345678901234567890123456789012345678")  # 38 digits: beyond bigint and double
+
+
+def _put(minutes: float, item: dict[str, Any]) -> tuple[datetime, dict[str, Any], tuple[Any, ...]]:
+    return (T0 + timedelta(minutes=minutes), item, (item["pk"],))
+
+
+def _delete(minutes: float, pk: str) -> tuple[datetime, None, tuple[Any, ...]]:
+    return (T0 + timedelta(minutes=minutes), None, (pk,))
+
+
+WRITES = [
+    _put(
+        -30,
+        {
+            "pk": "a",
+            "first-name": "Ada",
+            "a.b": "dotted",
+            "Mixed Case": "x",
+            "select": "reserved",
+            "_ddb_write_time": "mine",
+            "quantity": Decimal(3),
+            "big": BIG,
+            "price": Decimal("12.5"),
+            "huge": Decimal("9.99E+125"),
+            "tiny": Decimal("1E-130"),
+            "flag": True,
+            "blob": b"\x00\xff",
+            "nothing": None,
+            "tags": frozenset({"b", "a"}),
+            "scores": frozenset({Decimal("1.5"), Decimal(-2)}),
+            "blobs": frozenset({b"\x01", b"\x00"}),
+            "profile": {"city": "Oslo", "zip": "0150", "geo": {"lat": Decimal("59.91")}},
+            "lines": [{"sku": "X", "qty": Decimal(1)}, {"sku": "Y", "qty": Decimal(2)}],
+            "mixed": ["one", Decimal(2), {"three": True}],
+            "empty_list": [],
+            "empty_text": "",
+        },
+    ),
+    _put(-20, {"pk": "b", "First Name": "Grace", "first_name": "collides", "quantity": Decimal(5)}),
+    _put(-10, {"pk": "gone", "quantity": Decimal(1)}),
+    # In the first window: drift (quantity N -> S), a new nested field, an attribute removed, a delete.
+    _put(
+        10,
+        {
+            "pk": "a",
+            "first-name": "Ada",
+            "quantity": "three",
+            "price": Decimal("12.55"),
+            "profile": {"city": "Oslo", "zip": "0150", "geo": {"lat": Decimal("59.91")}, "floor": Decimal(4)},
+            "big": -BIG,
+        },
+    ),
+    _delete(20, "gone"),
+    _put(30, {"pk": "c", "quantity": Decimal("2.5"), "price": Decimal("0.000000000000000000001")}),
+    _delete(40, "never-existed"),
+]
+
+
+@pytest.fixture
+def synced(warehouse: LocalWarehouse, tmp_path: Path) -> tuple[LocalWarehouse, SimulatedTable]:
+    table = SimulatedTable.scripted(("pk",), WRITES)
+    target = ExportTarget.for_source(ExportSource.from_uri(str(tmp_path / "exports")), partitions=3)
+    write_full_export(table, target, T0)
+    warehouse.sync(tmp_path / "exports", key_attributes=("pk",))
+    write_incremental_export(table, target, T0, T0 + HOUR, ExportView.NEW_IMAGE)
+    warehouse.result = warehouse.sync(tmp_path / "exports")  # type: ignore[attr-defined]
+    return warehouse, table
+
+
+def test_values_are_exact(synced: tuple[LocalWarehouse, SimulatedTable]) -> None:
+    warehouse, table = synced
+    from ddb_iceberg.engine.rows import canonical_item
+
+    truth = {key: canonical_item(item) for key, item in table.state_at(T0 + HOUR).items()}
+    assert warehouse.items() == truth
+    assert ("gone",) not in warehouse.items() and ("never-existed",) not in warehouse.items()
+
+
+def test_schema_names_types_and_docs(synced: tuple[LocalWarehouse, SimulatedTable]) -> None:
+    warehouse, _ = synced
+    schema = local_catalog(warehouse.path, warehouse.catalog).load_table("dynamodb.orders").schema()
+    fields = {f.name: f for f in schema.fields}
+    docs = {f.name: f.doc for f in schema.fields}
+    assert docs["a_b"] == "a.b" and docs["mixed_case"] == "Mixed Case"
+    assert docs["select_"] == "select" and docs["ddb_write_time"] == "_ddb_write_time"
+    # Three attributes want first_name: the one already named so gets it, then the others in sorted order.
+    assert (docs["first_name"], docs["first_name_2"], docs["first_name_3"]) == (
+        "first_name",
+        "First Name",
+        "first-name",
+    )
+    assert all(name == name.lower() and all(c.isalnum() or c == "_" for c in name) for name in fields)
+    assert fields["pk"].required and schema.identifier_field_names() == {"pk"}
+    assert isinstance(fields["_ddb_write_time"].field_type, type(fields["_ddb_write_time"].field_type))
+    assert isinstance(fields["quantity"].field_type, LongType)
+    assert isinstance(fields["quantity__s"].field_type, StringType)  # the drifted S values
+    assert isinstance(fields["big"].field_type, DecimalType) and fields["big"].field_type.precision == 38
+    assert isinstance(fields["huge"].field_type, StringType)  # no decimal(38, s) holds 9.99E+125
+    assert isinstance(fields["flag"].field_type, BooleanType) and isinstance(fields["blob"].field_type, BinaryType)
+    assert isinstance(fields["tags"].field_type, ListType) and isinstance(fields["profile"].field_type, StructType)
+    assert isinstance(fields["mixed"].field_type, StringType)  # a list of mixed types is DynamoDB JSON text
+    assert "nothing" not in fields  # only ever NULL: no type to give it
+    profile = fields["profile"].field_type
+    assert isinstance(profile, StructType) and [f.name for f in profile.fields] == ["city", "geo", "zip", "floor"]
+
+
+def test_cells_as_a_query_sees_them(synced: tuple[LocalWarehouse, SimulatedTable]) -> None:
+    warehouse, _ = synced
+    row = (
+        warehouse.spark.sql(f"SELECT * FROM {warehouse.table().full_name} WHERE pk = 'a'")
+        .collect()[0]
+        .asDict(recursive=True)
+    )
+    assert row["quantity"] is None and row["quantity__s"] == "three"
+    assert row["big"] == -BIG and row["price"] == Decimal("12.55")
+    assert row["tags"] is None and row["first_name_3"] == "Ada"
+    before = warehouse.spark.sql(
+        f"SELECT huge, tiny, scores, blobs FROM {warehouse.table().full_name} VERSION AS OF 'ddb-20260301T000000Z' "
+        "WHERE pk = 'a'"
+    ).first()
+    assert before is not None
+    assert before["huge"] == "999" + "0" * 123 and before["tiny"] == "0." + "0" * 129 + "1"
+    assert before["scores"] == [Decimal(-2), Decimal("1.5")] and before["blobs"] == [b"\x00", b"\x01"]
+    mixed = warehouse.spark.sql(f"SELECT mixed FROM {warehouse.table().full_name} WHERE pk = 'a'").first()
+    assert mixed is None or mixed["mixed"] is None  # removed by the update
+
+
+def test_drift_and_schema_changes_are_reported(synced: tuple[LocalWarehouse, SimulatedTable]) -> None:
+    warehouse, _ = synced
+    result = warehouse.result  # type: ignore[attr-defined]
+    assert "attribute 'quantity': 1 S value(s) kept in column quantity__s" in result.type_drift
+    assert "attribute 'quantity': 1 N value(s) kept in column quantity__n" in result.type_drift
+    assert any("added field profile.floor" in change for change in result.schema_changes)
+    assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 1, 1)
