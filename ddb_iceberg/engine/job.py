@@ -8,6 +8,7 @@ as one JSON line after `RESULT_MARKER` so whoever launched the job can read it f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,14 +53,14 @@ def run(args: argparse.Namespace) -> SyncResult:
         s3_endpoint=args.s3_endpoint,
         glue_endpoint=args.glue_endpoint,
     )
-    active = SparkSession.getActiveSession()
-    if active is None and "spark.master" not in _submitted_conf():
-        spark = build_spark_session(catalog)
-    else:
-        spark = active or SparkSession.builder.getOrCreate()
-        if ICEBERG_EXTENSIONS not in spark.conf.get("spark.sql.extensions", ""):
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # Launched by spark-submit (locally or on EMR): its configuration rules; only the catalog is added.
+        spark = SparkSession.builder.getOrCreate()
+        if ICEBERG_EXTENSIONS not in (spark.conf.get("spark.sql.extensions", "") or ""):
             raise SyncError(f"the Spark session lacks spark.sql.extensions={ICEBERG_EXTENSIONS} (set it at submit)")
         configure_catalog(spark, catalog)
+    else:
+        spark = build_spark_session(catalog)
     source = ExportSource.from_uri(args.source, S3Options(region=args.region, endpoint_url=args.s3_endpoint))
     return sync_table(
         spark,
@@ -69,15 +70,6 @@ def run(args: argparse.Namespace) -> SyncResult:
         key_attributes=tuple(args.key.split(",")) if args.key else None,
         allow_gaps=args.allow_gaps,
         log=lambda message: print(message, file=sys.stderr),
-    )
-
-
-def _submitted_conf() -> dict[str, str]:
-    """Spark conf passed by spark-submit to this Python process (empty when run with plain Python)."""
-    import os
-
-    return (
-        {"spark.master": "yes"} if os.environ.get("SPARK_ENV_LOADED") or os.environ.get("PYSPARK_GATEWAY_PORT") else {}
     )
 
 

@@ -29,6 +29,7 @@ ACCEPTED_GAPS = PROPERTY_PREFIX + "accepted-gaps"
 ROWS_INSERTED = PROPERTY_PREFIX + "rows-inserted"
 ROWS_UPDATED = PROPERTY_PREFIX + "rows-updated"
 ROWS_DELETED = PROPERTY_PREFIX + "rows-deleted"
+ORPHANS_SWEPT_AT = PROPERTY_PREFIX + "orphans-swept-at"
 # Table property: which attribute and DynamoDB type each column holds (see engine.schema.Layout).
 LAYOUT_PROPERTY = PROPERTY_PREFIX + "layout"
 
@@ -64,6 +65,7 @@ class LedgerEntry:
     rows_inserted: int = 0
     rows_updated: int = 0
     rows_deleted: int = 0
+    orphans_swept_at: datetime | None = None
 
     @classmethod
     def from_summary(cls, snapshot_id: int, summary: Mapping[str, str]) -> LedgerEntry | None:
@@ -80,6 +82,7 @@ class LedgerEntry:
             rows_inserted=int(summary.get(ROWS_INSERTED, 0)),
             rows_updated=int(summary.get(ROWS_UPDATED, 0)),
             rows_deleted=int(summary.get(ROWS_DELETED, 0)),
+            orphans_swept_at=parse_timestamp(summary[ORPHANS_SWEPT_AT]) if ORPHANS_SWEPT_AT in summary else None,
         )
 
 
@@ -105,8 +108,9 @@ class SyncPlan:
     def is_noop(self) -> bool:
         return not self.exports
 
-    def snapshot_properties(self, inserted: int, updated: int, deleted: int) -> dict[str, str]:
+    def snapshot_properties(self, inserted: int, updated: int, deleted: int, swept_at: datetime) -> dict[str, str]:
         return {
+            ORPHANS_SWEPT_AT: format_timestamp(swept_at),
             REFLECTS_TIME: format_timestamp(self.reflects_after),
             APPLIED_EXPORTS: ",".join(e.export_id for e in self.exports),
             BASELINE_EXPORT: self.baseline_export,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
@@ -177,16 +178,16 @@ class SparkIcebergTable:
 
     def count_merge(self, changes: DataFrame, layout: Layout) -> MergeCounts:
         """What `merge` will do: rows inserted, updated and deleted (deletes of absent rows change nothing)."""
-        view = self._register(changes)
-        keys = [c.name for c in layout.key_columns]
-        on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-        target_columns = ", ".join(quote(c) for c in [*keys, WRITE_TIME_COLUMN])
-        rows = self.spark.sql(
-            f"SELECT s.{OP_COLUMN} AS op, t.{quote(keys[0])} IS NOT NULL AS matched, count(*) AS n "
-            f"FROM {view} s LEFT JOIN (SELECT {target_columns} FROM {self.full_name}) t ON {on} "
-            f"WHERE t.{quote(keys[0])} IS NULL OR s.{quote(WRITE_TIME_COLUMN)} >= t.{quote(WRITE_TIME_COLUMN)} "
-            "GROUP BY 1, 2"
-        ).collect()
+        with self._registered(changes) as view:
+            keys = [c.name for c in layout.key_columns]
+            on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+            target_columns = ", ".join(quote(c) for c in [*keys, WRITE_TIME_COLUMN])
+            rows = self.spark.sql(
+                f"SELECT s.{OP_COLUMN} AS op, t.{quote(keys[0])} IS NOT NULL AS matched, count(*) AS n "
+                f"FROM {view} s LEFT JOIN (SELECT {target_columns} FROM {self.full_name}) t ON {on} "
+                f"WHERE t.{quote(keys[0])} IS NULL OR s.{quote(WRITE_TIME_COLUMN)} >= t.{quote(WRITE_TIME_COLUMN)} "
+                "GROUP BY 1, 2"
+            ).collect()
         counts = {(row["op"], row["matched"]): int(row["n"]) for row in rows}
         return MergeCounts(
             inserted=counts.get((UPSERT, False), 0),
@@ -197,34 +198,44 @@ class SparkIcebergTable:
     def merge(self, changes: DataFrame, layout: Layout, properties: Mapping[str, str]) -> None:
         """One MERGE, one commit: upserts become exactly their image, deletes remove their row, and no row is
         changed by a write older than the one it already shows."""
-        view = self._register(changes)
-        keys = [c.name for c in layout.key_columns]
-        columns = [c.name for c in layout.columns]
-        on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-        newer = f"s.{quote(WRITE_TIME_COLUMN)} >= t.{quote(WRITE_TIME_COLUMN)}"
-        assignments = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns if c not in keys)
-        names = ", ".join(quote(c) for c in columns)
-        values = ", ".join(f"s.{quote(c)}" for c in columns)
-        statement = (
-            f"MERGE INTO {self.full_name} t USING {view} s ON {on} "
-            f"WHEN MATCHED AND s.{OP_COLUMN} = '{DELETE}' AND {newer} THEN DELETE "
-            f"WHEN MATCHED AND s.{OP_COLUMN} = '{UPSERT}' AND {newer} THEN UPDATE SET {assignments} "
-            f"WHEN NOT MATCHED AND s.{OP_COLUMN} = '{UPSERT}' THEN INSERT ({names}) VALUES ({values})"
-        )
-        with self.snapshot_properties(properties):
-            self.spark.sql(statement)
+        with self._registered(changes) as view:
+            keys = [c.name for c in layout.key_columns]
+            columns = [c.name for c in layout.columns]
+            on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+            newer = f"s.{quote(WRITE_TIME_COLUMN)} >= t.{quote(WRITE_TIME_COLUMN)}"
+            assignments = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns if c not in keys)
+            names = ", ".join(quote(c) for c in columns)
+            values = ", ".join(f"s.{quote(c)}" for c in columns)
+            statement = (
+                f"MERGE INTO {self.full_name} t USING {view} s ON {on} "
+                f"WHEN MATCHED AND s.{OP_COLUMN} = '{DELETE}' AND {newer} THEN DELETE "
+                f"WHEN MATCHED AND s.{OP_COLUMN} = '{UPSERT}' AND {newer} THEN UPDATE SET {assignments} "
+                f"WHEN NOT MATCHED AND s.{OP_COLUMN} = '{UPSERT}' THEN INSERT ({names}) VALUES ({values})"
+            )
+            with self.snapshot_properties(properties):
+                self.spark.sql(statement)
 
     def commit_empty(self, properties: Mapping[str, str]) -> None:
         """Commit a snapshot that changes no row but carries `properties` (exports with nothing to apply)."""
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
         spark_catalog = self.spark._jsparkSession.sessionState().catalogManager().catalog(self.catalog)
-        identifier = jvm.org.apache.iceberg.catalog.TableIdentifier.of(self.namespace, self.name)
+        identifier = jvm.org.apache.iceberg.catalog.TableIdentifier.parse(f"{self.namespace}.{self.name}")
         append = spark_catalog.icebergCatalog().loadTable(identifier).newAppend()
         for key, value in properties.items():
             append = append.set(key, value)
         append.commit()
         self.spark.sql(f"REFRESH TABLE {self.full_name}")
+
+    def remove_orphan_files(self, older_than: datetime) -> int:
+        """Delete files in the table's location that no snapshot references and that are older than
+        `older_than`: what a run killed before its commit left behind. Returns how many."""
+        moment = older_than.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        rows = self.spark.sql(
+            f"CALL {quote(self.catalog)}.system.remove_orphan_files("
+            f"table => {_sql_string(f'{self.namespace}.{self.name}')}, older_than => TIMESTAMP '{moment}')"
+        ).collect()
+        return len(rows)
 
     def tag(self, name: str, snapshot_id: int) -> None:
         self.spark.sql(f"ALTER TABLE {self.full_name} CREATE OR REPLACE TAG {quote(name)} AS OF VERSION {snapshot_id}")
@@ -261,10 +272,15 @@ class SparkIcebergTable:
         ).collect()
         return [(tuple(from_cell(c, row[c.name]) for c in key_columns), int(row["written"])) for row in rows]
 
-    def _register(self, changes: DataFrame) -> str:
+    @contextmanager
+    def _registered(self, changes: DataFrame) -> Iterator[str]:
+        """`changes` as a temporary view for the duration of a statement (nothing is left in the session)."""
         view = f"ddb_iceberg_changes_{self.name}"
         changes.createOrReplaceTempView(view)
-        return quote(view)
+        try:
+            yield quote(view)
+        finally:
+            self.spark.catalog.dropTempView(view)
 
 
 def _nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[str]:

@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
 from ddb_iceberg.engine.plan import (
     ChangeSet,
+    LedgerEntry,
     SyncError,
     SyncPlan,
     collect_changes,
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 Log = Callable[[str], None]
+
+
+# Files of a run that died before its commit are removed by a later sync once they are this old (so that a
+# run still writing is never disturbed; Iceberg refuses less than 24 hours), at most once per interval (the
+# sweep lists the whole table).
+ORPHAN_MIN_AGE = timedelta(hours=25)
+ORPHAN_SWEEP_INTERVAL = timedelta(hours=24)
 
 
 def tag_name(moment: datetime) -> str:
@@ -91,6 +99,7 @@ def sync_table(
     *,
     key_attributes: Sequence[str] | None = None,
     allow_gaps: bool = False,
+    orphan_sweep_interval: timedelta = ORPHAN_SWEEP_INTERVAL,
     log: Log = lambda _message: None,
 ) -> SyncResult:
     """Bring the Iceberg table up to the latest export under `source`, in one commit (or none)."""
@@ -140,8 +149,9 @@ def sync_table(
         table.create(new_layout)
     elif new_layout != layout:
         table.evolve(new_layout)
+    swept_at = _sweep_orphans(table, ledger, orphan_sweep_interval, result)
     changes = spark.createDataFrame(rows)
-    counts = _apply(table, plan, changes, new_layout, rows.num_rows)
+    counts = _apply(table, plan, changes, new_layout, rows.num_rows, swept_at)
     result.rows_inserted, result.rows_updated, result.rows_deleted = counts.inserted, counts.updated, counts.deleted
     snapshot_id = table.current_snapshot_id()
     assert snapshot_id is not None
@@ -219,21 +229,40 @@ def _changes_table(layout: Layout, change_set: ChangeSet) -> tuple[pa.Table, Lay
     return pa.Table.from_pylist(rows, schema=schema), final_layout, drift
 
 
-def _apply(table: SparkIcebergTable, plan: SyncPlan, changes: Any, layout: Layout, row_count: int) -> MergeCounts:
+def _sweep_orphans(
+    table: SparkIcebergTable, ledger: LedgerEntry | None, interval: timedelta, result: SyncResult
+) -> datetime:
+    """Now and then, delete the files of runs that died before committing; returns when it last happened."""
+    now = datetime.now(UTC)
+    if ledger is None:
+        return now  # a new table has nothing to sweep
+    if ledger.orphans_swept_at is not None and now - ledger.orphans_swept_at < interval:
+        return ledger.orphans_swept_at
+    removed = table.remove_orphan_files(older_than=now - ORPHAN_MIN_AGE)
+    if removed:
+        result.warnings.append(f"removed {removed} orphan file(s) left by runs that died before committing")
+    return now
+
+
+def _apply(
+    table: SparkIcebergTable, plan: SyncPlan, changes: Any, layout: Layout, row_count: int, swept_at: datetime
+) -> MergeCounts:
     """Write the changes in one commit that carries the ledger; a plan with no effective change still commits
     (an empty snapshot) so the ledger records the exports and the time the table now reflects."""
     before = table.current_snapshot_id()
     if plan.baseline is not None and before is None:
         upserts = changes.where(f"{OP_COLUMN} = '{UPSERT}'")
         counts = MergeCounts(inserted=upserts.count())
-        table.append(upserts, plan.snapshot_properties(counts.inserted, 0, 0))
+        table.append(upserts, plan.snapshot_properties(counts.inserted, 0, 0, swept_at))
     elif row_count:
         counts = table.count_merge(changes, layout)
-        table.merge(changes, layout, plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted))
+        table.merge(
+            changes, layout, plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted, swept_at)
+        )
     else:
         counts = MergeCounts()
     if table.current_snapshot_id() == before:
-        table.commit_empty(plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted))
+        table.commit_empty(plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted, swept_at))
     return counts
 
 
