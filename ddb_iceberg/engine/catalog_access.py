@@ -10,9 +10,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddb_iceberg.engine.plan import LedgerEntry
+from ddb_iceberg.engine.plan import LAYOUT_PROPERTY, LedgerEntry
+from ddb_iceberg.engine.rows import row_to_item
+from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 from ddb_iceberg.exports.manifest import format_timestamp
+from ddb_iceberg.exports.typed_values import DecodedItem
 
 if TYPE_CHECKING:
     import duckdb
@@ -89,6 +92,22 @@ def table_status(catalog: Catalog, identifier: str) -> TableStatus:
         )
     status.tags = sorted(name for name, ref in table.refs().items() if ref.snapshot_ref_type.value == "tag")
     return status
+
+
+def table_items(
+    catalog: Catalog, identifier: str, snapshot_id: int | None = None
+) -> dict[tuple[Any, ...], DecodedItem]:
+    """The DynamoDB items the table holds (at a snapshot), by key, read through PyIceberg."""
+    table = catalog.load_table(identifier)
+    layout_text = table.properties.get(LAYOUT_PROPERTY)
+    if layout_text is None:
+        raise ValueError(f"table {identifier} was not written by ddb_iceberg (no {LAYOUT_PROPERTY} property)")
+    layout = Layout.from_json(layout_text)
+    items: dict[tuple[Any, ...], DecodedItem] = {}
+    for row in table.scan(snapshot_id=snapshot_id).to_arrow().to_pylist():
+        item = row_to_item(layout, row)
+        items[tuple(item[attribute] for attribute in layout.key_attributes)] = item
+    return items
 
 
 def duckdb_connection() -> duckdb.DuckDBPyConnection:
