@@ -5,7 +5,8 @@ Scenarios, on a simulated table of `items` items with `windows` hourly windows o
 2. the full export alone (items/s);
 3. catching up every window in one sync (changes/s);
 4. the same windows as one-window syncs, one after another (their total time over scenario 3's);
-5. one window merged into the full table and into a table a tenth its size.
+5. one window merged into the full table and into a table a tenth its size;
+6. one window merged copy-on-write instead of merge-on-read (the table default).
 Spark starts once and is reported separately; every scenario gets a warehouse of its own.
 """
 
@@ -108,10 +109,15 @@ def run_benchmarks(
         spark = build_spark_session(CatalogSettings.local(workdir / "default"))
     keys = ("customer_id", "order_id")
 
-    def fresh_sync(name: str, export_ids: list[str], root: Path, catalog: str) -> SyncResult:
+    def fresh_sync(
+        name: str, export_ids: list[str], root: Path, catalog: str, properties: dict[str, str] | None = None
+    ) -> SyncResult:
         source = _subset(root, workdir / "sources" / name, export_ids)
         configure_catalog(spark, CatalogSettings(warehouse=str(workdir / "warehouses" / name), name=catalog))
-        return sync_table(spark, catalog, "bench.orders", ExportSource.from_uri(str(source)), key_attributes=keys)
+        return sync_table(
+            spark, catalog, "bench.orders", ExportSource.from_uri(str(source)), key_attributes=keys,
+            table_properties=properties,
+        )  # fmt: skip
 
     log("1. the whole series in one sync ...")
     with _timed(timings, "series"):
@@ -147,6 +153,14 @@ def run_benchmarks(
             spark, "bench_small", "bench.orders", ExportSource.from_uri(str(workdir / "sources" / "small"))
         )
 
+    log("6. one window into the full table, copy-on-write instead of merge-on-read ...")
+    copy_on_write = {f"write.{op}.mode": "copy-on-write" for op in ("delete", "update", "merge")}
+    fresh_sync("cow", [full_id], workdir / "big", "bench_cow", copy_on_write)
+    _add(workdir / "big", workdir / "sources" / "cow", window_ids[0])
+    with _timed(timings, "cow window"):
+        sync_table(spark, "bench_cow", "bench.orders", ExportSource.from_uri(str(workdir / "sources" / "cow")))
+    mor_first_window = one_by_one[0]
+
     figures["machine"] = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
     figures["table"] = f"{items} items; {windows} hourly windows, {changes_total} change records in all"
     figures["Spark session start (once)"] = f"{timings['spark start']:.1f} s"
@@ -163,6 +177,9 @@ def run_benchmarks(
     figures[f"one window into {items} rows vs {items // 10} rows"] = (
         f"{sorted(one_by_one)[len(one_by_one) // 2]:.1f} s vs {timings['small window']:.1f} s "
         f"({small_window.records_read} changes)"
+    )
+    figures["one window, merge-on-read vs copy-on-write (the table's default is merge-on-read)"] = (
+        f"{mor_first_window:.1f} s vs {timings['cow window']:.1f} s"
     )
     jvm = _jvm_peak_rss_mb(spark)
     python_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -123,18 +123,22 @@ class SyncPlan:
         }
 
 
-def plan_sync(listing: ExportListing, ledger: LedgerEntry | None, *, allow_gaps: bool = False) -> SyncPlan:
+def plan_sync(
+    listing: ExportListing, ledger: LedgerEntry | None, *, allow_gaps: bool = False, up_to: datetime | None = None
+) -> SyncPlan:
     """Choose what to apply: with no ledger, the latest full export and the windows after it; else the windows
-    that end after the point the table reflects. Gaps are refused unless allowed."""
+    that end after the point the table reflects (and, given `up_to`, no later than it). Gaps are refused
+    unless allowed."""
     if len(listing.table_arns) > 1:
         raise SyncError(f"source {listing.source.uri} holds exports of several tables: {sorted(listing.table_arns)}")
     if ledger is None:
-        if not listing.full_exports:
+        full_exports = [e for e in listing.full_exports if up_to is None or e.summary.covers_to <= up_to]
+        if not full_exports:
             raise SyncError(
                 f"no full export under {listing.source.uri}: a table starts from a full export "
                 "(export the table in full first, then incrementally)"
             )
-        baseline: Export | None = listing.full_exports[-1]
+        baseline: Export | None = full_exports[-1]
         assert baseline is not None
         reflects = baseline_time = baseline.summary.covers_to
         table_arn, baseline_id = baseline.summary.table_arn, baseline.export_id
@@ -146,7 +150,11 @@ def plan_sync(listing: ExportListing, ledger: LedgerEntry | None, *, allow_gaps:
                 f"source {listing.source.uri} holds exports of {sorted(listing.table_arns)}, but the table was "
                 f"built from {table_arn}"
             )
-    pending = tuple(e for e in listing.incremental_exports if e.summary.covers_to > reflects)
+    pending = tuple(
+        e
+        for e in listing.incremental_exports
+        if e.summary.covers_to > reflects and (up_to is None or e.summary.covers_to <= up_to)
+    )
     skipped = tuple(e for e in listing.exports if e is not baseline and e not in pending)
     gaps = tuple(find_gaps(reflects, pending))
     if gaps and not allow_gaps:

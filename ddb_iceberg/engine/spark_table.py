@@ -132,11 +132,11 @@ class SparkIcebergTable:
     def row_count(self) -> int:
         return int(self.spark.sql(f"SELECT count(*) AS n FROM {self.full_name}").collect()[0]["n"])
 
-    def create(self, layout: Layout) -> None:
+    def create(self, layout: Layout, properties: Mapping[str, str] | None = None) -> None:
         """Create the table, empty: columns with docs, identifier fields, defaults and the layout."""
         self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {quote_path(self.catalog, self.namespace)}")
         columns = ",\n  ".join(_column_ddl(c) for c in layout.columns)
-        properties = {**TABLE_PROPERTIES, LAYOUT_PROPERTY: layout.to_json()}
+        properties = {**TABLE_PROPERTIES, **(properties or {}), LAYOUT_PROPERTY: layout.to_json()}
         rendered = ", ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in properties.items())
         self.spark.sql(f"CREATE TABLE {self.full_name} (\n  {columns}\n) USING iceberg TBLPROPERTIES ({rendered})")
         keys = ", ".join(quote(c.name) for c in layout.key_columns)

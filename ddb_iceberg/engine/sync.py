@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -100,9 +100,14 @@ def sync_table(
     key_attributes: Sequence[str] | None = None,
     allow_gaps: bool = False,
     orphan_sweep_interval: timedelta = ORPHAN_SWEEP_INTERVAL,
+    table_properties: Mapping[str, str] | None = None,
+    up_to: datetime | None = None,
     log: Log = lambda _message: None,
 ) -> SyncResult:
-    """Bring the Iceberg table up to the latest export under `source`, in one commit (or none)."""
+    """Bring the Iceberg table up to the latest export under `source`, in one commit (or none).
+
+    `up_to` leaves exports that end later for a later sync. `table_properties` override the defaults (`spark_table.TABLE_PROPERTIES`) of a table this sync creates.
+    """
     started = time.monotonic()
     table = SparkIcebergTable(spark, catalog, table_identifier)
     result = SyncResult(table=table_identifier)
@@ -113,7 +118,7 @@ def sync_table(
     ledger = table.ledger() if exists else None
 
     listing = discover_exports(source)
-    plan = plan_sync(listing, ledger, allow_gaps=allow_gaps)
+    plan = plan_sync(listing, ledger, allow_gaps=allow_gaps, up_to=up_to)
     keys = _resolve_keys(layout, key_attributes, listing)
     result.skipped_exports = [e.export_id for e in plan.skipped]
     result.warnings = [f"{e.export_id}: {w}" for e in plan.exports for w in e.warnings]
@@ -146,7 +151,7 @@ def sync_table(
 
     # Nothing is written before every export has been read and verified.
     if not exists:
-        table.create(new_layout)
+        table.create(new_layout, table_properties)
     elif new_layout != layout:
         table.evolve(new_layout)
     swept_at = _sweep_orphans(table, ledger, orphan_sweep_interval, result)
