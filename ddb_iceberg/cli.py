@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -266,24 +265,22 @@ def query(warehouse: str, as_json: bool, sql: str) -> None:
 
 
 @cli.command()
-@click.option("--workdir", default=".ddb_iceberg/demo", show_default=True, help="Where the demo writes its files.")
-def demo(workdir: str) -> None:
-    """Simulate a table under traffic, write a day of hourly exports, and verify them strictly."""
-    out = Path(workdir) / "exports"
-    if out.exists():
-        shutil.rmtree(out)
-    config = SimulationConfig()
-    table = SimulatedTable(config)
-    source = ExportSource.from_uri(str(out))
-    click.echo(f"Simulating table {config.table_name} (seed {config.seed}) and writing its exports to {out} ...")
-    summaries = write_series(table, ExportTarget.for_source(source), windows=24)
-    listing = discover_exports(source)
-    records = sum(export.verify() for export in listing.exports)
-    truth = table.state_at(summaries[-1].covers_to)
+@click.option("--workdir", default=".ddb_iceberg/demo", show_default=True, help="Where the demo writes (emptied).")
+@click.option("--windows", default=24, show_default=True, help="Hourly windows in the backfill.")
+def demo(workdir: str, windows: int) -> None:
+    """Run the pipeline end to end on the local default, with Dagster, and check the table."""
+    from ddb_iceberg.demo import SAMPLE_QUERY, run_demo
+
+    summary = run_demo(Path(workdir), windows=windows, log=click.echo)
+    verdict = "equals" if summary.matches_truth else "DOES NOT equal"
     click.echo(
-        f"Verified {len(listing.exports)} exports ({records} records, checksums and counts); "
-        f"the table now holds {len(truth)} items."
+        f"\nThe Iceberg table dynamodb.orders {verdict} the simulated DynamoDB table as of {summary.reflects}:\n"
+        f"  {summary.rows} rows, {summary.exports} exports applied in {summary.commits} commits, "
+        f"{summary.seconds:.0f}s in all. Warehouse: {Path(workdir).resolve() / 'warehouse'}\n"
+        f"\n{SAMPLE_QUERY}\n{summary.query}"
     )
+    if not summary.matches_truth:
+        raise SystemExit(1)
 
 
 @cli.command()

@@ -106,7 +106,8 @@ def sync_table(
 ) -> SyncResult:
     """Bring the Iceberg table up to the latest export under `source`, in one commit (or none).
 
-    `up_to` leaves exports that end later for a later sync. `table_properties` override the defaults (`spark_table.TABLE_PROPERTIES`) of a table this sync creates.
+    `up_to` leaves exports that end later for a later sync. `table_properties` override the defaults
+    (`spark_table.TABLE_PROPERTIES`) of a table this sync creates.
     """
     started = time.monotonic()
     table = SparkIcebergTable(spark, catalog, table_identifier)

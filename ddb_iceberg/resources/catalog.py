@@ -12,7 +12,7 @@ from ddb_iceberg.engine.catalog_access import TableStatus, local_catalog, table_
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 
 
-class IcebergCatalogResource(dg.ConfigurableResource, ABC):  # type: ignore[misc]
+class IcebergCatalogResource(dg.ConfigurableResource, ABC):  # type: ignore[type-arg]
     """The catalog that holds the table, as PyIceberg sees it."""
 
     @abstractmethod
@@ -59,4 +59,4 @@ class GlueIcebergCatalog(IcebergCatalogResource):
             }.items()
             if value
         }
-        return GlueCatalog(CATALOG_NAME, **properties)
+        return GlueCatalog(CATALOG_NAME, **properties)  # type: ignore[arg-type]

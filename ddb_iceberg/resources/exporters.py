@@ -58,7 +58,7 @@ class ExportDescription:
         }
 
 
-class ExporterResource(dg.ConfigurableResource, ABC):  # type: ignore[misc]
+class ExporterResource(dg.ConfigurableResource, ABC):  # type: ignore[type-arg]
     """Takes full and incremental exports of one table into one S3 prefix (or local directory)."""
 
     @property

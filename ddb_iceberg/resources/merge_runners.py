@@ -15,7 +15,7 @@ from ddb_iceberg.engine.sync import SyncResult, sync_table
 from ddb_iceberg.exports import ExportSource
 
 
-class MergeRunnerResource(dg.ConfigurableResource, ABC):  # type: ignore[misc]
+class MergeRunnerResource(dg.ConfigurableResource, ABC):  # type: ignore[type-arg]
     """Brings the Iceberg table up to date with the exports under a source, in one Spark job and one commit."""
 
     table: str = Field(default="dynamodb.orders", description="The Iceberg table, <namespace>.<table>.")

@@ -1,0 +1,103 @@
+"""The Iceberg table as an asset: each window's partition brings the table up to that window's end."""
+
+from typing import Any
+
+import dagster as dg
+
+from ddb_iceberg.assets.exports import ddb_full_export, window_of
+from ddb_iceberg.engine.plan import GapError, SyncError
+from ddb_iceberg.engine.sync import SyncResult
+from ddb_iceberg.exports import ExportError
+from ddb_iceberg.resources import ExporterResource, IcebergCatalogResource, MergeRunnerResource
+
+TABLE_GROUP = "iceberg"
+PREVIEW_ROWS = 5
+
+
+class IcebergTableConfig(dg.Config):
+    """How the merge treats missing windows."""
+
+    allow_gaps: bool = False  # apply exports across uncovered time (and record the gap) instead of refusing
+
+
+def build_iceberg_table(
+    partitions_def: dg.TimeWindowPartitionsDefinition, incremental_export: dg.AssetsDefinition
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="ddb_iceberg_table",
+        group_name=TABLE_GROUP,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[ddb_full_export, incremental_export],
+        kinds={"iceberg", "spark"},
+    )
+    def ddb_iceberg_table(
+        context: dg.AssetExecutionContext,
+        config: IcebergTableConfig,
+        exporter: ExporterResource,
+        merge_runner: MergeRunnerResource,
+        catalog: IcebergCatalogResource,
+    ) -> dg.MaterializeResult[None]:
+        """The Iceberg table, equal to the DynamoDB table as of the window's end (exports merged with Spark)."""
+        windows = [window_of(partitions_def, key) for key in context.partition_keys]
+        up_to = max(window.end for window in windows)
+        results: list[SyncResult] = []
+        try:
+            if not catalog.table_exists(merge_runner.table):
+                # The baseline goes in first, in a commit of its own, so that it can be checked on its own.
+                context.log.info("The table has no baseline yet: loading the full export first")
+                results.append(
+                    merge_runner.sync(
+                        exporter.source_uri, up_to=min(w.start for w in windows), allow_gaps=False, log=context.log
+                    )
+                )
+            results.append(
+                merge_runner.sync(exporter.source_uri, up_to=up_to, allow_gaps=config.allow_gaps, log=context.log)
+            )
+        except GapError as error:
+            raise dg.Failure(
+                description=f"A window before this one is missing: {error}",
+                metadata={"gaps": [str(gap) for gap in error.gaps]},
+            ) from None
+        except (SyncError, ExportError) as error:
+            raise dg.Failure(description=str(error)) from None
+        result = results[-1]
+        for line in result.describe().splitlines():
+            context.log.info(line)
+        return dg.MaterializeResult(metadata=_metadata(results, catalog, merge_runner.table))
+
+    return ddb_iceberg_table
+
+
+def _metadata(results: list[SyncResult], catalog: IcebergCatalogResource, table: str) -> dict[str, Any]:
+    last = results[-1]
+    metadata: dict[str, Any] = {
+        "table": table,
+        "rows_inserted": dg.MetadataValue.int(sum(r.rows_inserted for r in results)),
+        "rows_updated": dg.MetadataValue.int(sum(r.rows_updated for r in results)),
+        "rows_deleted": dg.MetadataValue.int(sum(r.rows_deleted for r in results)),
+        "snapshot_id": str(last.snapshot_id),
+        "reflects": last.reflects or "",
+        "tag": last.tag or "",
+        "exports_applied": dg.MetadataValue.int(sum(len(r.applied_exports) for r in results)),
+        "schema_changes": dg.MetadataValue.md("\n".join(f"- {c}" for r in results for c in r.schema_changes) or "none"),
+        "type_drift": dg.MetadataValue.md("\n".join(f"- {d}" for d in last.type_drift) or "none"),
+        "seconds": dg.MetadataValue.float(round(sum(r.seconds for r in results), 2)),
+    }
+    if last.warnings:
+        metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in last.warnings))
+    metadata["preview"] = dg.MetadataValue.md(_preview(catalog, table))
+    return metadata
+
+
+def _preview(catalog: IcebergCatalogResource, table: str) -> str:
+    """The first rows of the table, as a Markdown table of its first columns."""
+    rows = catalog.load_catalog().load_table(table).scan(limit=PREVIEW_ROWS).to_arrow().to_pylist()
+    if not rows:
+        return "(empty)"
+    columns = list(rows[0])[:8]
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for row in rows:
+        cells = [str(row[c]).replace("|", "\\|")[:40] for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
