@@ -21,6 +21,7 @@ from ddb_iceberg.checks import (
     ledger_has_no_gap,
     no_duplicate_keys,
 )
+from ddb_iceberg.engine.spark_session import CATALOG_NAME
 from ddb_iceberg.partitions import export_window_partitions
 from ddb_iceberg.resources import (
     DynamoDBExporter,
@@ -46,18 +47,17 @@ class Deployment:
     resources: dict[str, object] = field(default_factory=dict)
 
 
-def local_deployment(root: str = LOCAL_ROOT) -> Deployment:
+def local_deployment(root: str = LOCAL_ROOT, catalog_name: str = CATALOG_NAME) -> Deployment:
     """Everything on this machine: no AWS account needed."""
     warehouse = f"{root}/warehouse"
     exporter = SimulatedExporter(output_dir=f"{root}/exports")
+    spark = LazyPySparkResource(spark_config=local_spark_config(warehouse, catalog_name))
     return Deployment(
         partitions_start=exporter.simulation.start,
         resources={
             "exporter": exporter,
-            "merge_runner": LocalSparkMergeRunner(
-                warehouse=warehouse, spark=LazyPySparkResource(spark_config=local_spark_config(warehouse))
-            ),
-            "catalog": LocalIcebergCatalog(warehouse=warehouse),
+            "merge_runner": LocalSparkMergeRunner(warehouse=warehouse, catalog_name=catalog_name, spark=spark),
+            "catalog": LocalIcebergCatalog(warehouse=warehouse, catalog_name=catalog_name),
         },
     )
 

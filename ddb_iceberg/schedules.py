@@ -12,6 +12,8 @@ def offset_cron(window_minutes: int, lag_minutes: int) -> str:
         minutes = sorted({(lag_minutes + k * window_minutes) % 60 for k in range(60 // window_minutes)})
         return f"{','.join(map(str, minutes))} * * * *"
     hours_per_window = window_minutes // 60
+    if hours_per_window == 1:
+        return f"{lag_minutes % 60} * * * *"
     hours = sorted({(lag_minutes // 60 + k * hours_per_window) % 24 for k in range(24 // hours_per_window)})
     return f"{lag_minutes % 60} {','.join(map(str, hours))} * * *"
 

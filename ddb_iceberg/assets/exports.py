@@ -37,7 +37,9 @@ def build_incremental_export(partitions_def: dg.TimeWindowPartitionsDefinition) 
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"dynamodb", "s3"},
     )
-    def ddb_incremental_export(context: dg.AssetExecutionContext, exporter: ExporterResource) -> dg.MaterializeResult[None]:
+    def ddb_incremental_export(
+        context: dg.AssetExecutionContext, exporter: ExporterResource
+    ) -> dg.MaterializeResult[None]:
         """The incremental export of one window [start, end): each item changed in it, new and old images."""
         descriptions: list[ExportDescription] = []
         for key in context.partition_keys:
