@@ -67,7 +67,9 @@ def pipeline(spark: SparkSession, tmp_path: Path) -> Pipeline:
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset][-1:]
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key and e.asset_key.to_user_string() == asset
+    ][-1:]
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
