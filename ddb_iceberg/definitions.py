@@ -1,7 +1,8 @@
 """The Dagster code location: assembles assets, checks, resources and schedules (and nothing else).
 
 `DDB_ICEBERG_ENV` (read here, once, when the code location loads) picks the implementations: `local` (the
-default: simulated exports, local Spark, the local SQL catalog) or `aws` (DynamoDB exports, EMR Serverless,
+default: simulated exports, local Spark, the local SQL catalog, all under `DDB_ICEBERG_LOCAL_ROOT`, by default
+`.ddb_iceberg/local`) or `aws` (DynamoDB exports, EMR Serverless,
 Glue), whose settings come from environment variables through `dg.EnvVar` (see the README).
 """
 
@@ -96,6 +97,7 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
     sync_window_job = dg.define_asset_job(
         "sync_window_job", selection=[incremental_export, iceberg_table], partitions_def=partitions
     )
+    full_export_job = dg.define_asset_job("full_export_job", selection=[ddb_full_export])
     return dg.Definitions(
         assets=[ddb_full_export, incremental_export, iceberg_table],
         asset_checks=[
@@ -106,7 +108,7 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
                 timedelta(minutes=deployment.window_minutes), timedelta(minutes=deployment.lag_minutes)
             ),
         ],
-        jobs=[sync_window_job],
+        jobs=[full_export_job, sync_window_job],
         schedules=[
             build_window_schedule(sync_window_job, partitions, deployment.window_minutes, deployment.lag_minutes)
         ],
@@ -118,7 +120,7 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
 def defs() -> dg.Definitions:
     environment = os.environ.get("DDB_ICEBERG_ENV", "local")
     if environment == "local":
-        return build_definitions(local_deployment())
+        return build_definitions(local_deployment(os.environ.get("DDB_ICEBERG_LOCAL_ROOT", LOCAL_ROOT)))
     if environment == "aws":
         return build_definitions(aws_deployment(dict(os.environ)))
     raise ValueError(f"DDB_ICEBERG_ENV must be 'local' or 'aws', not {environment!r}")
