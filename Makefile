@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format bench dev clean
+.PHONY: help install demo test lint format bench dev screenshot clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ bench: install ## Run the benchmarks (figures go in BENCHMARKS.md)
 dev: install ## Start the Dagster UI (dagster dev) on the local default
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.ddb_iceberg/dagster_home} && mkdir -p $$DAGSTER_HOME && \
 	  DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -w workspace.yaml
+
+screenshot: install ## Photograph the asset graph for the README (needs Debian's chromium)
+	$(BIN)/python docs/screenshot.py
 
 clean: ## Remove the virtualenv and every local artefact
 	rm -rf $(VENV) .ddb_iceberg .pytest_cache .mypy_cache .ruff_cache *.egg-info
