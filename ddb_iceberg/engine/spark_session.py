@@ -20,6 +20,7 @@ ICEBERG_AWS_BUNDLE = f"org.apache.iceberg:iceberg-aws-bundle:{ICEBERG_VERSION}"
 SQLITE_JDBC = "org.xerial:sqlite-jdbc:3.54.1.0"
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 MIN_JAVA = 17
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
 class JavaMissingError(RuntimeError):
@@ -103,7 +104,11 @@ class SparkSettings:
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.adaptive.enabled": "true",
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
         }
+        if self.master.startswith("local"):
+            # A local session talks to nothing but itself.
+            conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
         if self.jars:
             conf["spark.jars"] = ",".join(self.jars)
         elif self.packages:
@@ -137,6 +142,9 @@ def build_spark_session(catalog: CatalogSettings, settings: SparkSettings | None
 
     settings = settings or SparkSettings()
     check_java()
+    if settings.master.startswith("local"):
+        # The launcher picks the driver's address before any setting applies; locally that is loopback.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(settings.master).appName("ddb-iceberg")
     for key, value in settings.spark_conf(catalog).items():
         builder = builder.config(key, value)
