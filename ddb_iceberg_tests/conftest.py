@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from ddb_iceberg.engine.spark_session import CatalogSettings, build_spark_session
-from ddb_iceberg_tests.helpers import LocalWarehouse, MotoServer, start_moto_server
+from ddb_iceberg.engine.spark_session import ICEBERG_AWS_BUNDLE, CatalogSettings, SparkSettings, build_spark_session
+from ddb_iceberg_tests.helpers import MOTO_REGION, LocalWarehouse, MotoServer, start_moto_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,12 @@ def moto_server() -> Iterator[MotoServer]:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """One local Spark session for the whole suite; each test registers a catalog of its own."""
-    session = build_spark_session(CatalogSettings.local(tmp_path_factory.mktemp("default-warehouse")))
+    settings = SparkSettings(
+        packages=(*SparkSettings().packages, ICEBERG_AWS_BUNDLE),
+        # Credentials for the moto server on loopback, the only AWS the Glue and S3 tests reach.
+        java_options=("-Daws.accessKeyId=testing", "-Daws.secretAccessKey=testing", f"-Daws.region={MOTO_REGION}"),
+    )
+    session = build_spark_session(CatalogSettings.local(tmp_path_factory.mktemp("default-warehouse")), settings)
     yield session
     session.stop()
 

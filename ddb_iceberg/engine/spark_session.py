@@ -84,14 +84,15 @@ class CatalogSettings:
 
 @dataclass(frozen=True)
 class SparkSettings:
-    """How to start Spark. Jars come from Maven Central through Spark's own resolver (cached in ~/.ivy2),
-    unless `jars` names files on disk."""
+    """How to start Spark. Jars come from Maven Central through Spark's own resolver (cached in ~/.ivy2.5.2),
+    unless `jars` names files on disk. A Glue catalog also needs ICEBERG_AWS_BUNDLE (EMR ships it)."""
 
     master: str = "local[*]"
     driver_memory: str = "2g"
     shuffle_partitions: int = 4
     jars: tuple[str, ...] = ()
     packages: tuple[str, ...] = (ICEBERG_SPARK_RUNTIME, SQLITE_JDBC)
+    java_options: tuple[str, ...] = ()
     extra_conf: dict[str, str] = field(default_factory=dict)
 
     def spark_conf(self, catalog: CatalogSettings) -> dict[str, str]:
@@ -104,7 +105,9 @@ class SparkSettings:
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.adaptive.enabled": "true",
-            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
+            "spark.driver.extraJavaOptions": " ".join(
+                [f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}", *self.java_options]
+            ),
         }
         if self.master.startswith("local"):
             # A local session talks to nothing but itself.

@@ -11,6 +11,8 @@ import pytest
 from pyiceberg.types import BinaryType, BooleanType, DecimalType, ListType, LongType, StringType, StructType
 
 from ddb_iceberg.engine.catalog_access import local_catalog
+from ddb_iceberg.engine.rows import canonical_item
+from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.exports import ExportSource, ExportView
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, write_full_export, write_incremental_export
 from ddb_iceberg_tests.helpers import LocalWarehouse
@@ -76,28 +78,28 @@ WRITES = [
 ]
 
 
+Synced = tuple[LocalWarehouse, SimulatedTable, SyncResult]
+
+
 @pytest.fixture
-def synced(warehouse: LocalWarehouse, tmp_path: Path) -> tuple[LocalWarehouse, SimulatedTable]:
+def synced(warehouse: LocalWarehouse, tmp_path: Path) -> Synced:
     table = SimulatedTable.scripted(("pk",), WRITES)
     target = ExportTarget.for_source(ExportSource.from_uri(str(tmp_path / "exports")), partitions=3)
     write_full_export(table, target, T0)
     warehouse.sync(tmp_path / "exports", key_attributes=("pk",))
     write_incremental_export(table, target, T0, T0 + HOUR, ExportView.NEW_IMAGE)
-    warehouse.result = warehouse.sync(tmp_path / "exports")  # type: ignore[attr-defined]
-    return warehouse, table
+    return warehouse, table, warehouse.sync(tmp_path / "exports")
 
 
-def test_values_are_exact(synced: tuple[LocalWarehouse, SimulatedTable]) -> None:
-    warehouse, table = synced
-    from ddb_iceberg.engine.rows import canonical_item
-
+def test_values_are_exact(synced: Synced) -> None:
+    warehouse, table, _ = synced
     truth = {key: canonical_item(item) for key, item in table.state_at(T0 + HOUR).items()}
     assert warehouse.items() == truth
     assert ("gone",) not in warehouse.items() and ("never-existed",) not in warehouse.items()
 
 
-def test_schema_names_types_and_docs(synced: tuple[LocalWarehouse, SimulatedTable]) -> None:
-    warehouse, _ = synced
+def test_schema_names_types_and_docs(synced: Synced) -> None:
+    warehouse, _, _ = synced
     schema = local_catalog(warehouse.path, warehouse.catalog).load_table("dynamodb.orders").schema()
     fields = {f.name: f for f in schema.fields}
     docs = {f.name: f.doc for f in schema.fields}
@@ -124,8 +126,8 @@ def test_schema_names_types_and_docs(synced: tuple[LocalWarehouse, SimulatedTabl
     assert isinstance(profile, StructType) and [f.name for f in profile.fields] == ["city", "geo", "zip", "floor"]
 
 
-def test_cells_as_a_query_sees_them(synced: tuple[LocalWarehouse, SimulatedTable]) -> None:
-    warehouse, _ = synced
+def test_cells_as_a_query_sees_them(synced: Synced) -> None:
+    warehouse, _, _ = synced
     row = (
         warehouse.spark.sql(f"SELECT * FROM {warehouse.table().full_name} WHERE pk = 'a'")
         .collect()[0]
@@ -145,9 +147,8 @@ def test_cells_as_a_query_sees_them(synced: tuple[LocalWarehouse, SimulatedTable
     assert mixed is None or mixed["mixed"] is None  # removed by the update
 
 
-def test_drift_and_schema_changes_are_reported(synced: tuple[LocalWarehouse, SimulatedTable]) -> None:
-    warehouse, _ = synced
-    result = warehouse.result  # type: ignore[attr-defined]
+def test_drift_and_schema_changes_are_reported(synced: Synced) -> None:
+    _, _, result = synced
     assert "attribute 'quantity': 1 S value(s) kept in column quantity__s" in result.type_drift
     assert "attribute 'quantity': 1 N value(s) kept in column quantity__n" in result.type_drift
     assert any("added field profile.floor" in change for change in result.schema_changes)
