@@ -232,27 +232,6 @@ def grow(column: Column, values: Sequence[DecodedValue]) -> Column:
     return replace(column, type=replace(column_type, fields=tuple(fields)))
 
 
-def holds(column_type: ColumnType, tag: str, value: DecodedValue) -> bool:
-    """Whether a column of `column_type` holding DynamoDB type `tag` stores `value` exactly."""
-    if tag_of(value) != tag:
-        return False
-    kind = column_type.kind
-    if kind in (Kind.LONG, Kind.DECIMAL, Kind.NUMBER_TEXT):
-        return number_fits(column_type, value)
-    if kind is Kind.LIST:
-        assert column_type.element is not None
-        element_tag = "N" if tag == "NS" else "S" if tag == "SS" else "B" if tag == "BS" else None
-        element_tag = element_tag or element_tag_of(column_type.element)
-        return all(e is None or holds(column_type.element, str(element_tag), e) for e in value)
-    if kind is Kind.STRUCT:
-        fields = {f.attribute: f for f in column_type.fields}
-        return all(
-            nested is None or (name in fields and holds(fields[name].type, fields[name].tag, nested))
-            for name, nested in value.items()
-        )
-    return True
-
-
 def element_tag_of(element_type: ColumnType) -> str | None:
     """The DynamoDB type an array column's elements have (for arrays built from L)."""
     return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import random
 import string
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -299,16 +299,3 @@ class SimulatedTable:
         if rng.random() < 0.1:
             item["returned"] = {"reason": rng.choice(["damaged", "late"]), "refund": Decimal("12.50")}
         return item
-
-    def iter_states(self, moments: list[datetime]) -> Iterator[tuple[datetime, dict[Key, DecodedItem]]]:
-        """True states at several moments (ascending), computed in one replay."""
-        state: dict[Key, DecodedItem] = {}
-        previous = datetime(1970, 1, 1, tzinfo=UTC)
-        for moment in moments:
-            for event in self.events_between(previous, moment):
-                if event.item is None:
-                    state.pop(event.key, None)
-                else:
-                    state[event.key] = event.item
-            previous = moment
-            yield moment, dict(state)
