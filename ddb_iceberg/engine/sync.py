@@ -66,6 +66,7 @@ class SyncResult:
     accepted_gaps: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -83,6 +84,7 @@ class SyncResult:
             f"  rows inserted {self.rows_inserted}, updated {self.rows_updated}, deleted {self.rows_deleted} "
             f"({self.records_read} records read, {self.records_already_reflected} already reflected)",
             f"  the table now reflects the DynamoDB table as of {self.reflects}",
+            "  time: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.phase_seconds.items()),
         ]
         lines += [f"  schema: {change}" for change in self.schema_changes]
         lines += [f"  type drift: {drift}" for drift in self.type_drift]
@@ -137,9 +139,13 @@ def sync_table(
         existing_layout = layout
         written_between = lambda start, end: table.rows_written_between(existing_layout, start, end)  # noqa: E731
     with _gc_paused():
+        phase_started = time.monotonic()
         change_set = collect_changes(plan, keys, written_between)
+        result.phase_seconds["read and verify"] = time.monotonic() - phase_started
+        phase_started = time.monotonic()
         grown = plan_layout(layout, keys, change_set.upserts)
         rows, new_layout, result.type_drift = _changes_table(grown, change_set)
+        result.phase_seconds["types and rows"] = time.monotonic() - phase_started
     result.schema_changes = describe_changes(layout, new_layout)
     result.records_read = change_set.records_read
     result.records_already_reflected = change_set.records_stale
@@ -151,6 +157,7 @@ def sync_table(
         )
 
     # Nothing is written before every export has been read and verified.
+    phase_started = time.monotonic()
     if not exists:
         table.create(new_layout, table_properties)
     elif new_layout != layout:
@@ -161,6 +168,7 @@ def sync_table(
     result.rows_inserted, result.rows_updated, result.rows_deleted = counts.inserted, counts.updated, counts.deleted
     snapshot_id = table.current_snapshot_id()
     assert snapshot_id is not None
+    result.phase_seconds["write and commit"] = time.monotonic() - phase_started
     result.snapshot_id = snapshot_id
     result.reflects = format_timestamp(plan.reflects_after)
     result.tag = _ensure_tag(table, plan.reflects_after, snapshot_id)
