@@ -54,16 +54,13 @@ def arrow_schema(layout: Layout) -> pa.Schema:
     return pa.schema([arrow_field(c) for c in layout.columns])
 
 
-def _element_tag(column: Column) -> str:
-    assert column.type.element is not None
-    return _SET_ELEMENT_TAGS.get(column.tag) or str(element_tag_of(column.type.element))
+def _element_tag(tag: str, element_type: ColumnType) -> str:
+    """The DynamoDB type of an array column's elements: a set's, or those of the list it was built from."""
+    return _SET_ELEMENT_TAGS.get(tag) or str(element_tag_of(element_type))
 
 
 class NotHeld(Exception):  # noqa: N818 (a control-flow signal, not an error)
     """A value its column's type cannot hold exactly."""
-
-
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 Converter = Callable[[DecodedValue], Any]
@@ -92,25 +89,15 @@ def converter(column_type: ColumnType, tag: str) -> Converter:
             return value
 
         return plain
-    if kind is Kind.LONG:
+    if kind is Kind.LONG or kind is Kind.DECIMAL:
+        as_cell = int if kind is Kind.LONG else Decimal
 
-        def long(value: DecodedValue) -> Any:
-            if type(value) is not Decimal:
-                raise NotHeld
-            integer = int(value)
-            if integer != value or not _LONG_MIN <= integer <= _LONG_MAX:
-                raise NotHeld
-            return integer
-
-        return long
-    if kind is Kind.DECIMAL:
-
-        def decimal(value: DecodedValue) -> Any:
+        def number(value: DecodedValue) -> Any:
             if type(value) is not Decimal or not number_fits(column_type, value):
                 raise NotHeld
-            return value
+            return as_cell(value)
 
-        return decimal
+        return number
     if kind is Kind.NUMBER_TEXT:
 
         def number_text(value: DecodedValue) -> Any:
@@ -129,7 +116,7 @@ def converter(column_type: ColumnType, tag: str) -> Converter:
     if kind is Kind.LIST:
         element_type = column_type.element
         assert element_type is not None
-        convert_element = converter(element_type, _SET_ELEMENT_TAGS.get(tag) or str(element_tag_of(element_type)))
+        convert_element = converter(element_type, _element_tag(tag, element_type))
         is_set = tag in _SET_ELEMENT_TAGS
 
         def array(value: DecodedValue) -> Any:
@@ -172,7 +159,7 @@ def from_cell(column: Column, cell: Any) -> DecodedValue:
         return bytes(cell)
     if kind is Kind.LIST:
         assert column.type.element is not None
-        element = Column("element", "", _element_tag(column), column.type.element)
+        element = Column("element", "", _element_tag(column.tag, column.type.element), column.type.element)
         values = [None if e is None else from_cell(element, e) for e in cell]
         return frozenset(values) if column.tag in _SET_ELEMENT_TAGS else values
     if kind is Kind.STRUCT:
