@@ -64,7 +64,11 @@ def local_deployment(root: str = LOCAL_ROOT, catalog_name: str = CATALOG_NAME) -
 
 
 def aws_deployment(environment: dict[str, str]) -> Deployment:
-    """DynamoDB exports to S3, the merge on EMR Serverless, the table in Glue (settings: see the README)."""
+    """DynamoDB exports to S3, the merge on EMR Serverless, the table in Glue (settings: see the README).
+
+    Required settings are `dg.EnvVar`s, resolved when a run starts; the stack's outputs name them all.
+    """
+    region = environment.get("AWS_REGION") or environment.get("AWS_DEFAULT_REGION")
     return Deployment(
         partitions_start=datetime.fromisoformat(
             environment.get("DDB_ICEBERG_PARTITIONS_START", "2026-01-01T00:00")
@@ -76,6 +80,7 @@ def aws_deployment(environment: dict[str, str]) -> Deployment:
                 table_arn=dg.EnvVar("DDB_ICEBERG_TABLE_ARN"),
                 s3_bucket=dg.EnvVar("DDB_ICEBERG_EXPORT_BUCKET"),
                 s3_prefix=dg.EnvVar("DDB_ICEBERG_EXPORT_PREFIX"),
+                region=region,
             ),
             "merge_runner": EmrServerlessMergeRunner(
                 table=dg.EnvVar("DDB_ICEBERG_TABLE"),
@@ -83,9 +88,12 @@ def aws_deployment(environment: dict[str, str]) -> Deployment:
                 execution_role_arn=dg.EnvVar("DDB_ICEBERG_EMR_ROLE_ARN"),
                 code_location=dg.EnvVar("DDB_ICEBERG_CODE_LOCATION"),
                 log_location=dg.EnvVar("DDB_ICEBERG_LOG_LOCATION"),
+                log_group=dg.EnvVar("DDB_ICEBERG_EMR_LOG_GROUP"),
                 warehouse=dg.EnvVar("DDB_ICEBERG_WAREHOUSE"),
+                region=region,
+                python_environment=environment.get("DDB_ICEBERG_EMR_PYTHON_ENVIRONMENT") or None,
             ),
-            "catalog": GlueIcebergCatalog(),
+            "catalog": GlueIcebergCatalog(region=region),
         },
     )
 

@@ -48,12 +48,10 @@ def build_iceberg_table(
                 context.log.info("The table has no baseline yet: loading the full export first")
                 results.append(
                     merge_runner.sync(
-                        exporter.source_uri, up_to=min(w.start for w in windows), allow_gaps=False, log=context.log
+                        context, exporter.source_uri, up_to=min(w.start for w in windows), allow_gaps=False
                     )
                 )
-            results.append(
-                merge_runner.sync(exporter.source_uri, up_to=up_to, allow_gaps=config.allow_gaps, log=context.log)
-            )
+            results.append(merge_runner.sync(context, exporter.source_uri, up_to=up_to, allow_gaps=config.allow_gaps))
         except GapError as error:
             raise dg.Failure(
                 description=f"A window before this one is missing: {error}",

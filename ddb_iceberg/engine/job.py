@@ -3,6 +3,8 @@
 It runs unchanged on local Spark and on EMR Serverless: the session comes from spark-submit (or is built
 locally when run with plain Python), the catalog is registered from the arguments, and the result is printed
 as one JSON line after `RESULT_MARKER` so whoever launched the job can read it from the driver's log.
+When Dagster launched it through Pipes (`DAGSTER_PIPES_CONTEXT` is set), the result also goes back as a Pipes
+message and the progress as Pipes logs; `dagster_pipes` ships in the job package, and nothing else of Dagster.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
 
 from ddb_iceberg.engine.plan import SyncError
 from ddb_iceberg.engine.schema import KeyTypeError
@@ -25,6 +29,14 @@ from ddb_iceberg.engine.sync import SyncResult, sync_table
 from ddb_iceberg.exports import ExportError, ExportSource, S3Options
 
 RESULT_MARKER = "DDB_ICEBERG_RESULT "
+PIPES_CONTEXT_VARIABLE = "DAGSTER_PIPES_CONTEXT"
+PIPES_RESULT_KEY = "ddb_iceberg_sync_result"
+ERROR_PREFIX = "ddb_iceberg: "
+
+
+def _utc_moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -36,13 +48,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--catalog-name", default=CATALOG_NAME)
     parser.add_argument("--key", default=None, help="PARTITION_KEY[,SORT_KEY]")
     parser.add_argument("--allow-gaps", action="store_true")
+    parser.add_argument(
+        "--up-to", default=None, type=_utc_moment, help="Apply only exports that end by then (ISO 8601; UTC if naive)"
+    )
     parser.add_argument("--region", default=None)
     parser.add_argument("--s3-endpoint", default=None, help="Local stand-ins of S3 only")
     parser.add_argument("--glue-endpoint", default=None, help="Local stand-ins of Glue only")
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> SyncResult:
+def run(args: argparse.Namespace, log: Callable[[str], None]) -> SyncResult:
     from pyspark.sql import SparkSession
 
     catalog = CatalogSettings(
@@ -69,17 +84,46 @@ def run(args: argparse.Namespace) -> SyncResult:
         source,
         key_attributes=tuple(args.key.split(",")) if args.key else None,
         allow_gaps=args.allow_gaps,
-        log=lambda message: print(message, file=sys.stderr),
+        up_to=args.up_to,
+        log=log,
     )
+
+
+def _print_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if PIPES_CONTEXT_VARIABLE in os.environ:
+        return _main_under_pipes(args)
     try:
-        result = run(args)
+        result = run(args, _print_to_stderr)
     except (ExportError, SyncError, KeyTypeError) as error:
-        print(f"ddb_iceberg: {error}", file=sys.stderr)
+        print(ERROR_PREFIX + str(error), file=sys.stderr)
         return 1
+    print(RESULT_MARKER + result.to_json().replace("\n", ""))
+    return 0
+
+
+def _main_under_pipes(args: argparse.Namespace) -> int:
+    from dagster_pipes import open_dagster_pipes
+
+    with open_dagster_pipes() as pipes:
+
+        def log(message: str) -> None:
+            _print_to_stderr(message)
+            pipes.log.info(message)
+
+        try:
+            result = run(args, log)
+        except (ExportError, SyncError, KeyTypeError) as error:
+            # A refusal, not a crash: the launcher finds this line in the driver's stderr (Pipes messages of a
+            # failed EMR job run are not read back).
+            print(ERROR_PREFIX + str(error), file=sys.stderr)
+            pipes.log.error(str(error))
+            return 1
+        pipes.report_custom_message({PIPES_RESULT_KEY: asdict(result)})
     print(RESULT_MARKER + result.to_json().replace("\n", ""))
     return 0
 

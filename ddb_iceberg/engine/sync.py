@@ -75,6 +75,11 @@ class SyncResult:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> SyncResult:
+        """The result a job reported (as `asdict` made it), e.g. through Dagster Pipes from EMR Serverless."""
+        return cls(**fields)
+
     def describe(self) -> str:
         if not self.changed:
             return f"{self.table} is up to date: it reflects {self.reflects}; no new exports, no new snapshot."

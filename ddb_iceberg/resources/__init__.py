@@ -1,6 +1,7 @@
 """Resources: one abstract ConfigurableResource per role, each with a local and an AWS implementation."""
 
 from ddb_iceberg.resources.catalog import GlueIcebergCatalog, IcebergCatalogResource, LocalIcebergCatalog
+from ddb_iceberg.resources.emr_serverless import EmrServerlessMergeRunner
 from ddb_iceberg.resources.exporters import (
     DynamoDBExporter,
     ExportDescription,
@@ -8,7 +9,6 @@ from ddb_iceberg.resources.exporters import (
     SimulatedExporter,
 )
 from ddb_iceberg.resources.merge_runners import (
-    EmrServerlessMergeRunner,
     LocalSparkMergeRunner,
     MergeRunnerResource,
     local_spark_config,

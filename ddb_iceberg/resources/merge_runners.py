@@ -1,10 +1,9 @@
-"""Merge runners: run the Spark merge locally (`LocalSparkMergeRunner`) or on EMR Serverless."""
+"""Merge runners: run the Spark merge locally (`LocalSparkMergeRunner`) or on EMR Serverless (its own module)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import Any
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
@@ -24,7 +23,9 @@ class MergeRunnerResource(dg.ConfigurableResource, ABC):  # type: ignore[type-ar
     )
 
     @abstractmethod
-    def sync(self, source_uri: str, *, up_to: datetime | None, allow_gaps: bool, log: Any) -> SyncResult:
+    def sync(
+        self, context: dg.AssetExecutionContext, source_uri: str, *, up_to: datetime | None, allow_gaps: bool
+    ) -> SyncResult:
         """Apply what the table lacks of the exports under `source_uri` that end no later than `up_to`."""
 
 
@@ -42,7 +43,9 @@ class LocalSparkMergeRunner(MergeRunnerResource):
     catalog_name: str = Field(default=CATALOG_NAME, description="Iceberg catalog name (Spark and PyIceberg).")
     spark: LazyPySparkResource = Field(description="dagster-pyspark's session resource; see local_spark_config.")
 
-    def sync(self, source_uri: str, *, up_to: datetime | None, allow_gaps: bool, log: Any) -> SyncResult:
+    def sync(
+        self, context: dg.AssetExecutionContext, source_uri: str, *, up_to: datetime | None, allow_gaps: bool
+    ) -> SyncResult:
         check_java()
         session = self.spark.spark_session
         # A session that already existed keeps its static settings; the catalog is a runtime setting.
@@ -56,27 +59,5 @@ class LocalSparkMergeRunner(MergeRunnerResource):
             key_attributes=tuple(self.key_attributes) or None,
             allow_gaps=allow_gaps,
             up_to=up_to,
-            log=log.info,
-        )
-
-
-class EmrServerlessMergeRunner(MergeRunnerResource):
-    """Runs the same Spark job on Amazon EMR Serverless, writing the table in the AWS Glue Data Catalog."""
-
-    application_id: str = Field(description="EMR Serverless application id.")
-    execution_role_arn: str = Field(description="Role the job runs as.")
-    code_location: str = Field(description="s3:// prefix the job's entry point and package are uploaded to.")
-    log_location: str = Field(description="s3:// prefix for the driver and executor logs.")
-    warehouse: str = Field(description="s3:// warehouse of the Glue catalog's tables.")
-    region: str | None = Field(default=None, description="AWS Region.")
-    release_label: str = Field(default="emr-spark-8.1.0", description="EMR release (Spark 4.1, Iceberg 1.11).")
-    driver_cores: int = Field(default=2)
-    driver_memory: str = Field(default="4g")
-    executor_cores: int = Field(default=2)
-    executor_memory: str = Field(default="4g")
-
-    def sync(self, source_uri: str, *, up_to: datetime | None, allow_gaps: bool, log: Any) -> SyncResult:
-        raise dg.Failure(
-            "EmrServerlessMergeRunner cannot run jobs yet: its submission through PipesEMRServerlessClient is the "
-            "next step of the AWS path. Use LocalSparkMergeRunner (DDB_ICEBERG_ENV=local)."
+            log=context.log.info,
         )

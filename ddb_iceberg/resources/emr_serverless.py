@@ -1,0 +1,286 @@
+"""The merge on Amazon EMR Serverless: the job package goes to S3, Dagster Pipes starts and watches the run."""
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+import boto3
+import dagster as dg
+from botocore.exceptions import ClientError
+from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesEMRServerlessClient
+from pydantic import Field
+
+from ddb_iceberg.engine.job import ERROR_PREFIX, PIPES_RESULT_KEY
+from ddb_iceberg.engine.packaging import ARCHIVE_NAME, ENTRY_POINT_NAME, JobPackage, build_job_package
+from ddb_iceberg.engine.spark_session import CATALOG_NAME, ICEBERG_EXTENSIONS, CatalogSettings
+from ddb_iceberg.engine.sync import SyncResult
+from ddb_iceberg.resources.merge_runners import MergeRunnerResource
+
+# Where EMR's images keep the Iceberg runtime (with the Glue catalog and S3FileIO beside it in the AWS SDK).
+EMR_ICEBERG_JAR = "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
+DEFAULT_LOG_GROUP = "/aws/emr-serverless"
+CLIENT_TOKEN_LENGTH = 64  # EMR Serverless's limit
+
+
+class EmrServerlessMergeRunner(MergeRunnerResource):
+    """Runs the same Spark job on Amazon EMR Serverless, writing the table in the AWS Glue Data Catalog."""
+
+    application_id: str = Field(description="EMR Serverless application id.")
+    execution_role_arn: str = Field(description="Role the job runs as.")
+    code_location: str = Field(description="s3:// prefix the job's entry point and package are uploaded to.")
+    log_location: str = Field(description="s3:// prefix for the driver and executor logs.")
+    log_group: str = Field(
+        default=DEFAULT_LOG_GROUP, description="CloudWatch log group of the driver's output (Pipes reads it)."
+    )
+    warehouse: str = Field(description="s3:// warehouse of the Glue catalog's tables.")
+    catalog_name: str = Field(default=CATALOG_NAME, description="Spark's name for the Glue catalog in the job.")
+    region: str | None = Field(default=None, description="AWS Region (default: AWS's chain).")
+    release_label: str = Field(
+        default="emr-spark-8.1.0", description="EMR release the application must run (Spark 4.1, Iceberg 1.11)."
+    )
+    driver_cores: int = Field(default=2)
+    driver_memory: str = Field(default="4g")
+    executor_cores: int = Field(default=2)
+    executor_memory: str = Field(default="4g")
+    max_executors: int = Field(default=8, description="Upper bound of dynamic allocation.")
+    iceberg_jar: str = Field(default=EMR_ICEBERG_JAR, description="Iceberg runtime jar on the EMR image.")
+    python_environment: str | None = Field(
+        default=None,
+        description="s3:// URI of a venv-pack archive with pyarrow (see the README); EMR's own Python otherwise.",
+    )
+    spark_conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings for the job run.")
+    start_application: bool = Field(
+        default=False, description="Start the application first if it is stopped (for apps without auto-start)."
+    )
+    stop_application: bool = Field(
+        default=False, description="Stop the application after the run (for apps without auto-stop)."
+    )
+    job_timeout_minutes: int = Field(default=180, description="EMR cancels a job run that runs longer.")
+    poll_seconds: float = Field(default=10.0, description="Wait between get_job_run calls.")
+    endpoint_url: str | None = Field(
+        default=None, description="One endpoint for every AWS API (local stand-ins such as moto only)."
+    )
+
+    def sync(
+        self, context: dg.AssetExecutionContext, source_uri: str, *, up_to: datetime | None, allow_gaps: bool
+    ) -> SyncResult:
+        emr = self._client("emr-serverless")
+        self._prepare_application(emr, context)
+        package = build_job_package()
+        code = self.upload_job_package(package, context)
+        params = self.start_job_run_params(context.run_id, code, source_uri, up_to=up_to, allow_gaps=allow_gaps)
+        recorder = _JobRunRecorder(emr)
+        pipes = PipesEMRServerlessClient(
+            client=recorder,  # type: ignore[arg-type]
+            message_reader=PipesCloudWatchMessageReader(client=self._client("logs")),
+            poll_interval=self.poll_seconds,
+        )
+        try:
+            invocation = pipes.run(context=context, start_job_run_params=params)  # type: ignore[arg-type]
+        except RuntimeError as error:
+            # The Pipes client ends a FAILED or CANCELLED run with a bare RuntimeError; say what EMR said.
+            if recorder.job_run_id is None:
+                raise
+            raise self._job_run_failure(emr, recorder.job_run_id) from error
+        finally:
+            if self.stop_application:
+                emr.stop_application(applicationId=self.application_id)
+        for message in reversed(invocation.get_custom_messages()):
+            if isinstance(message, dict) and PIPES_RESULT_KEY in message:
+                return SyncResult.from_dict(message[PIPES_RESULT_KEY])
+        raise dg.Failure(
+            description=(
+                f"EMR Serverless job run {recorder.job_run_id} succeeded, but its result did not arrive through "
+                f"CloudWatch Logs ({self.log_group}); check that the job role may write there."
+            ),
+            metadata={"driver_logs": self.driver_log_uri(recorder.job_run_id or "")},
+        )
+
+    def _client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    def _prepare_application(self, emr: Any, context: dg.AssetExecutionContext) -> None:
+        application = emr.get_application(applicationId=self.application_id)["application"]
+        if application["releaseLabel"] != self.release_label:
+            raise dg.Failure(
+                f"EMR Serverless application {self.application_id} runs {application['releaseLabel']}, but the "
+                f"job needs {self.release_label} (Spark and Iceberg versions must match the job's)."
+            )
+        if self.start_application and application["state"] in ("CREATED", "STOPPED"):
+            context.log.info(f"Starting EMR Serverless application {self.application_id}")
+            emr.start_application(applicationId=self.application_id)
+
+    def upload_job_package(self, package: JobPackage, context: dg.AssetExecutionContext) -> dict[str, str]:
+        """Upload the entry point and archive under `<code_location>/<digest>/`, unless that version is there."""
+        bucket, prefix = _split_s3_uri(self.code_location)
+        s3 = self._client("s3")
+        uris = {}
+        for name, body in package.files().items():
+            key = "/".join(filter(None, [prefix, package.digest, name]))
+            uris[name] = f"s3://{bucket}/{key}"
+            try:
+                s3.head_object(Bucket=bucket, Key=key)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+                context.log.info(f"Uploaded the job's {name} to {uris[name]}")
+        return uris
+
+    def client_token(self, run_id: str, source_uri: str, up_to: datetime | None, allow_gaps: bool) -> str:
+        """Same Dagster run, same request: a retried step finds the job run it already started."""
+        request = f"{self.table}|{source_uri}|{up_to.isoformat() if up_to else ''}|{allow_gaps}"
+        return f"{run_id}-{hashlib.sha256(request.encode()).hexdigest()}"[:CLIENT_TOKEN_LENGTH]
+
+    def start_job_run_params(
+        self, run_id: str, code: dict[str, str], source_uri: str, *, up_to: datetime | None, allow_gaps: bool
+    ) -> dict[str, Any]:
+        catalog = CatalogSettings(
+            warehouse=self.warehouse,
+            kind="glue",
+            name=self.catalog_name,
+            region=self.region,
+            s3_endpoint=self.endpoint_url,
+            glue_endpoint=self.endpoint_url,
+        )
+        arguments = ["--source", source_uri, "--table", self.table, "--warehouse", self.warehouse]
+        arguments += ["--catalog-kind", "glue", "--catalog-name", self.catalog_name]
+        if self.region:
+            arguments += ["--region", self.region]
+        if up_to:
+            arguments += ["--up-to", up_to.isoformat()]
+        if allow_gaps:
+            arguments.append("--allow-gaps")
+        if self.key_attributes:
+            arguments += ["--key", ",".join(self.key_attributes)]
+        if self.endpoint_url:
+            arguments += ["--s3-endpoint", self.endpoint_url, "--glue-endpoint", self.endpoint_url]
+        conf = {
+            "spark.sql.extensions": ICEBERG_EXTENSIONS,
+            "spark.sql.session.timeZone": "UTC",
+            "spark.jars": self.iceberg_jar,
+            "spark.driver.cores": str(self.driver_cores),
+            "spark.driver.memory": self.driver_memory,
+            "spark.executor.cores": str(self.executor_cores),
+            "spark.executor.memory": self.executor_memory,
+            "spark.dynamicAllocation.maxExecutors": str(self.max_executors),
+            **catalog.spark_conf(),
+            **self._python_environment_conf(),
+            **self.spark_conf,
+        }
+        submit_parameters = " ".join(
+            [f"--py-files {code[ARCHIVE_NAME]}"] + [f"--conf {k}={v}" for k, v in conf.items()]
+        )
+        return {
+            "applicationId": self.application_id,
+            "executionRoleArn": self.execution_role_arn,
+            "clientToken": self.client_token(run_id, source_uri, up_to, allow_gaps),
+            "name": f"ddb-iceberg {self.table}" + (f" up to {up_to.isoformat()}" if up_to else ""),
+            "executionTimeoutMinutes": self.job_timeout_minutes,
+            "jobDriver": {
+                "sparkSubmit": {
+                    "entryPoint": code[ENTRY_POINT_NAME],
+                    "entryPointArguments": arguments,
+                    "sparkSubmitParameters": submit_parameters,
+                }
+            },
+            "configurationOverrides": {
+                "monitoringConfiguration": {
+                    "s3MonitoringConfiguration": {"logUri": self.log_location.rstrip("/") + "/"},
+                    # Pipes reads the job's messages from the driver's stdout in CloudWatch.
+                    "cloudWatchLoggingConfiguration": {
+                        "enabled": True,
+                        "logGroupName": self.log_group,
+                        "logTypes": {"SPARK_DRIVER": ["STDOUT", "STDERR"]},
+                    },
+                }
+            },
+            "tags": {"ddb-iceberg/table": self.table},
+        }
+
+    def _python_environment_conf(self) -> dict[str, str]:
+        if not self.python_environment:
+            return {}
+        python = "./environment/bin/python"
+        return {
+            "spark.archives": f"{self.python_environment}#environment",
+            "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": python,
+            "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": python,
+            "spark.executorEnv.PYSPARK_PYTHON": python,
+        }
+
+    def driver_log_uri(self, job_run_id: str, attempt: int | None = None) -> str:
+        """Where EMR Serverless puts the driver's stdout.gz and stderr.gz of a job run."""
+        attempt_part = f"/attempts/{attempt}" if attempt and attempt > 1 else ""
+        return (
+            f"{self.log_location.rstrip('/')}/applications/{self.application_id}/jobs/{job_run_id}"
+            f"{attempt_part}/SPARK_DRIVER/"
+        )
+
+    def _job_run_failure(self, emr: Any, job_run_id: str) -> dg.Failure:
+        job_run = emr.get_job_run(applicationId=self.application_id, jobRunId=job_run_id)["jobRun"]
+        state, details, attempt = job_run["state"], job_run.get("stateDetails") or "", job_run.get("attempt")
+        driver_logs = self.driver_log_uri(job_run_id, attempt)
+        refusal = self._refusal_from_driver_log(job_run_id, attempt)
+        description = f"EMR Serverless job run {job_run_id} ended {state}: {details}".rstrip(": ")
+        if refusal:
+            description += f"\nThe job refused the sync: {refusal}"
+        description += f"\nDriver logs: {driver_logs} (and CloudWatch log group {self.log_group})"
+        return dg.Failure(
+            description=description,
+            metadata={
+                "job_run_id": job_run_id,
+                "state": state,
+                "state_details": details,
+                "driver_logs": driver_logs,
+                "log_group": self.log_group,
+            },
+        )
+
+    def _refusal_from_driver_log(self, job_run_id: str, attempt: int | None) -> str | None:
+        """The job's own error line, when it refused the sync (a gap, bad export data); best effort.
+
+        spark-submit sends the Python driver's stderr to the driver's stdout, so both streams are searched."""
+        attempt_part = f"/attempts/{attempt}" if attempt and attempt > 1 else ""
+        driver = f"/applications/{self.application_id}/jobs/{job_run_id}{attempt_part}/SPARK_DRIVER"
+        logs = self._client("logs")
+        refusals = []
+        for stream in (f"{driver}/stdout", f"{driver}/stderr"):
+            try:
+                # The latest events: a refusal is among the last lines the driver prints.
+                events = logs.get_log_events(logGroupName=self.log_group, logStreamName=stream)
+            except ClientError:
+                continue
+            messages = (event["message"] for event in events["events"])
+            refusals += [m.removeprefix(ERROR_PREFIX) for m in messages if m.startswith(ERROR_PREFIX)]
+        return refusals[-1] if refusals else None
+
+
+class _JobRunRecorder:
+    """The EMR Serverless client, remembering the job run it started (the Pipes client does not expose it)
+    and treating the dashboard link as optional (a role without GetDashboardForJobRun still runs jobs)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.job_run_id: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def start_job_run(self, **params: Any) -> Any:
+        response = self._client.start_job_run(**params)
+        self.job_run_id = response["jobRunId"]
+        return response
+
+    def get_dashboard_for_job_run(self, **params: Any) -> Any:
+        try:
+            return self._client.get_dashboard_for_job_run(**params)
+        except ClientError as error:
+            return {"url": f"(no dashboard: {error.response.get('Error', {}).get('Code', 'error')})"}
+
+
+def _split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"expected an s3:// URI, not {uri!r}")
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return bucket, prefix.strip("/")

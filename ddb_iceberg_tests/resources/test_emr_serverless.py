@@ -1,0 +1,270 @@
+"""The merge on EMR Serverless, for real: moto's S3, Glue, CloudWatch Logs and EMR Serverless API on loopback,
+and job runs that execute the uploaded entry point with local spark-submit (see emr_serverless_standin)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from ddb_iceberg.definitions import Deployment, build_definitions
+from ddb_iceberg.engine.catalog_access import table_items
+from ddb_iceberg.engine.packaging import build_job_package
+from ddb_iceberg.engine.rows import canonical_item
+from ddb_iceberg.exports import ExportSource
+from ddb_iceberg.resources import DynamoDBExporter, EmrServerlessMergeRunner, GlueIcebergCatalog
+from ddb_iceberg.simulator import ExportTarget, SimulatedTable, SimulationConfig, write_series
+from ddb_iceberg_tests.emr_serverless_standin import EmrServerlessStandIn
+from ddb_iceberg_tests.helpers import MOTO_CREDENTIALS, MOTO_REGION, MotoServer
+
+pytestmark = pytest.mark.slow
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+ROLE_ARN = "arn:aws:iam::123456789012:role/ddb-iceberg-job"
+LOG_GROUP = "/aws/emr-serverless/ddb-iceberg"
+_numbers = itertools.count()
+
+
+@dataclass
+class AwsStack:
+    """What the CloudFormation stack creates, made in moto: buckets, a Glue database, an EMR application."""
+
+    moto: MotoServer
+    standin: EmrServerlessStandIn
+    exports: str
+    artifacts: str
+    database: str
+    application_id: str
+    warehouse: str
+
+    @property
+    def table(self) -> str:
+        return f"{self.database}.orders"
+
+    def runner(self, **overrides: Any) -> EmrServerlessMergeRunner:
+        settings: dict[str, Any] = {
+            "table": self.table,
+            "application_id": self.application_id,
+            "execution_role_arn": ROLE_ARN,
+            "code_location": f"s3://{self.artifacts}/code",
+            "log_location": f"s3://{self.artifacts}/emr-logs",
+            "log_group": LOG_GROUP,
+            "warehouse": self.warehouse,
+            "region": MOTO_REGION,
+            "endpoint_url": self.moto.endpoint_url,
+            "poll_seconds": 1.0,
+        }
+        return EmrServerlessMergeRunner(**(settings | overrides))
+
+    def catalog(self) -> GlueIcebergCatalog:
+        return GlueIcebergCatalog(
+            region=MOTO_REGION, glue_endpoint=self.moto.endpoint_url, s3_endpoint=self.moto.endpoint_url
+        )
+
+    def definitions(self, runner: EmrServerlessMergeRunner) -> dg.Definitions:
+        exporter = DynamoDBExporter(
+            table_arn="arn:aws:dynamodb:us-east-1:123456789012:table/orders",
+            s3_bucket=self.exports,
+            s3_prefix="ddb",
+            region=MOTO_REGION,
+            endpoint_url=self.moto.endpoint_url,
+        )
+        resources: dict[str, object] = {"exporter": exporter, "merge_runner": runner, "catalog": self.catalog()}
+        return build_definitions(Deployment(partitions_start=datetime(2026, 1, 1, tzinfo=UTC), resources=resources))
+
+    def materialize(self, runner: EmrServerlessMergeRunner, first: str, last: str) -> dg.ExecuteInProcessResult:
+        definitions = self.definitions(runner)
+        (table_asset,) = [
+            a
+            for a in definitions.assets or []
+            if isinstance(a, dg.AssetsDefinition) and a.key.to_user_string() == "ddb_iceberg_table"
+        ]
+        return dg.materialize(
+            [table_asset],
+            resources=definitions.resources,
+            tags={RANGE_START: first, RANGE_END: last},
+            raise_on_error=False,
+        )
+
+    def write_exports(self, table: SimulatedTable, windows: int) -> None:
+        source = ExportSource.from_uri(f"s3://{self.exports}/ddb", self.moto.s3_options)
+        write_series(table, ExportTarget.for_source(source), windows=windows)
+
+    def job_runs(self) -> list[dict[str, Any]]:
+        emr = self.moto.client("emr-serverless")
+        try:
+            return list(emr.list_job_runs(applicationId=self.application_id)["jobRuns"])
+        except emr.exceptions.ResourceNotFoundException:  # moto: before the application's first job run
+            return []
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AwsStack:
+    number = next(_numbers)
+    standin = EmrServerlessStandIn(moto_server, tmp_path / "emr")
+    standin.install(monkeypatch)
+    for variable, value in {
+        "AWS_ACCESS_KEY_ID": MOTO_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": MOTO_CREDENTIALS["aws_secret_access_key"],
+        "AWS_REGION": MOTO_REGION,
+        "AWS_DEFAULT_REGION": MOTO_REGION,
+    }.items():
+        monkeypatch.setenv(variable, value)
+    s3 = moto_server.client("s3")
+    names = {kind: f"emr-{kind}-{number}" for kind in ("exports", "artifacts", "warehouse")}
+    for bucket in names.values():
+        s3.create_bucket(Bucket=bucket)
+    database = f"emr_db_{number}"
+    moto_server.client("glue").create_database(DatabaseInput={"Name": database})
+    application = moto_server.client("emr-serverless").create_application(
+        name=f"ddb-iceberg-{number}", releaseLabel="emr-spark-8.1.0", type="SPARK"
+    )
+    return AwsStack(
+        moto=moto_server,
+        standin=standin,
+        exports=names["exports"],
+        artifacts=names["artifacts"],
+        database=database,
+        application_id=application["applicationId"],
+        warehouse=f"s3://{names['warehouse']}/warehouse",
+    )
+
+
+def _truth(table: SimulatedTable, hours: int) -> dict[Any, Any]:
+    state = table.state_at(table.config.start + timedelta(hours=hours))
+    return {key: canonical_item(item) for key, item in state.items()}
+
+
+def _table_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    # One materialization per partition of the range, with the same metadata.
+    event = result.get_asset_materialization_events()[-1]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_the_table_asset_merges_on_emr_serverless_into_glue(aws: AwsStack) -> None:
+    table = SimulatedTable(SimulationConfig(seed=31, initial_items=120))
+    aws.write_exports(table, windows=3)
+
+    result = aws.materialize(aws.runner(), "2026-01-01T00:00", "2026-01-01T02:00")
+
+    assert result.success
+    assert table_items(aws.catalog().load_catalog(), aws.table) == _truth(table, 3)
+    # The job's result came back through Pipes (CloudWatch Logs) and became the asset's metadata.
+    metadata = _table_metadata(result)
+    status = aws.catalog().status(aws.table)
+    assert metadata["reflects"] == "2026-01-01T03:00:00.000Z" and metadata["exports_applied"] == 4
+    assert metadata["snapshot_id"] == str(status.current_snapshot_id)
+    assert metadata["rows_inserted"] == len(_truth(table, 0)) + _inserted_after_baseline(table)
+    # The baseline and the windows: two job runs, both finished, started with the Glue and Iceberg settings.
+    runs = aws.job_runs()
+    assert [run["state"] for run in runs] == ["SUCCESS", "SUCCESS"]
+    (command, *_) = aws.standin.commands.values()
+    assert "spark.sql.catalog.ddb_iceberg.catalog-impl=org.apache.iceberg.aws.glue.GlueCatalog" in command
+    assert "spark.sql.catalog.ddb_iceberg.io-impl=org.apache.iceberg.aws.s3.S3FileIO" in command
+    # The code was uploaded once, under its digest, and the job ran it from there.
+    digest = build_job_package().digest
+    code = aws.moto.client("s3").list_objects_v2(Bucket=aws.artifacts, Prefix="code/")["Contents"]
+    assert sorted(obj["Key"] for obj in code) == [f"code/{digest}/ddb_iceberg.zip", f"code/{digest}/job.py"]
+    # EMR keeps the driver's logs where the resource says.
+    logs = aws.moto.client("s3").list_objects_v2(Bucket=aws.artifacts, Prefix="emr-logs/")["Contents"]
+    assert any(obj["Key"].endswith("/SPARK_DRIVER/stderr.gz") for obj in logs)
+
+
+def _inserted_after_baseline(table: SimulatedTable) -> int:
+    baseline, final = _truth(table, 0), _truth(table, 3)
+    return len(set(final) - set(baseline))
+
+
+def test_a_job_run_that_fails_fails_the_asset_with_emr_details_and_the_refusal(aws: AwsStack) -> None:
+    table = SimulatedTable(SimulationConfig(seed=32, initial_items=40))
+    aws.write_exports(table, windows=2)
+    s3 = aws.moto.client("s3")
+    keys = sorted(obj["Key"] for obj in s3.list_objects_v2(Bucket=aws.exports, Prefix="ddb/")["Contents"])
+    # Export folders are named by their start time: the first manifest is the full export's.
+    manifest = next(key for key in keys if key.endswith("/manifest-files.json"))
+    first_entry = json.loads(s3.get_object(Bucket=aws.exports, Key=manifest)["Body"].read().splitlines()[0])
+    bad_key = first_entry["dataFileS3Key"]
+    s3.put_object(Bucket=aws.exports, Key=bad_key, Body=b"not gzip")  # the key includes the prefix
+
+    result = aws.materialize(aws.runner(), "2026-01-01T00:00", "2026-01-01T01:00")
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = str(failure.step_failure_data.error)
+    (run,) = aws.job_runs()
+    assert f"EMR Serverless job run {run['id']} ended FAILED" in message
+    assert "ExitCode: 1" in message
+    assert bad_key.rsplit("/", 1)[-1] in message  # the job's own account of what is wrong
+    assert f"s3://{aws.artifacts}/emr-logs/applications/{aws.application_id}/jobs/{run['id']}/SPARK_DRIVER/" in message
+    assert not aws.catalog().table_exists(aws.table)
+
+
+def test_terminating_the_dagster_run_cancels_the_job_run(aws: AwsStack) -> None:
+    table = SimulatedTable(SimulationConfig(seed=33, initial_items=40))
+    aws.write_exports(table, windows=1)
+
+    def interrupt_once_running() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if any(run["state"] == "RUNNING" for run in aws.job_runs()):
+                os.kill(os.getpid(), signal.SIGINT)  # what `dagster` does to a run it terminates
+                return
+            time.sleep(0.5)
+
+    interrupter = threading.Thread(target=interrupt_once_running, daemon=True)
+    interrupter.start()
+    result = aws.materialize(aws.runner(), "2026-01-01T00:00", "2026-01-01T00:00")
+    interrupter.join()
+
+    assert not result.success
+    assert [run["state"] for run in aws.job_runs()] == ["CANCELLED"]
+    assert all(process.poll() is not None for process in aws.standin.processes.values())
+
+
+def test_job_run_parameters_are_idempotent_per_dagster_run_and_request() -> None:
+    runner = EmrServerlessMergeRunner(
+        application_id="app",
+        execution_role_arn=ROLE_ARN,
+        code_location="s3://artifacts/code",
+        log_location="s3://artifacts/emr-logs",
+        warehouse="s3://warehouse/warehouse",
+    )
+    code = {"job.py": "s3://artifacts/code/d/job.py", "ddb_iceberg.zip": "s3://artifacts/code/d/ddb_iceberg.zip"}
+    up_to = datetime(2026, 1, 1, 3, tzinfo=UTC)
+    run_id = "0f4a3c1e-2d8b-4c53-9a4e-6f3e2b1d7c90"
+
+    def params(run: str, moment: datetime, allow_gaps: bool = False) -> dict[str, Any]:
+        return runner.start_job_run_params(run, code, "s3://exports/ddb", up_to=moment, allow_gaps=allow_gaps)
+
+    token = params(run_id, up_to)["clientToken"]
+    assert token == params(run_id, up_to)["clientToken"] and len(token) <= 64 and token.startswith(run_id)
+    assert token != params(run_id, up_to - timedelta(hours=1))["clientToken"]  # baseline and windows differ
+    assert token != params(run_id, up_to, allow_gaps=True)["clientToken"]
+    assert token != params("another-run", up_to)["clientToken"]
+    driver = params(run_id, up_to)["jobDriver"]["sparkSubmit"]
+    assert driver["entryPoint"] == code["job.py"]
+    assert driver["entryPointArguments"][-2:] == ["--up-to", "2026-01-01T03:00:00+00:00"]
+    assert "--py-files s3://artifacts/code/d/ddb_iceberg.zip" in driver["sparkSubmitParameters"]
+    monitoring = params(run_id, up_to)["configurationOverrides"]["monitoringConfiguration"]
+    assert monitoring["cloudWatchLoggingConfiguration"]["enabled"] is True
+
+
+def test_the_job_package_is_content_addressed_and_free_of_dagster() -> None:
+    import io
+    import zipfile
+
+    first, second = build_job_package(), build_job_package()
+    assert first.digest == second.digest and first.archive == second.archive
+    names = zipfile.ZipFile(io.BytesIO(first.archive)).namelist()
+    assert "ddb_iceberg/engine/job.py" in names and "dagster_pipes/__init__.py" in names
+    assert not [n for n in names if n.startswith(("dagster/", "ddb_iceberg/resources", "ddb_iceberg/assets"))]
