@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+EMR_ARCH ?= arm64
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format bench dev screenshot clean
+.PHONY: help install demo test lint format bench dev screenshot emr-python-env clean
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "ddb_iceberg needs Python 3.11+"'
@@ -48,5 +49,8 @@ dev: install ## Start the Dagster UI (dagster dev) on the local default
 screenshot: install ## Photograph the asset graph for the README (needs Debian's chromium)
 	$(BIN)/python docs/screenshot.py
 
+emr-python-env: ## Build the Spark job's Python archive for EMR Serverless (needs Docker): dist/
+	docker buildx build --platform linux/$(EMR_ARCH) --output type=local,dest=dist deploy/emr-python
+
 clean: ## Remove the virtualenv and every local artefact
-	rm -rf $(VENV) .ddb_iceberg .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .ddb_iceberg .pytest_cache .mypy_cache .ruff_cache *.egg-info dist
