@@ -4,10 +4,11 @@ moto answers EMR Serverless's API but marks every job run SUCCESS without runnin
 makes a job run do what EMR does with it: fetch the `sparkSubmit` entry point and `--py-files` from (moto's)
 S3, run them with local `spark-submit` and the driver environment from `spark.emr-serverless.driverEnv.*`,
 ship the driver's stdout and stderr to (moto's) CloudWatch Logs and S3 where EMR puts them, and move the job
-run through SUBMITTED, RUNNING and SUCCESS or FAILED (or CANCELLED). It also honours `clientToken` as EMR does
-(the same token starts nothing new) and accepts the `emr-spark-*` release labels moto's check predates.
-The EMR image's Iceberg jar (`spark.jars=/usr/share/aws/...`) is stood in for by the same Iceberg release
-from Maven, with the AWS bundle that EMR's image carries.
+run through SUBMITTED, RUNNING and SUCCESS or FAILED (or CANCELLED). Like EMR, it honours `clientToken` (the
+same token starts nothing new) and refuses job runs on a stopped application without auto-start; it accepts
+the `emr-spark-*` release labels moto's check predates. The EMR image's Iceberg jar
+(`spark.jars=/usr/share/aws/...`) is stood in for by the same Iceberg release from Maven, with the AWS bundle
+that EMR's image carries.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import pyspark
 import pytest
+from moto.emrserverless.exceptions import ValidationException
 from moto.emrserverless.models import EMRServerlessBackend, JobRun
 
 from ddb_iceberg.engine.spark_session import ICEBERG_AWS_BUNDLE, ICEBERG_SPARK_RUNTIME
@@ -59,6 +61,10 @@ class EmrServerlessStandIn:
             return application
 
         def start_job_run(backend: EMRServerlessBackend, **kwargs: Any) -> JobRun:
+            application = backend.get_application(kwargs["application_id"])
+            auto_start: dict[str, bool] = application.auto_start_configuration  # type: ignore[assignment]
+            if application.state != "STARTED" and not auto_start.get("enabled", True):
+                raise ValidationException(f"Application {application.id} is {application.state} and auto-start is off")
             token = kwargs.get("client_token")
             for existing in backend.job_runs.get(kwargs["application_id"], []):
                 if token and existing.client_token == token:

@@ -118,7 +118,7 @@ def _main_under_pipes(args: argparse.Namespace) -> int:
         try:
             result = run(args, log)
         except (ExportError, SyncError, KeyTypeError) as error:
-            # A refusal, not a crash: the launcher finds this line in the driver's stderr (Pipes messages of a
+            # A refusal, not a crash: the launcher finds this line in the driver's log (Pipes messages of a
             # failed EMR job run are not read back).
             print(ERROR_PREFIX + str(error), file=sys.stderr)
             pipes.log.error(str(error))

@@ -1,6 +1,7 @@
 """The merge on Amazon EMR Serverless: the job package goes to S3, Dagster Pipes starts and watches the run."""
 
 import hashlib
+import time
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from ddb_iceberg.resources.merge_runners import MergeRunnerResource
 EMR_ICEBERG_JAR = "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
 DEFAULT_LOG_GROUP = "/aws/emr-serverless"
 CLIENT_TOKEN_LENGTH = 64  # EMR Serverless's limit
+APPLICATION_START_TIMEOUT_SECONDS = 600.0
 
 
 class EmrServerlessMergeRunner(MergeRunnerResource):
@@ -50,7 +52,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
     )
     spark_conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings for the job run.")
     start_application: bool = Field(
-        default=False, description="Start the application first if it is stopped (for apps without auto-start)."
+        default=False, description="Start a stopped application and wait for it (for apps without auto-start)."
     )
     stop_application: bool = Field(
         default=False, description="Stop the application after the run (for apps without auto-stop)."
@@ -109,6 +111,13 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         if self.start_application and application["state"] in ("CREATED", "STOPPED"):
             context.log.info(f"Starting EMR Serverless application {self.application_id}")
             emr.start_application(applicationId=self.application_id)
+            deadline = time.monotonic() + APPLICATION_START_TIMEOUT_SECONDS
+            while (
+                state := emr.get_application(applicationId=self.application_id)["application"]["state"]
+            ) != "STARTED":
+                if state not in ("CREATED", "STARTING", "STOPPED") or time.monotonic() > deadline:
+                    raise dg.Failure(f"EMR Serverless application {self.application_id} did not start: it is {state}")
+                time.sleep(self.poll_seconds)
 
     def upload_job_package(self, package: JobPackage, context: dg.AssetExecutionContext) -> dict[str, str]:
         """Upload the entry point and archive under `<code_location>/<digest>/`, unless that version is there."""

@@ -154,10 +154,16 @@ def _table_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
 def test_the_table_asset_merges_on_emr_serverless_into_glue(aws: AwsStack) -> None:
     table = SimulatedTable(SimulationConfig(seed=31, initial_items=120))
     aws.write_exports(table, windows=3)
+    # An application without auto-start, stopped: the runner starts it, and stops it when done.
+    emr = aws.moto.client("emr-serverless")
+    emr.stop_application(applicationId=aws.application_id)
+    emr.update_application(applicationId=aws.application_id, autoStartConfiguration={"enabled": False})
 
-    result = aws.materialize(aws.runner(), "2026-01-01T00:00", "2026-01-01T02:00")
+    runner = aws.runner(start_application=True, stop_application=True)
+    result = aws.materialize(runner, "2026-01-01T00:00", "2026-01-01T02:00")
 
     assert result.success
+    assert emr.get_application(applicationId=aws.application_id)["application"]["state"] == "STOPPED"
     assert table_items(aws.catalog().load_catalog(), aws.table) == _truth(table, 3)
     # The job's result came back through Pipes (CloudWatch Logs) and became the asset's metadata.
     metadata = _table_metadata(result)
@@ -231,6 +237,20 @@ def test_terminating_the_dagster_run_cancels_the_job_run(aws: AwsStack) -> None:
     assert all(process.poll() is not None for process in aws.standin.processes.values())
 
 
+def test_an_application_on_another_release_is_refused_before_anything_runs(aws: AwsStack) -> None:
+    emr = aws.moto.client("emr-serverless")
+    other = emr.create_application(name="older", releaseLabel="emr-7.9.0", type="SPARK")["applicationId"]
+
+    result = aws.materialize(aws.runner(application_id=other), "2026-01-01T00:00", "2026-01-01T00:00")
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert f"application {other} runs emr-7.9.0, but the job needs emr-spark-8.1.0" in str(
+        failure.step_failure_data.error
+    )
+    assert aws.job_runs() == [] and "Contents" not in aws.moto.client("s3").list_objects_v2(Bucket=aws.artifacts)
+
+
 def test_job_run_parameters_are_idempotent_per_dagster_run_and_request() -> None:
     runner = EmrServerlessMergeRunner(
         application_id="app",
@@ -257,14 +277,3 @@ def test_job_run_parameters_are_idempotent_per_dagster_run_and_request() -> None
     assert "--py-files s3://artifacts/code/d/ddb_iceberg.zip" in driver["sparkSubmitParameters"]
     monitoring = params(run_id, up_to)["configurationOverrides"]["monitoringConfiguration"]
     assert monitoring["cloudWatchLoggingConfiguration"]["enabled"] is True
-
-
-def test_the_job_package_is_content_addressed_and_free_of_dagster() -> None:
-    import io
-    import zipfile
-
-    first, second = build_job_package(), build_job_package()
-    assert first.digest == second.digest and first.archive == second.archive
-    names = zipfile.ZipFile(io.BytesIO(first.archive)).namelist()
-    assert "ddb_iceberg/engine/job.py" in names and "dagster_pipes/__init__.py" in names
-    assert not [n for n in names if n.startswith(("dagster/", "ddb_iceberg/resources", "ddb_iceberg/assets"))]
