@@ -55,7 +55,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         default=False, description="Start a stopped application and wait for it (for apps without auto-start)."
     )
     stop_application: bool = Field(
-        default=False, description="Stop the application after the run (for apps without auto-stop)."
+        default=False, description="Stop the application after each job run (for apps without auto-stop)."
     )
     job_timeout_minutes: int = Field(default=180, description="EMR cancels a job run that runs longer.")
     poll_seconds: float = Field(default=10.0, description="Wait between get_job_run calls.")
@@ -92,8 +92,9 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
                 return SyncResult.from_dict(message[PIPES_RESULT_KEY])
         raise dg.Failure(
             description=(
-                f"EMR Serverless job run {recorder.job_run_id} succeeded, but its result did not arrive through "
-                f"CloudWatch Logs ({self.log_group}); check that the job role may write there."
+                f"EMR Serverless job run {recorder.job_run_id} succeeded, so the table is up to date, but its "
+                f"result did not arrive through CloudWatch Logs ({self.log_group}): check that the job role may "
+                "write there. The table's status (its ledger) shows what it reflects."
             ),
             metadata={"driver_logs": self.driver_log_uri(recorder.job_run_id or "")},
         )
