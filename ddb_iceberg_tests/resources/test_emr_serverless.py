@@ -159,6 +159,10 @@ def test_the_table_asset_merges_on_emr_serverless_into_glue(aws: AwsStack) -> No
     emr.stop_application(applicationId=aws.application_id)
     emr.update_application(applicationId=aws.application_id, autoStartConfiguration={"enabled": False})
 
+    # Versioning shows how often each piece of code was uploaded.
+    s3 = aws.moto.client("s3")
+    s3.put_bucket_versioning(Bucket=aws.artifacts, VersioningConfiguration={"Status": "Enabled"})
+
     runner = aws.runner(start_application=True, stop_application=True)
     result = aws.materialize(runner, "2026-01-01T00:00", "2026-01-01T02:00")
 
@@ -177,12 +181,12 @@ def test_the_table_asset_merges_on_emr_serverless_into_glue(aws: AwsStack) -> No
     (command, *_) = aws.standin.commands.values()
     assert "spark.sql.catalog.ddb_iceberg.catalog-impl=org.apache.iceberg.aws.glue.GlueCatalog" in command
     assert "spark.sql.catalog.ddb_iceberg.io-impl=org.apache.iceberg.aws.s3.S3FileIO" in command
-    # The code was uploaded once, under its digest, and the job ran it from there.
+    # Two job runs, one upload: the code is in S3 under its digest, each file in one version.
     digest = build_job_package().digest
-    code = aws.moto.client("s3").list_objects_v2(Bucket=aws.artifacts, Prefix="code/")["Contents"]
+    code = s3.list_object_versions(Bucket=aws.artifacts, Prefix="code/")["Versions"]
     assert sorted(obj["Key"] for obj in code) == [f"code/{digest}/ddb_iceberg.zip", f"code/{digest}/job.py"]
     # EMR keeps the driver's logs where the resource says.
-    logs = aws.moto.client("s3").list_objects_v2(Bucket=aws.artifacts, Prefix="emr-logs/")["Contents"]
+    logs = s3.list_objects_v2(Bucket=aws.artifacts, Prefix="emr-logs/")["Contents"]
     assert any(obj["Key"].endswith("/SPARK_DRIVER/stderr.gz") for obj in logs)
 
 
