@@ -219,13 +219,15 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             "spark.executorEnv.PYSPARK_PYTHON": python,
         }
 
+    def _driver_log_path(self, job_run_id: str, attempt: int | None) -> str:
+        """The driver's place in EMR Serverless's log layout: under the S3 log location, and as the CloudWatch
+        stream name (`<path>/stdout`, `<path>/stderr`)."""
+        attempt_part = f"/attempts/{attempt}" if attempt and attempt > 1 else ""
+        return f"/applications/{self.application_id}/jobs/{job_run_id}{attempt_part}/SPARK_DRIVER"
+
     def driver_log_uri(self, job_run_id: str, attempt: int | None = None) -> str:
         """Where EMR Serverless puts the driver's stdout.gz and stderr.gz of a job run."""
-        attempt_part = f"/attempts/{attempt}" if attempt and attempt > 1 else ""
-        return (
-            f"{self.log_location.rstrip('/')}/applications/{self.application_id}/jobs/{job_run_id}"
-            f"{attempt_part}/SPARK_DRIVER/"
-        )
+        return self.log_location.rstrip("/") + self._driver_log_path(job_run_id, attempt) + "/"
 
     def _job_run_failure(self, emr: Any, job_run_id: str) -> dg.Failure:
         job_run = emr.get_job_run(applicationId=self.application_id, jobRunId=job_run_id)["jobRun"]
@@ -251,8 +253,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         """The job's own error line, when it refused the sync (a gap, bad export data); best effort.
 
         spark-submit sends the Python driver's stderr to the driver's stdout, so both streams are searched."""
-        attempt_part = f"/attempts/{attempt}" if attempt and attempt > 1 else ""
-        driver = f"/applications/{self.application_id}/jobs/{job_run_id}{attempt_part}/SPARK_DRIVER"
+        driver = self._driver_log_path(job_run_id, attempt)
         logs = self._client("logs")
         refusals = []
         for stream in (f"{driver}/stdout", f"{driver}/stderr"):
