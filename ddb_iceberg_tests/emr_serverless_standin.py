@@ -45,7 +45,6 @@ class EmrServerlessStandIn:
         self.moto = moto
         self.work_dir = work_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.threads: list[threading.Thread] = []
         self.commands: dict[str, list[str]] = {}
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,9 +70,7 @@ class EmrServerlessStandIn:
                     return existing
             job_run = original_start(backend, **kwargs)
             job_run.state = "SUBMITTED"
-            thread = threading.Thread(target=standin._run, args=(job_run,), daemon=True)
-            standin.threads.append(thread)
-            thread.start()
+            threading.Thread(target=standin._run, args=(job_run,), daemon=True).start()
             return job_run
 
         def cancel_job_run(backend: EMRServerlessBackend, application_id: str, job_run_id: str) -> Any:
@@ -86,10 +83,6 @@ class EmrServerlessStandIn:
         monkeypatch.setattr(EMRServerlessBackend, "create_application", create_application)
         monkeypatch.setattr(EMRServerlessBackend, "start_job_run", start_job_run)
         monkeypatch.setattr(EMRServerlessBackend, "cancel_job_run", cancel_job_run)
-
-    def wait(self, timeout: float = 600) -> None:
-        for thread in self.threads:
-            thread.join(timeout)
 
     def _run(self, job_run: JobRun) -> None:
         try:
