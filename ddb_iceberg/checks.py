@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pyarrow.compute as pc
 
-from ddb_iceberg.engine.plan import LAYOUT_PROPERTY
+from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.exports import ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import parse_timestamp

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddb_iceberg.engine.plan import LAYOUT_PROPERTY, LedgerEntry
+from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY, LedgerEntry
 from ddb_iceberg.engine.rows import row_to_item
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.engine.spark_session import CATALOG_NAME

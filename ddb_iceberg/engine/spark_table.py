@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY, LedgerEntry
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
-from ddb_iceberg.engine.plan import LAYOUT_PROPERTY, LedgerEntry
 from ddb_iceberg.engine.rows import from_cell, row_to_item
 from ddb_iceberg.engine.schema import Column, ColumnType, Kind, Layout
 from ddb_iceberg.exports.typed_values import DecodedItem

@@ -11,16 +11,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ddb_iceberg.engine.changes import ChangeSet, collect_changes, key_attributes_from
+from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
-from ddb_iceberg.engine.plan import (
-    ChangeSet,
-    LedgerEntry,
-    SyncError,
-    SyncPlan,
-    collect_changes,
-    key_attributes_from,
-    plan_sync,
-)
+from ddb_iceberg.engine.plan import SyncError, SyncPlan, plan_sync
 from ddb_iceberg.engine.rows import RowBuilder, arrow_schema
 from ddb_iceberg.engine.schema import Layout, describe_changes, plan_layout
 from ddb_iceberg.engine.spark_table import DELETE, OP_COLUMN, UPSERT, MergeCounts, SparkIcebergTable

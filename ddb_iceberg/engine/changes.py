@@ -1,0 +1,143 @@
+"""The changes a plan makes: every record of its exports, verified and collapsed to the latest per key.
+
+Pure Python over the export reader (no Spark).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ddb_iceberg.engine.plan import SyncPlan
+from ddb_iceberg.exports import ChangeRecord, Export, ExportListing, FullExportItem
+from ddb_iceberg.exports.errors import ExportError
+from ddb_iceberg.exports.manifest import format_timestamp, to_micros
+from ddb_iceberg.exports.typed_values import DecodedItem
+
+Key = tuple[object, ...]
+
+
+def key_attributes_from(listing: ExportListing) -> tuple[str, ...] | None:
+    """The key attributes incremental exports name in `Keys` (full exports do not say)."""
+    for export in listing.incremental_exports:
+        for entry in export.data_files:
+            for record in export.file_records(entry):
+                assert isinstance(record, ChangeRecord)
+                return tuple(record.keys)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RowChange:
+    """A row's final state after the sync: its image (None: deleted) and the time of its last write."""
+
+    write_micros: int
+    image: DecodedItem | None
+
+
+@dataclass
+class ChangeSet:
+    """Every record of the plan, collapsed to the latest per key."""
+
+    changes: dict[Key, RowChange] = field(default_factory=dict)
+    records_read: int = 0
+    records_stale: int = 0
+    overlap_deletes: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def upserts(self) -> list[DecodedItem]:
+        return [c.image for c in self.changes.values() if c.image is not None]
+
+
+# Keys of table rows last written in [start, end) microseconds, with their write times.
+RowsWrittenBetween = Callable[[int, int], Iterable[tuple[Key, int]]]
+
+
+def collect_changes(
+    plan: SyncPlan, key_attributes: Sequence[str], rows_written_between: RowsWrittenBetween | None = None
+) -> ChangeSet:
+    """Read and verify every export of the plan, and collapse its records to the latest per key.
+
+    A record applies only if it was written at or after the point the table already reflects, so
+    re-applied exports change nothing. Overlapping windows need one more rule, because DynamoDB leaves out
+    an item created and deleted inside a window: a row last written inside the part of a window the table
+    already reflects, which that window does not mention, was deleted in the window, and is deleted here.
+    """
+    change_set = ChangeSet()
+    changes = change_set.changes
+    baseline_micros = to_micros(plan.baseline_time)
+    if plan.baseline is not None:
+        for entry in plan.baseline.data_files:
+            for record in plan.baseline.file_records(entry):
+                assert isinstance(record, FullExportItem)
+                key = _key(record.item, key_attributes, plan.baseline, entry.data_file_s3_key)
+                changes[key] = RowChange(baseline_micros, record.item)
+                change_set.records_read += 1
+    reflected_time = plan.baseline.summary.covers_to if plan.baseline else plan.reflects_before
+    assert reflected_time is not None
+    reflected = to_micros(reflected_time)
+    for export in plan.incrementals:
+        window_start, window_end = (to_micros(export.summary.covers_from), to_micros(export.summary.covers_to))
+        mentioned: set[Key] = set()
+        for entry in export.data_files:
+            for record in export.file_records(entry):
+                assert isinstance(record, ChangeRecord)
+                change_set.records_read += 1
+                if set(record.keys) != set(key_attributes):
+                    raise ExportError(
+                        export=export.export_id,
+                        file=entry.data_file_s3_key,
+                        problem=f"a record's Keys {sorted(record.keys)} are not the table's keys "
+                        f"{list(key_attributes)}",
+                    )
+                key = tuple(record.keys[name] for name in key_attributes)
+                mentioned.add(key)
+                if record.write_timestamp_micros < reflected:
+                    change_set.records_stale += 1
+                    continue
+                previous = changes.get(key)
+                if previous is None or record.write_timestamp_micros >= previous.write_micros:
+                    changes[key] = RowChange(record.write_timestamp_micros, record.new_image)
+        if window_start < reflected:
+            _delete_compacted_away(
+                change_set, mentioned, window_start, reflected, baseline_micros, rows_written_between
+            )
+            if window_start < baseline_micros:
+                change_set.warnings.append(
+                    f"window of export {export.export_id} starts before the baseline's exportTime "
+                    f"{format_timestamp(plan.baseline_time)}: an item created before it and deleted inside the "
+                    "window leaves no trace in any export and cannot be removed"
+                )
+        reflected = max(reflected, window_end)
+    return change_set
+
+
+def _delete_compacted_away(
+    change_set: ChangeSet,
+    mentioned: set[Key],
+    window_start: int,
+    reflected: int,
+    baseline_micros: int,
+    rows_written_between: RowsWrittenBetween | None,
+) -> None:
+    # Rows of the full export carry its exportTime, not their own write time: they are never candidates.
+    start = max(window_start, baseline_micros + 1)
+    if start >= reflected:
+        return
+    changes = change_set.changes
+    for key, change in list(changes.items()):
+        if change.image is not None and start <= change.write_micros < reflected and key not in mentioned:
+            changes[key] = RowChange(change.write_micros, None)
+            change_set.overlap_deletes += 1
+    for key, write_micros in rows_written_between(start, reflected) if rows_written_between else ():
+        if key not in changes and key not in mentioned:
+            changes[key] = RowChange(write_micros, None)
+            change_set.overlap_deletes += 1
+
+
+def _key(item: DecodedItem, key_attributes: Sequence[str], export: Export, file: str) -> Key:
+    missing = [name for name in key_attributes if item.get(name) is None]
+    if missing:
+        raise ExportError(export=export.export_id, file=file, problem=f"an item lacks key attribute(s) {missing}")
+    return tuple(item[name] for name in key_attributes)
