@@ -10,21 +10,34 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from functools import cached_property
+from typing import Any, Protocol
 
 from ddb_iceberg.exports.errors import ExportError
-from ddb_iceberg.exports.manifest import DataFileEntry, ExportView, ManifestSummary, OutputFormat, md5_base64
+from ddb_iceberg.exports.manifest import (
+    DataFileEntry,
+    ExportView,
+    ManifestSummary,
+    OutputFormat,
+    format_timestamp,
+    md5_base64,
+    to_micros,
+)
 from ddb_iceberg.exports.source import ExportSource
-from ddb_iceberg.exports.typed_values import DecodedItem, TypedValueError, decode_item
+from ddb_iceberg.exports.typed_values import DecodedItem, TypedValueError, decode_item, key_value_problem
 
 SUMMARY_FILE = "manifest-summary.json"
 SUMMARY_MD5_FILE = "manifest-summary.md5"
 FILES_MD5_FILE = "manifest-files.md5"
 STARTED_MARKER = "_started"
 _READ_CHUNK = 1 << 20
+_DIGITS = re.compile(r"[0-9]+")
+# JSON escapes of UTF-16 surrogates: only through them can a line decode to a string that is not Unicode.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +140,11 @@ class Export:
             )
         return cls(source, directory.rstrip("/"), summary, entries, tuple(warnings))
 
+    @cached_property
+    def window_micros(self) -> tuple[int, int]:
+        """The export's window [exportFromTime, exportToTime) in microseconds (a full export: its exportTime)."""
+        return to_micros(self.summary.covers_from), to_micros(self.summary.covers_to)
+
     def data_file_path(self, entry: DataFileEntry) -> str:
         try:
             return self.source.path_for_key(entry.data_file_s3_key, self.summary.s3_prefix)
@@ -197,11 +215,21 @@ class Export:
     @staticmethod
     def _load_line(raw_line: bytes, fail: _Fail, line_number: int) -> dict[str, object]:
         try:
-            parsed = json.loads(raw_line)
+            text = raw_line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise fail(f"is not valid UTF-8 ({error.reason} at byte {error.start})", line_number) from None
+        try:
+            parsed = json.loads(text)
         except ValueError as error:
             raise fail(f"is not valid JSON ({error})", line_number) from None
+        except RecursionError:
+            raise fail("is not valid JSON (nested too deeply to parse)", line_number) from None
         if not isinstance(parsed, dict):
             raise fail("is not a JSON object", line_number)
+        if _SURROGATE_ESCAPE.search(text):
+            lone = _lone_surrogate(parsed)
+            if lone is not None:
+                raise fail(f"holds a string that is not valid Unicode (a lone surrogate {lone})", line_number)
         return parsed
 
     def _parse_full_line(self, raw_line: bytes, fail: _Fail, line_number: int) -> FullExportItem:
@@ -226,8 +254,19 @@ class Export:
             )
         metadata = parsed["Metadata"]
         timestamp = metadata.get("WriteTimestampMicros") if isinstance(metadata, dict) else None
-        if not (isinstance(timestamp, dict) and isinstance(timestamp.get("N"), str) and timestamp["N"].isdigit()):
+        if not (
+            isinstance(timestamp, dict) and isinstance(timestamp.get("N"), str) and _DIGITS.fullmatch(timestamp["N"])
+        ):
             raise fail("lacks Metadata.WriteTimestampMicros as an integer N value", line_number)
+        written = int(timestamp["N"])
+        window_start, window_end = self.window_micros
+        if not window_start <= written < window_end:
+            raise fail(
+                f"has WriteTimestampMicros {written}, outside the export's window "
+                f"[{format_timestamp(self.summary.covers_from)}, {format_timestamp(self.summary.covers_to)}): "
+                "DynamoDB writes only changes made inside the window",
+                line_number,
+            )
         try:
             keys = decode_item(parsed["Keys"], "Keys")
             old_image = decode_item(parsed["OldImage"], "OldImage") if "OldImage" in parsed else None
@@ -236,12 +275,34 @@ class Export:
             raise fail(str(error), line_number) from None
         if not keys:
             raise fail("has empty Keys", line_number)
+        for name, value in keys.items():
+            problem = key_value_problem(value)
+            if problem is not None:
+                raise fail(f"Keys.{name} {problem}", line_number)
         if new_image is None and old_image is None and self.summary.output_view is ExportView.NEW_AND_OLD_IMAGES:
             raise fail("is a delete without OldImage, impossible in a NEW_AND_OLD_IMAGES export", line_number)
         for name, image in (("NewImage", new_image), ("OldImage", old_image)):
             if image is not None and any(image.get(key) != value for key, value in keys.items()):
                 raise fail(f"{name} disagrees with Keys on a key attribute", line_number)
-        return ChangeRecord(int(timestamp["N"]), keys, old_image, new_image)
+        return ChangeRecord(written, keys, old_image, new_image)
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string (or name) in a parsed JSON value that UTF-8 cannot encode, shown escaped."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            try:
+                current.encode("utf-8")
+            except UnicodeEncodeError as error:
+                return current[error.start : error.end].encode("unicode_escape").decode("ascii")
+        elif isinstance(current, dict):
+            stack.extend(current.keys())
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+    return None
 
 
 class _Fail(Protocol):

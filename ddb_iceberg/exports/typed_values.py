@@ -20,7 +20,7 @@ import base64
 import binascii
 import decimal
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 DecodedValue: TypeAlias = Any
@@ -32,34 +32,58 @@ TYPE_TAGS = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
 
 # DynamoDB numbers: up to 38 significant digits, magnitude 1E-130 .. 9.99..E+125 (or zero).
 MAX_SIGNIFICANT_DIGITS = 38
-_NUMBER_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _MIN_MAGNITUDE = decimal.Decimal("1E-130")
 _MAX_MAGNITUDE_EXCLUSIVE = decimal.Decimal("1E+126")
 # A context wide enough that no DynamoDB number is ever rounded by arithmetic or normalization.
 EXACT_CONTEXT = decimal.Context(prec=60, Emin=-999, Emax=999, traps=[decimal.Inexact, decimal.InvalidOperation])
 
+# DynamoDB nests maps and lists at most 32 levels deep; a deeper value cannot come from DynamoDB.
+MAX_NESTING = 32
+
 
 class TypedValueError(ValueError):
     """A typed value that DynamoDB could not have written; the message starts with the attribute path."""
 
+    def __init__(self, problem: str, path: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path = path
 
-_PLAIN_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}" if self.path else self.problem
+
+    def within(self, segment: str) -> TypedValueError:
+        """The same error, its path prefixed by `segment` (paths are built on the way out, never re-decoded)."""
+        self.path = segment + self.path
+        return self
+
+
+# DynamoDB writes numbers with ASCII digits only (Python's `\d` and Decimal also take other scripts' digits).
+_PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
 
 
 def parse_number(text: object, path: str = "N") -> decimal.Decimal:
     """Parse DynamoDB number text exactly, enforcing DynamoDB's own limits."""
+    try:
+        return _parse_number(text)
+    except TypedValueError as error:
+        raise error.within(path) from None
+
+
+def _parse_number(text: object) -> decimal.Decimal:
     # Fast path: up to 38 characters without an exponent cannot break DynamoDB's digit or range limits.
     if type(text) is str and len(text) <= MAX_SIGNIFICANT_DIGITS and _PLAIN_NUMBER.fullmatch(text):
         return decimal.Decimal(text)
-    if not isinstance(text, str) or not _NUMBER_TEXT.match(text):
-        raise TypedValueError(f"{path}: N value {text!r} is not a number")
+    if not isinstance(text, str) or not _NUMBER_TEXT.fullmatch(text):
+        raise TypedValueError(f"N value {_preview(text)} is not a number")
     value = decimal.Decimal(text)
     if value != 0:
         magnitude = value.copy_abs()
         if magnitude < _MIN_MAGNITUDE or magnitude >= _MAX_MAGNITUDE_EXCLUSIVE:
-            raise TypedValueError(f"{path}: N value {text!r} is outside DynamoDB's range 1E-130 .. 9.9E+125")
+            raise TypedValueError(f"N value {_preview(text)} is outside DynamoDB's range 1E-130 .. 9.9E+125")
         if len(value.normalize(EXACT_CONTEXT).as_tuple().digits) > MAX_SIGNIFICANT_DIGITS:
-            raise TypedValueError(f"{path}: N value {text!r} has more than 38 significant digits")
+            raise TypedValueError(f"N value {_preview(text)} has more than 38 significant digits")
     return value
 
 
@@ -71,127 +95,148 @@ def format_number(value: decimal.Decimal | int) -> str:
     return format(number, "f")
 
 
-def _parse_binary(text: object, path: str) -> bytes:
+def _parse_binary(text: object) -> bytes:
     if not isinstance(text, str):
-        raise TypedValueError(f"{path}: binary value must be base64 text, got {type(text).__name__}")
+        raise TypedValueError(f"binary value must be base64 text, got {type(text).__name__}")
     try:
         return base64.b64decode(text, validate=True)
     except binascii.Error as error:
-        raise TypedValueError(f"{path}: binary value {text[:40]!r} is not valid base64 ({error})") from None
+        raise TypedValueError(f"binary value {text[:40]!r} is not valid base64 ({error})") from None
 
 
-def _decode_set(tag: str, elements: object, path: str) -> frozenset[Any]:
+def _decode_set(tag: str, elements: object) -> frozenset[Any]:
     if not isinstance(elements, list) or not elements:
-        raise TypedValueError(f"{path}: {tag} must be a non-empty list")
+        raise TypedValueError(f"{tag} must be a non-empty list")
     decoded: list[Any]
-    if tag == "SS":
-        if not all(isinstance(e, str) for e in elements):
-            raise TypedValueError(f"{path}: SS elements must be strings")
-        decoded = list(elements)
-    elif tag == "NS":
-        decoded = [parse_number(e, f"{path}[]") for e in elements]
-    else:
-        decoded = [_parse_binary(e, f"{path}[]") for e in elements]
+    try:
+        if tag == "SS":
+            if not all(isinstance(e, str) for e in elements):
+                raise TypedValueError("SS elements must be strings")
+            decoded = list(elements)
+        elif tag == "NS":
+            decoded = [_parse_number(e) for e in elements]
+        else:
+            decoded = [_parse_binary(e) for e in elements]
+    except TypedValueError as error:
+        raise error.within("[]") from None
     result = frozenset(decoded)
     if len(result) != len(decoded):
-        raise TypedValueError(f"{path}: {tag} holds duplicate elements")
+        raise TypedValueError(f"{tag} holds duplicate elements")
     return result
 
 
 def decode_value(typed: object, path: str = "$") -> DecodedValue:
     """Validate one typed value and decode it exactly (see the module docstring for the mapping)."""
+    try:
+        return _decode(typed, 0)
+    except TypedValueError as error:
+        raise error.within(path) from None
+
+
+def decode_item(typed_item: object, path: str = "Item") -> DecodedItem:
+    """Validate and decode a whole item (a map of attribute name to typed value)."""
+    try:
+        if not isinstance(typed_item, dict):
+            raise TypedValueError(f"expected an object of attributes, got {_preview(typed_item)}")
+        return _decode_attributes(typed_item, 0)
+    except TypedValueError as error:
+        raise error.within(path) from None
+
+
+def _decode(typed: object, depth: int) -> DecodedValue:
+    """One typed value, `depth` maps and lists deep."""
     if type(typed) is not dict or len(typed) != 1:
-        raise TypedValueError(f"{path}: expected an object with exactly one type tag, got {_preview(typed)}")
+        raise TypedValueError(f"expected an object with exactly one type tag, got {_preview(typed)}")
     ((tag, payload),) = typed.items()
     # The common types first, without a function call each.
     if tag == "S" and type(payload) is str:
         return payload
     if tag == "N":
-        return parse_number(payload, path)
-    decoder = _DECODERS.get(tag)
-    if decoder is None:
-        raise TypedValueError(f"{path}: unknown type tag {tag!r} (expected one of {', '.join(TYPE_TAGS)})")
-    return decoder(payload, path)
+        return _parse_number(payload)
+    if tag == "M":
+        if not isinstance(payload, dict):
+            raise TypedValueError(f"M value must be an object, got {_preview(payload)}")
+        _check_depth(depth + 1)
+        return _decode_attributes(payload, depth + 1)
+    if tag == "L":
+        if not isinstance(payload, list):
+            raise TypedValueError(f"L value must be a list, got {_preview(payload)}")
+        _check_depth(depth + 1)
+        return _decode_list(payload, depth + 1)
+    if tag == "S":
+        raise TypedValueError(f"S value must be a string, got {_preview(payload)}")
+    if tag == "B":
+        return _parse_binary(payload)
+    if tag == "BOOL":
+        if not isinstance(payload, bool):
+            raise TypedValueError(f"BOOL value must be true or false, got {_preview(payload)}")
+        return payload
+    if tag == "NULL":
+        if payload is not True:
+            raise TypedValueError(f"NULL value must be true, got {_preview(payload)}")
+        return None
+    if tag in ("SS", "NS", "BS"):
+        return _decode_set(tag, payload)
+    raise TypedValueError(f"unknown type tag {_preview(tag)} (expected one of {', '.join(TYPE_TAGS)})")
 
 
-def _decode_string(payload: object, path: str) -> str:
-    if not isinstance(payload, str):
-        raise TypedValueError(f"{path}: S value must be a string, got {_preview(payload)}")
-    return payload
+def _check_depth(depth: int) -> None:
+    if depth > MAX_NESTING:
+        raise TypedValueError(f"maps and lists nest deeper than DynamoDB's {MAX_NESTING} levels")
 
 
-def _decode_bool(payload: object, path: str) -> bool:
-    if not isinstance(payload, bool):
-        raise TypedValueError(f"{path}: BOOL value must be true or false, got {_preview(payload)}")
-    return payload
+def _decode_list(values: list[Any], depth: int) -> list[DecodedValue]:
+    decoded = []
+    for index, value in enumerate(values):
+        try:
+            decoded.append(_decode(value, depth))
+        except TypedValueError as error:
+            raise error.within(f"[{index}]") from None
+    return decoded
 
 
-def _decode_null(payload: object, path: str) -> None:
-    if payload is not True:
-        raise TypedValueError(f"{path}: NULL value must be true, got {_preview(payload)}")
-
-
-def _decode_map(payload: object, path: str) -> dict[str, DecodedValue]:
-    if not isinstance(payload, dict):
-        raise TypedValueError(f"{path}: M value must be an object, got {_preview(payload)}")
-    return _decode_attributes(payload, path)
-
-
-def _decode_list(payload: object, path: str) -> list[DecodedValue]:
-    if not isinstance(payload, list):
-        raise TypedValueError(f"{path}: L value must be a list, got {_preview(payload)}")
-    try:
-        return [decode_value(value) for value in payload]
-    except TypedValueError:
-        return [decode_value(value, f"{path}[{index}]") for index, value in enumerate(payload)]
-
-
-_DECODERS: dict[str, Callable[[Any, str], DecodedValue]] = {
-    "S": _decode_string,
-    "B": _parse_binary,
-    "BOOL": _decode_bool,
-    "NULL": _decode_null,
-    "M": _decode_map,
-    "L": _decode_list,
-    "SS": lambda payload, path: _decode_set("SS", payload, path),
-    "NS": lambda payload, path: _decode_set("NS", payload, path),
-    "BS": lambda payload, path: _decode_set("BS", payload, path),
-}
-
-
-def decode_item(typed_item: object, path: str = "Item") -> DecodedItem:
-    """Validate and decode a whole item (a map of attribute name to typed value)."""
-    if not isinstance(typed_item, dict):
-        raise TypedValueError(f"{path}: expected an object of attributes, got {_preview(typed_item)}")
-    return _decode_attributes(typed_item, path)
-
-
-def _decode_attributes(attributes: dict[str, Any], path: str) -> DecodedItem:
+def _decode_attributes(attributes: dict[str, Any], depth: int) -> DecodedItem:
     """Decode a map of attribute name to typed value; strings and plain numbers, most of any item, inline."""
     decoded: DecodedItem = {}
     plain_number = _PLAIN_NUMBER.fullmatch
-    try:
-        for name, typed in attributes.items():
-            if type(typed) is dict and len(typed) == 1:
-                for tag, payload in typed.items():
-                    if tag == "S" and type(payload) is str:
-                        decoded[name] = payload
-                        break
-                    if (
-                        tag == "N"
-                        and type(payload) is str
-                        and len(payload) <= MAX_SIGNIFICANT_DIGITS
-                        and plain_number(payload)
-                    ):
-                        decoded[name] = decimal.Decimal(payload)
-                        break
-                    decoded[name] = decode_value(typed)
-            else:
-                decoded[name] = decode_value(typed)
-    except TypedValueError:
-        # Decode again, naming each value's path, only to say exactly where the problem is.
-        return {name: decode_value(typed, f"{path}.{name}") for name, typed in attributes.items()}
+    for name, typed in attributes.items():
+        if type(typed) is dict and len(typed) == 1:
+            for tag, payload in typed.items():
+                if tag == "S" and type(payload) is str:
+                    decoded[name] = payload
+                    break
+                if (
+                    tag == "N"
+                    and type(payload) is str
+                    and len(payload) <= MAX_SIGNIFICANT_DIGITS
+                    and plain_number(payload)
+                ):
+                    decoded[name] = decimal.Decimal(payload)
+                    break
+                try:
+                    decoded[name] = _decode(typed, depth)
+                except TypedValueError as error:
+                    raise error.within(f".{name}") from None
+        else:
+            try:
+                decoded[name] = _decode(typed, depth)
+            except TypedValueError as error:
+                raise error.within(f".{name}") from None
     return decoded
+
+
+def key_value_problem(value: DecodedValue) -> str | None:
+    """Why a decoded value cannot be a key attribute's (None if it can): keys are S, N or B, never empty."""
+    if type(value) is str or type(value) is bytes:
+        kind = "string" if type(value) is str else "binary"
+        return None if value else f"is an empty {kind}; DynamoDB keys are never empty"
+    if type(value) is decimal.Decimal:
+        return None
+    kind = "NULL" if value is None else _KIND_NAMES.get(type(value), type(value).__name__)
+    return f"is a {kind} value; key attributes hold S, N or B values"
+
+
+_KIND_NAMES: dict[type, str] = {bool: "BOOL", dict: "M (map)", list: "L (list)", frozenset: "set (SS, NS or BS)"}
 
 
 def encode_value(value: DecodedValue) -> TypedValue:

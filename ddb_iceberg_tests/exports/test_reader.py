@@ -251,3 +251,92 @@ def test_airline_sample_line_parses(airline_source: Path) -> None:
     decoded = decode_item(item)
     assert decoded["Passenger ID"] == Decimal(49010)
     assert decoded["First Name"] == "Isak"
+
+
+# What a data line can hold that DynamoDB never writes: each is refused naming export, file and line.
+
+FIRST_WINDOW_START, FIRST_WINDOW_END = 1768386000000000, 1768386900000000  # 10:20:00Z, 10:35:00Z
+
+
+def _change_line(timestamp: object, keys: str = '{"pk":{"S":"9"},"sk":{"S":"9"}}', image: str | None = None) -> str:
+    new_image = image if image is not None else keys
+    return f'{{"Metadata":{{"WriteTimestampMicros":{{"N":"{timestamp}"}}}},"Keys":{keys},"NewImage":{new_image}}}'
+
+
+def _with_first_incremental_lines(tampered: Path, lines: list[str]) -> None:
+    export_dir = tampered / "AWSDynamoDB" / FIRST_INCREMENTAL_ID
+    index = _nonempty_index(export_dir)
+    replace_data_file(tampered, export_dir, index, gzip_lines(lines), item_count=len(lines))
+    edit_summary(export_dir, itemCount=sum(e.item_count for e in read_manifest_files(export_dir)))
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "problem"),
+    [
+        (FIRST_WINDOW_END, f"WriteTimestampMicros {FIRST_WINDOW_END}, outside the export's window"),
+        (FIRST_WINDOW_START - 1, "outside the export's window [2026-01-14T10:20:00.000Z, 2026-01-14T10:35:00.000Z)"),
+        (4102444800000000, "outside the export's window"),  # 2100: would block every later update of the item
+        ("9" * 40, "outside the export's window"),  # beyond any timestamp: not an OverflowError
+        ("١٢٣", "lacks Metadata.WriteTimestampMicros as an integer N value"),  # digits, but not ASCII ones
+        ("-5", "lacks Metadata.WriteTimestampMicros"),
+    ],
+)
+def test_a_change_must_be_written_inside_its_window(tampered: Path, timestamp: object, problem: str) -> None:
+    inside = _change_line(FIRST_WINDOW_START, '{"pk":{"S":"8"},"sk":{"S":"8"}}')
+    _with_first_incremental_lines(tampered, [inside, _change_line(timestamp)])
+    error = _verify_fails(tampered, FIRST_INCREMENTAL_ID, problem)
+    assert error.line == 2 and error.file is not None and error.file.endswith(".json.gz")
+
+
+def test_the_window_bounds_are_inclusive_then_exclusive(tampered: Path) -> None:
+    _with_first_incremental_lines(tampered, [_change_line(FIRST_WINDOW_START), _change_line(FIRST_WINDOW_END - 1)])
+    assert _load(tampered, FIRST_INCREMENTAL_ID).verify() == 5  # 3 lines of the other file, these 2
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ('{"pk":{"M":{"a":{"S":"1"}}},"sk":{"S":"9"}}', "Keys.pk is a M (map) value; key attributes hold S, N or B"),
+        ('{"pk":{"L":[]},"sk":{"S":"9"}}', "Keys.pk is a L (list) value"),
+        ('{"pk":{"SS":["a"]},"sk":{"S":"9"}}', "Keys.pk is a set (SS, NS or BS) value"),
+        ('{"pk":{"S":""},"sk":{"S":"9"}}', "Keys.pk is an empty string; DynamoDB keys are never empty"),
+        ('{"pk":{"S":"9"},"sk":{"B":""}}', "Keys.sk is an empty binary"),
+        ('{"pk":{"NULL":true},"sk":{"S":"9"}}', "Keys.pk is a NULL value"),
+    ],
+)
+def test_key_values_must_be_non_empty_scalars(tampered: Path, keys: str, problem: str) -> None:
+    _with_first_incremental_lines(tampered, [_change_line(FIRST_WINDOW_START, keys)])
+    _verify_fails(tampered, FIRST_INCREMENTAL_ID, "line 1", problem)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (_change_line(FIRST_WINDOW_START, image='{"pk":{"S":"9"},"sk":{"S":"9"},"s":{"S":"\\udc80"}}'),
+         "not valid Unicode (a lone surrogate \\udc80)"),
+        (_change_line(FIRST_WINDOW_START, image='{"pk":{"S":"9"},"sk":{"S":"9"},"\\ud800":{"S":"x"}}'),
+         "lone surrogate \\ud800"),
+        ('{"Item":' * 3000, "nested too deeply"),
+        (_change_line(FIRST_WINDOW_START, image='{"pk":{"S":"9"},"sk":{"S":"9"},"m":' + '{"L":[' * 40
+         + '{"S":"x"}' + "]}" * 40 + "}"), "nest deeper than DynamoDB's 32 levels"),
+    ],
+)  # fmt: skip
+def test_lines_no_dynamodb_table_holds_are_refused(tampered: Path, line: str, problem: str) -> None:
+    _with_first_incremental_lines(tampered, [line])
+    _verify_fails(tampered, FIRST_INCREMENTAL_ID, "line 1", problem)
+
+
+def test_a_surrogate_pair_is_a_character_not_an_error(tampered: Path) -> None:
+    emoji = _change_line(FIRST_WINDOW_START, image='{"pk":{"S":"9"},"sk":{"S":"9"},"s":{"S":"\\ud83d\\ude00"}}')
+    _with_first_incremental_lines(tampered, [emoji])
+    (record,) = [r for r in _load(tampered, FIRST_INCREMENTAL_ID).records() if isinstance(r, ChangeRecord)][:1]
+    assert record.new_image is not None and record.new_image["s"] == "\N{GRINNING FACE}"
+
+
+def test_bytes_that_are_not_utf8_are_refused(tampered: Path) -> None:
+    export_dir = tampered / "AWSDynamoDB" / FULL_ID
+    index = _nonempty_index(export_dir)
+    bad = b'{"Item":{"pk":{"S":"1"},"sk":{"S":"\xed\xa0\x80"}}}\n'  # a surrogate encoded as UTF-8 bytes
+    replace_data_file(tampered, export_dir, index, gzip.compress(bad), item_count=1)
+    edit_summary(export_dir, itemCount=1)
+    _verify_fails(tampered, FULL_ID, "line 1", "is not valid UTF-8")

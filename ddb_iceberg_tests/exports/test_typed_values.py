@@ -12,6 +12,7 @@ from ddb_iceberg.exports.typed_values import (
     encode_item,
     encode_value,
     format_number,
+    key_value_problem,
     parse_number,
 )
 
@@ -107,3 +108,50 @@ def test_encoding_round_trips_through_decoding() -> None:
     }
     assert decode_item(encode_item(item)) == item
     assert encode_value(Decimal("-1.50")) == {"N": "-1.5"}
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"S": "leaf"}
+    for level in range(depth):
+        value = {"M": {"m": value}} if level % 2 else {"L": [value]}
+    return value
+
+
+def test_nesting_up_to_dynamodbs_32_levels_and_not_deeper() -> None:
+    assert decode_item({"a": _nested(32)})["a"] is not None
+    with pytest.raises(TypedValueError, match="nest deeper than DynamoDB's 32 levels"):
+        decode_item({"a": _nested(33)})
+    with pytest.raises(TypedValueError, match="nest deeper"):
+        decode_item({"a": _nested(5000)})  # refused, not a RecursionError
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "is an empty string; DynamoDB keys are never empty"),
+        (b"", "is an empty binary"),
+        ({"a": Decimal(1)}, "is a M (map) value; key attributes hold S, N or B"),
+        (["a"], "is a L (list) value"),
+        (frozenset({"a"}), "is a set (SS, NS or BS) value"),
+        (True, "is a BOOL value"),
+        (None, "is a NULL value"),
+    ],
+)
+def test_key_values_are_non_empty_scalars(value: Any, problem: str) -> None:
+    assert (key_value_problem(value) or "").startswith(problem)
+    assert key_value_problem("a") is key_value_problem(Decimal("-1.5")) is key_value_problem(b"\x00") is None
+
+
+def test_a_problem_deep_inside_is_found_in_linear_time_and_named_by_its_path() -> None:
+    deep: dict[str, Any] = {"N": "x"}
+    for _ in range(30):
+        deep = {"M": {"m": deep}}
+    with pytest.raises(TypedValueError) as caught:  # re-decoding each level to name the path would take 2**30 steps
+        decode_item({"a": deep})
+    assert str(caught.value) == "Item.a" + ".m" * 30 + ": N value 'x' is not a number"
+
+
+@pytest.mark.parametrize("text", ["\u0661\u0662", "\uff11\uff12", "1e\u0663"])  # Arabic-Indic, fullwidth
+def test_numbers_are_ascii_digits_only(text: str) -> None:
+    with pytest.raises(TypedValueError, match="is not a number"):
+        parse_number(text)
