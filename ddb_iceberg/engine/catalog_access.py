@@ -6,11 +6,12 @@ checks and metadata need no JVM. DuckDB is the local stand-in for Athena.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY, LedgerEntry
+from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY, LEDGER_PROPERTY, Ancestor, LedgerEntry, find_ledger
 from ddb_iceberg.engine.rows import row_to_item
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
@@ -52,16 +53,20 @@ class TableStatus:
 
 
 def ledger_history(table: Table) -> list[LedgerEntry]:
-    """Ledger entries of the current snapshot's ancestry, newest first."""
-    entries: list[LedgerEntry] = []
-    snapshot = table.current_snapshot()
-    while snapshot is not None:
-        summary = dict(snapshot.summary.additional_properties) if snapshot.summary else {}
-        entry = LedgerEntry.from_summary(snapshot.snapshot_id, summary)
-        if entry is not None:
-            entries.append(entry)
-        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
-    return entries
+    """The ledger entries that describe the current snapshot, newest first (see `ledger.find_ledger`)."""
+
+    def ancestry() -> Iterator[Ancestor]:
+        snapshot = table.current_snapshot()
+        while snapshot is not None:
+            yield snapshot.snapshot_id, dict(snapshot.summary.additional_properties) if snapshot.summary else {}
+            parent = snapshot.parent_snapshot_id
+            snapshot = table.snapshot_by_id(parent) if parent is not None else None
+
+    return find_ledger(
+        ancestry(),
+        table.properties.get(LEDGER_PROPERTY),
+        lambda snapshot_id: table.snapshot_by_id(snapshot_id) is not None,
+    )
 
 
 def table_status(catalog: Catalog, identifier: str) -> TableStatus:
@@ -75,7 +80,7 @@ def table_status(catalog: Catalog, identifier: str) -> TableStatus:
         # Rows in data files less the rows position deletes remove (the engine deletes each row once).
         status.rows = int(summary.get("total-records", 0)) - int(summary.get("total-position-deletes", 0))
     if history:
-        status.baseline_export = history[-1].baseline_export
+        status.baseline_export = history[0].baseline_export
         status.reflects = format_timestamp(history[0].reflects)
     for entry in reversed(history):
         status.exports_applied.extend(entry.applied_exports)

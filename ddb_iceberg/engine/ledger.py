@@ -1,13 +1,22 @@
 """The ledger: what each commit of the table records about the exports it applied.
 
-It lives in the snapshot summary of every commit a sync makes (atomically with the data it describes).
+Where it lives (README, "The ledger"):
+- in the snapshot summary of every commit a sync makes, atomically with the data it describes;
+- and a copy of the latest entry in the table property `ddb-iceberg.ledger`, written right after that commit
+  together with the commit's tag, naming the snapshot it belongs to.
+
+Table upkeep (compaction, expiry of snapshots, dropped tags) and other writers commit snapshots without the
+ledger. The current snapshot's ancestry is searched first: the newest ancestor with a ledger tells what the
+table reflects, also after a rollback. Only when expiry has removed every such ancestor does the table
+property speak, and only if the snapshot it names is gone too (one still there but not an ancestor was
+rolled back past). No ledger at all on a table with data is refused, never taken for a new table.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ddb_iceberg.exports.manifest import parse_timestamp
@@ -24,8 +33,13 @@ ROWS_INSERTED = PROPERTY_PREFIX + "rows-inserted"
 ROWS_UPDATED = PROPERTY_PREFIX + "rows-updated"
 ROWS_DELETED = PROPERTY_PREFIX + "rows-deleted"
 ORPHANS_SWEPT_AT = PROPERTY_PREFIX + "orphans-swept-at"
-# Table property: which attribute and DynamoDB type each column holds (see engine.schema.Layout).
+# Names the sync attempt that made the commit, so that it can find its own snapshot among others' commits.
+SYNC_ID = PROPERTY_PREFIX + "sync-id"
+# Table properties: which attribute and DynamoDB type each column holds (see engine.schema.Layout), and the
+# latest ledger entry with the id of its snapshot (it outlives that snapshot's expiry).
 LAYOUT_PROPERTY = PROPERTY_PREFIX + "layout"
+LEDGER_PROPERTY = PROPERTY_PREFIX + "ledger"
+_SNAPSHOT_ID = "snapshot-id"
 
 
 @dataclass(frozen=True)
@@ -43,11 +57,15 @@ class LedgerEntry:
     rows_updated: int = 0
     rows_deleted: int = 0
     orphans_swept_at: datetime | None = None
+    sync_id: str = ""
+    # The entry as it was stored: every `ddb-iceberg.*` property of the commit.
+    properties: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_summary(cls, snapshot_id: int, summary: Mapping[str, str]) -> LedgerEntry | None:
         if REFLECTS_TIME not in summary:
             return None
+        properties = {key: str(summary[key]) for key in summary if str(key).startswith(PROPERTY_PREFIX)}
         return cls(
             snapshot_id=snapshot_id,
             reflects=parse_timestamp(summary[REFLECTS_TIME]),
@@ -60,4 +78,50 @@ class LedgerEntry:
             rows_updated=int(summary.get(ROWS_UPDATED, 0)),
             rows_deleted=int(summary.get(ROWS_DELETED, 0)),
             orphans_swept_at=parse_timestamp(summary[ORPHANS_SWEPT_AT]) if ORPHANS_SWEPT_AT in summary else None,
+            sync_id=summary.get(SYNC_ID, ""),
+            properties=properties,
         )
+
+    def table_property(self) -> str:
+        """The entry as the `ddb-iceberg.ledger` table property stores it: its properties and snapshot id."""
+        return json.dumps({_SNAPSHOT_ID: self.snapshot_id, **self.properties}, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_table_property(cls, text: str) -> LedgerEntry | None:
+        """The entry a `ddb-iceberg.ledger` table property holds (None if it is not one)."""
+        try:
+            stored = json.loads(text)
+            return cls.from_summary(int(stored.pop(_SNAPSHOT_ID)), stored)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+
+# A snapshot of the current one's ancestry: its id and summary.
+Ancestor = tuple[int, Mapping[str, str]]
+
+
+def find_ledger(
+    ancestry: Iterable[Ancestor],
+    table_property: str | None,
+    snapshot_exists: Callable[[int], bool],
+    *,
+    latest_only: bool = False,
+) -> list[LedgerEntry]:
+    """The ledger entries that describe the current snapshot, newest (the one that counts) first.
+
+    `ancestry` is the current snapshot and its ancestors, newest first, as far as expiry left the chain (read
+    lazily: with `latest_only`, only up to the first entry). Empty when no ledger applies (module docstring).
+    """
+    entries: list[LedgerEntry] = []
+    for snapshot_id, summary in ancestry:
+        entry = LedgerEntry.from_summary(snapshot_id, summary)
+        if entry is not None:
+            entries.append(entry)
+            if latest_only:
+                break
+    if entries or not table_property:
+        return entries
+    stored = LedgerEntry.from_table_property(table_property)
+    if stored is None or snapshot_exists(stored.snapshot_id):
+        return []
+    return [stored]

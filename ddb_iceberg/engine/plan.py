@@ -21,6 +21,7 @@ from ddb_iceberg.engine.ledger import (
     ROWS_DELETED,
     ROWS_INSERTED,
     ROWS_UPDATED,
+    SYNC_ID,
     TABLE_ARN,
     LedgerEntry,
 )
@@ -67,8 +68,12 @@ class SyncPlan:
     def is_noop(self) -> bool:
         return not self.exports
 
-    def snapshot_properties(self, inserted: int, updated: int, deleted: int, swept_at: datetime) -> dict[str, str]:
+    def snapshot_properties(
+        self, inserted: int, updated: int, deleted: int, swept_at: datetime, sync_id: str
+    ) -> dict[str, str]:
+        """The ledger entry of the commit that applies this plan."""
         return {
+            SYNC_ID: sync_id,
             ORPHANS_SWEPT_AT: format_timestamp(swept_at),
             REFLECTS_TIME: format_timestamp(self.reflects_after),
             APPLIED_EXPORTS: ",".join(e.export_id for e in self.exports),

@@ -199,7 +199,9 @@ def initial_type(tag: str, values: Sequence[DecodedValue]) -> ColumnType:
             return ColumnType(Kind.LIST, element=STRING)
         (element_tag,) = element_tags
         assert element_tag is not None
-        return ColumnType(Kind.LIST, element=initial_type(element_tag, elements))
+        element = initial_type(element_tag, elements)
+        # Elements that are themselves mixed lists would be JSON text, whose DynamoDB type an array cannot tell.
+        return JSON_TEXT if element.kind is Kind.JSON else ColumnType(Kind.LIST, element=element)
     return FALLBACK_TYPES[tag]
 
 
@@ -228,8 +230,25 @@ def grow(column: Column, values: Sequence[DecodedValue]) -> Column:
     for attribute in sorted(new_values):
         tag = majority_tag(new_values[attribute])
         matching = [v for v in new_values[attribute] if tag_of(v) == tag]
-        fields.append(grow(Column(names[attribute], attribute, tag, initial_type(tag, matching)), matching))
+        fields.append(new_column(names[attribute], attribute, tag, matching))
     return replace(column, type=replace(column_type, fields=tuple(fields)))
+
+
+def new_column(name: str, attribute: str, tag: str, values: Sequence[DecodedValue]) -> Column:
+    """A column (or struct field) for values of one DynamoDB type, with every struct field they bring.
+
+    Maps with no fields at all (only `{}` so far) get JSON text: Parquet cannot store a struct of no fields.
+    """
+    column = grow(Column(name, attribute, tag, initial_type(tag, values)), values)
+    if _holds_empty_struct(column.type):
+        return replace(column, type=JSON_TEXT)
+    return column
+
+
+def _holds_empty_struct(column_type: ColumnType) -> bool:
+    if column_type.kind is Kind.STRUCT:
+        return not column_type.fields or any(_holds_empty_struct(f.type) for f in column_type.fields)
+    return column_type.element is not None and _holds_empty_struct(column_type.element)
 
 
 def element_tag_of(element_type: ColumnType) -> str | None:
@@ -280,6 +299,11 @@ class Layout:
         return self._by_attribute.get(attribute, ())
 
     @property
+    def has_key_columns(self) -> bool:
+        """False for a table created from an empty full export: its key columns come with its first item."""
+        return bool(self.key_attributes) and all(self.columns_of(attribute) for attribute in self.key_attributes)
+
+    @property
     def key_columns(self) -> tuple[Column, ...]:
         return tuple(self.columns_of(attribute)[0] for attribute in self.key_attributes)
 
@@ -303,7 +327,7 @@ def plan_layout(
 
     Values the grown layout still cannot hold get fallback columns when rows are built (`rows.RowBuilder`).
     """
-    layout = existing or Layout(tuple(key_attributes), ())
+    layout = Layout(tuple(key_attributes), existing.columns if existing else ())
     # Only new attributes and growable columns (maps, lists of maps) need their values looked at.
     needed: dict[str, bool] = {}
     values: dict[str, list[DecodedValue]] = {}
@@ -317,10 +341,13 @@ def plan_layout(
                 wanted = needed[attribute] = existing is None or not columns_now or _growable(columns_now[0])
             if wanted:
                 values.setdefault(attribute, []).append(value)
-    if existing is None:
-        columns = [_key_column(attribute, values.get(attribute, [])) for attribute in key_attributes]
-        columns.append(WRITE_TIME)
-        layout = Layout(tuple(key_attributes), tuple(columns))
+    if not layout.has_key_columns:
+        base = layout.columns or (WRITE_TIME,)
+        # Key columns are typed by their first values; until a first item comes there are none (an empty table).
+        if any(values.get(attribute) for attribute in key_attributes):
+            keys = tuple(_key_column(attribute, values.get(attribute, [])) for attribute in key_attributes)
+            base = keys + base
+        layout = Layout(tuple(key_attributes), base)
     columns = list(layout.columns)
     new_attributes = [a for a in values if not layout.columns_of(a)]
     names = assign_column_names(new_attributes, (c.name for c in columns))
@@ -331,7 +358,7 @@ def plan_layout(
         if attribute in names:
             tag = majority_tag(attribute_values)
             matching = [v for v in attribute_values if tag_of(v) == tag]
-            columns.append(grow(Column(names[attribute], attribute, tag, initial_type(tag, matching)), matching))
+            columns.append(new_column(names[attribute], attribute, tag, matching))
         else:
             index = columns.index(layout.columns_of(attribute)[0])
             primary = columns[index]

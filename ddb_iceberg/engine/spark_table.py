@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY, LedgerEntry
+from ddb_iceberg.engine.ledger import (
+    LAYOUT_PROPERTY,
+    LEDGER_PROPERTY,
+    Ancestor,
+    LedgerEntry,
+    find_ledger,
+)
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
 from ddb_iceberg.engine.rows import from_cell, row_to_item
 from ddb_iceberg.engine.schema import Column, ColumnType, Kind, Layout
@@ -18,6 +25,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 OP_COLUMN = "_ddb_op"
+MAIN_BRANCH = "main"
+# Branches of one sync attempt each (see `SparkIcebergTable.publish`).
+BRANCH_PREFIX = "ddb_sync_"
 UPSERT, DELETE = "U", "D"
 SNAPSHOT_PROPERTY_CONF = "spark.sql.iceberg.snapshot-property."
 
@@ -100,34 +110,52 @@ class SparkIcebergTable:
     def exists(self) -> bool:
         return bool(self.spark.catalog.tableExists(f"{self.catalog}.{self.namespace}.{self.name}"))
 
+    def refresh(self) -> None:
+        """Forget what Spark's catalog cached of the table: another writer may have committed since."""
+        self.spark.sql(f"REFRESH TABLE {self.full_name}")
+
+    def _java_table(self) -> Any:
+        """The table through Iceberg's Java API, at its latest metadata (metadata reads need no Spark job)."""
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        spark_catalog = self.spark._jsparkSession.sessionState().catalogManager().catalog(self.catalog)
+        identifier = jvm.org.apache.iceberg.catalog.TableIdentifier.parse(f"{self.namespace}.{self.name}")
+        table = spark_catalog.icebergCatalog().loadTable(identifier)
+        table.refresh()
+        return table
+
     def properties(self) -> dict[str, str]:
-        rows = self.spark.sql(f"SHOW TBLPROPERTIES {self.full_name}").collect()
-        return {row["key"]: row["value"] for row in rows}
+        return dict(self._java_table().properties())
 
     def layout(self) -> Layout | None:
         text = self.properties().get(LAYOUT_PROPERTY)
         return Layout.from_json(text) if text else None
 
-    def ledger_history(self) -> list[LedgerEntry]:
-        """Ledger entries of the current snapshot's ancestry, newest first."""
-        rows = self.spark.sql(
-            f"SELECT s.snapshot_id, s.summary FROM {self._metadata_table('snapshots')} s "
-            f"JOIN {self._metadata_table('history')} h ON s.snapshot_id = h.snapshot_id "
-            "WHERE h.is_current_ancestor ORDER BY h.made_current_at DESC"
-        ).collect()
-        entries = (LedgerEntry.from_summary(row["snapshot_id"], row["summary"] or {}) for row in rows)
-        return [entry for entry in entries if entry is not None]
+    def ledger_history(self, *, latest_only: bool = False) -> list[LedgerEntry]:
+        """The ledger entries that describe the current snapshot, newest first (see `ledger.find_ledger`)."""
+        table = self._java_table()
+
+        def ancestry() -> Iterator[Ancestor]:
+            snapshot = table.currentSnapshot()
+            while snapshot is not None:
+                yield snapshot.snapshotId(), snapshot.summary()
+                parent = snapshot.parentId()
+                snapshot = table.snapshot(parent) if parent is not None else None
+
+        return find_ledger(
+            ancestry(),
+            table.properties().get(LEDGER_PROPERTY),
+            lambda snapshot_id: table.snapshot(snapshot_id) is not None,
+            latest_only=latest_only,
+        )
 
     def ledger(self) -> LedgerEntry | None:
-        history = self.ledger_history()
+        history = self.ledger_history(latest_only=True)
         return history[0] if history else None
 
     def current_snapshot_id(self) -> int | None:
-        rows = self.spark.sql(
-            f"SELECT snapshot_id FROM {self._metadata_table('history')} WHERE is_current_ancestor "
-            "ORDER BY made_current_at DESC LIMIT 1"
-        ).collect()
-        return int(rows[0]["snapshot_id"]) if rows else None
+        snapshot = self._java_table().currentSnapshot()
+        return int(snapshot.snapshotId()) if snapshot is not None else None
 
     def row_count(self) -> int:
         return int(self.spark.sql(f"SELECT count(*) AS n FROM {self.full_name}").collect()[0]["n"])
@@ -139,15 +167,19 @@ class SparkIcebergTable:
         properties = {**TABLE_PROPERTIES, **(properties or {}), LAYOUT_PROPERTY: layout.to_json()}
         rendered = ", ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in properties.items())
         self.spark.sql(f"CREATE TABLE {self.full_name} (\n  {columns}\n) USING iceberg TBLPROPERTIES ({rendered})")
-        keys = ", ".join(quote(c.name) for c in layout.key_columns)
-        self.spark.sql(f"ALTER TABLE {self.full_name} SET IDENTIFIER FIELDS {keys}")
+        if layout.has_key_columns:
+            keys = ", ".join(quote(c.name) for c in layout.key_columns)
+            self.spark.sql(f"ALTER TABLE {self.full_name} SET IDENTIFIER FIELDS {keys}")
 
     def evolve(self, layout: Layout) -> None:
         """Add the columns and struct fields `layout` has and the table lacks; then record the layout.
 
-        Columns are compared with the table's real schema, so an evolution interrupted between its two
-        commits is completed, not repeated.
+        Columns are compared with the table's real schema, so an evolution interrupted between its commits is
+        completed, not repeated.
         """
+        if layout.has_key_columns:
+            self._add_key_columns(layout)
+        self.refresh()
         existing = self.spark.table(self.full_name).schema
         additions: list[str] = []
         for column in layout.columns:
@@ -160,6 +192,35 @@ class SparkIcebergTable:
         rendered = f"{_sql_string(LAYOUT_PROPERTY)} = {_sql_string(layout.to_json())}"
         self.spark.sql(f"ALTER TABLE {self.full_name} SET TBLPROPERTIES ({rendered})")
 
+    def _add_key_columns(self, layout: Layout) -> None:
+        """Give a table made from an empty full export its key columns, once its first item brings their types.
+
+        Spark SQL cannot add a required column, so this goes through Iceberg's API; it is safe because a table
+        without key columns cannot hold a row yet.
+        """
+        table = self._java_table()
+        schema = table.schema()
+        missing = [c for c in layout.key_columns if schema.findField(c.name) is None]
+        if not missing:
+            return
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        types = jvm.org.apache.iceberg.types.Types
+        iceberg_types = {
+            Kind.STRING: types.StringType.get(),
+            Kind.NUMBER_TEXT: types.StringType.get(),
+            Kind.LONG: types.LongType.get(),
+            Kind.BINARY: types.BinaryType.get(),
+        }
+        update = table.updateSchema().allowIncompatibleChanges()
+        for column in missing:
+            update = update.addRequiredColumn(column.name, iceberg_types[column.type.kind], _doc(column))
+            update = update.moveBefore(column.name, WRITE_TIME_COLUMN)
+        identifier_fields = jvm.java.util.ArrayList()
+        for column in layout.key_columns:
+            identifier_fields.add(column.name)
+        update.setIdentifierFields(identifier_fields).commit()
+
     @contextmanager
     def snapshot_properties(self, properties: Mapping[str, str]) -> Iterator[None]:
         """Attach `properties` to the snapshot committed inside the block (and to nothing else)."""
@@ -171,12 +232,61 @@ class SparkIcebergTable:
             for key in properties:
                 self.spark.conf.unset(SNAPSHOT_PROPERTY_CONF + key)
 
-    def append(self, rows: DataFrame, properties: Mapping[str, str]) -> None:
-        """Append rows in one commit carrying `properties` (the baseline into a new, empty table)."""
-        with self.snapshot_properties(properties):
-            rows.drop(OP_COLUMN).writeTo(f"{self.catalog}.{self.namespace}.{self.name}").append()
+    # A sync commits to a branch of its own, started at the snapshot it planned from, then publishes it:
+    # main fast-forwards to the branch only if main is still where the sync found it. So another writer's
+    # commit in between (another sync, upkeep) fails the publish, never interleaves with it, and the sync plans
+    # again from what that writer left (see sync.sync_table).
 
-    def count_merge(self, changes: DataFrame, layout: Layout) -> MergeCounts:
+    def _target(self, branch: str) -> str:
+        return f"{self.full_name}.{quote('branch_' + branch)}"
+
+    def start_branch(self, snapshot_id: int | None) -> str:
+        """A new branch for one sync attempt, at `snapshot_id` (None: the table has no snapshot yet)."""
+        branch = f"{BRANCH_PREFIX}{uuid.uuid4().hex}"
+        table = self._java_table()
+        if snapshot_id is None:
+            table.newAppend().toBranch(branch).commit()  # a branch needs a snapshot: an empty one
+        else:
+            table.manageSnapshots().createBranch(branch, snapshot_id).commit()
+        self.refresh()
+        return branch
+
+    def branch_head(self, branch: str) -> tuple[int, dict[str, str]]:
+        """The id and summary of the branch's latest snapshot."""
+        table = self._java_table()
+        snapshot = table.snapshot(table.refs().get(branch).snapshotId())
+        return int(snapshot.snapshotId()), dict(snapshot.summary())
+
+    def publish(self, branch: str, entry: LedgerEntry, tag: str, *, stale_before: datetime) -> None:
+        """Make the branch's commit the table's current state, in one commit with its tag and its ledger in the
+        table properties; the branch goes, with other syncs' branches abandoned before `stale_before`.
+        Fails (CommitFailed or Validation exception) if main moved since the branch started."""
+        table = self._java_table()
+        transaction = table.newTransaction()
+        snapshots = transaction.manageSnapshots().fastForwardBranch(MAIN_BRANCH, branch).removeBranch(branch)
+        snapshots = _set_tag(snapshots, table, tag, entry.snapshot_id)
+        for stale in _stale_branches(table, stale_before):
+            snapshots = snapshots.removeBranch(stale)
+        snapshots.commit()
+        transaction.updateProperties().set(LEDGER_PROPERTY, entry.table_property()).commit()
+        transaction.commitTransaction()
+        self.refresh()
+
+    def drop_branch(self, branch: str) -> None:
+        """Remove a branch an attempt will not publish (best effort: a later sync removes it once stale)."""
+        try:
+            table = self._java_table()
+            if table.refs().get(branch) is not None:
+                table.manageSnapshots().removeBranch(branch).commit()
+        except Exception:  # the attempt's own failure is what the caller reports
+            pass
+
+    def append(self, rows: DataFrame, properties: Mapping[str, str], branch: str) -> None:
+        """Append rows to `branch` in one commit carrying `properties` (the baseline into a new table)."""
+        with self.snapshot_properties(properties):
+            rows.drop(OP_COLUMN).writeTo(f"{self.catalog}.{self.namespace}.{self.name}.branch_{branch}").append()
+
+    def count_merge(self, changes: DataFrame, layout: Layout, branch: str) -> MergeCounts:
         """What `merge` will do: rows inserted, updated and deleted (deletes of absent rows change nothing)."""
         with self._registered(changes) as view:
             keys = [c.name for c in layout.key_columns]
@@ -184,7 +294,7 @@ class SparkIcebergTable:
             target_columns = ", ".join(quote(c) for c in [*keys, WRITE_TIME_COLUMN])
             rows = self.spark.sql(
                 f"SELECT s.{OP_COLUMN} AS op, t.{quote(keys[0])} IS NOT NULL AS matched, count(*) AS n "
-                f"FROM {view} s LEFT JOIN (SELECT {target_columns} FROM {self.full_name}) t ON {on} "
+                f"FROM {view} s LEFT JOIN (SELECT {target_columns} FROM {self._target(branch)}) t ON {on} "
                 f"WHERE t.{quote(keys[0])} IS NULL OR s.{quote(WRITE_TIME_COLUMN)} >= t.{quote(WRITE_TIME_COLUMN)} "
                 "GROUP BY 1, 2"
             ).collect()
@@ -195,9 +305,9 @@ class SparkIcebergTable:
             deleted=counts.get((DELETE, True), 0),
         )
 
-    def merge(self, changes: DataFrame, layout: Layout, properties: Mapping[str, str]) -> None:
-        """One MERGE, one commit: upserts become exactly their image, deletes remove their row, and no row is
-        changed by a write older than the one it already shows."""
+    def merge(self, changes: DataFrame, layout: Layout, properties: Mapping[str, str], branch: str) -> None:
+        """One MERGE, one commit to `branch`: upserts become exactly their image, deletes remove their row, and
+        no row is changed by a write older than the one it already shows."""
         with self._registered(changes) as view:
             keys = [c.name for c in layout.key_columns]
             columns = [c.name for c in layout.columns]
@@ -207,7 +317,7 @@ class SparkIcebergTable:
             names = ", ".join(quote(c) for c in columns)
             values = ", ".join(f"s.{quote(c)}" for c in columns)
             statement = (
-                f"MERGE INTO {self.full_name} t USING {view} s ON {on} "
+                f"MERGE INTO {self._target(branch)} t USING {view} s ON {on} "
                 f"WHEN MATCHED AND s.{OP_COLUMN} = '{DELETE}' AND {newer} THEN DELETE "
                 f"WHEN MATCHED AND s.{OP_COLUMN} = '{UPSERT}' AND {newer} THEN UPDATE SET {assignments} "
                 f"WHEN NOT MATCHED AND s.{OP_COLUMN} = '{UPSERT}' THEN INSERT ({names}) VALUES ({values})"
@@ -215,17 +325,27 @@ class SparkIcebergTable:
             with self.snapshot_properties(properties):
                 self.spark.sql(statement)
 
-    def commit_empty(self, properties: Mapping[str, str]) -> None:
-        """Commit a snapshot that changes no row but carries `properties` (exports with nothing to apply)."""
-        jvm = self.spark.sparkContext._jvm
-        assert jvm is not None
-        spark_catalog = self.spark._jsparkSession.sessionState().catalogManager().catalog(self.catalog)
-        identifier = jvm.org.apache.iceberg.catalog.TableIdentifier.parse(f"{self.namespace}.{self.name}")
-        append = spark_catalog.icebergCatalog().loadTable(identifier).newAppend()
+    def commit_empty(self, properties: Mapping[str, str], branch: str) -> None:
+        """Commit to `branch` a snapshot that changes no row but carries `properties` (nothing to apply)."""
+        append = self._java_table().newAppend().toBranch(branch)
         for key, value in properties.items():
             append = append.set(key, value)
         append.commit()
-        self.spark.sql(f"REFRESH TABLE {self.full_name}")
+        self.refresh()
+
+    def mark(self, entry: LedgerEntry, tag: str | None) -> None:
+        """Keep `entry` in the table properties and tag its snapshot `tag` (unless None), in one commit: repairs
+        what a run that died just after publishing its commit left undone."""
+        table = self._java_table()
+        transaction = table.newTransaction()
+        transaction.updateProperties().set(LEDGER_PROPERTY, entry.table_property()).commit()
+        if tag is not None:
+            _set_tag(transaction.manageSnapshots(), table, tag, entry.snapshot_id).commit()
+        transaction.commitTransaction()
+        self.refresh()
+
+    def has_snapshot(self, snapshot_id: int) -> bool:
+        return self._java_table().snapshot(snapshot_id) is not None
 
     def remove_orphan_files(self, older_than: datetime) -> int:
         """Delete files in the table's location that no snapshot references and that are older than
@@ -237,14 +357,9 @@ class SparkIcebergTable:
         ).collect()
         return len(rows)
 
-    def tag(self, name: str, snapshot_id: int) -> None:
-        self.spark.sql(f"ALTER TABLE {self.full_name} CREATE OR REPLACE TAG {quote(name)} AS OF VERSION {snapshot_id}")
-
     def tags(self) -> dict[str, int]:
-        rows = self.spark.sql(
-            f"SELECT name, snapshot_id FROM {self._metadata_table('refs')} WHERE type = 'TAG'"
-        ).collect()
-        return {row["name"]: int(row["snapshot_id"]) for row in rows}
+        refs = self._java_table().refs()
+        return {name: int(ref.snapshotId()) for name, ref in refs.items() if ref.isTag()}
 
     def read(self, version: str | int | None = None) -> DataFrame:
         if version is None:
@@ -262,6 +377,8 @@ class SparkIcebergTable:
 
     def rows_written_between(self, layout: Layout, start_micros: int, end_micros: int) -> list[tuple[Any, ...]]:
         """Keys (decoded) and write times of the rows last written in [start, end) microseconds."""
+        if not layout.has_key_columns:
+            return []  # no row yet
         key_columns = layout.key_columns
         keys = ", ".join(quote(c.name) for c in key_columns)
         written = quote(WRITE_TIME_COLUMN)
@@ -300,3 +417,59 @@ def _nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[
         else:
             additions.extend(_nested_additions([*path, nested.name], nested.type, actual[nested.name].dataType))
     return additions
+
+
+# What Iceberg says when another writer committed first: a commit that lost the race (metadata moved on, files
+# it read were changed, the table it creates exists). Iceberg checks before it commits, so nothing was written.
+_CONFLICT_MARKERS = (
+    "org.apache.iceberg.exceptions.CommitFailedException",
+    "org.apache.iceberg.exceptions.CommitStateUnknownException",
+    "Found conflicting files",
+    "Found new conflicting delete files",
+    "Found conflicting deleted files",
+    "Missing required files to delete",
+    "Cannot fast-forward",
+    "org.apache.iceberg.exceptions.AlreadyExistsException",
+    "TableAlreadyExistsException",
+    "TABLE_OR_VIEW_ALREADY_EXISTS",
+)
+
+
+def commit_conflict(error: BaseException) -> str | None:
+    """The first line of what Iceberg said, if `error` is a commit that lost to another writer's."""
+    texts = [str(error)]
+    java = getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+    for _ in range(8):  # the Java exception and its causes
+        if java is None:
+            break
+        try:
+            texts.append(str(java.toString()))
+            java = java.getCause()
+        except Exception:  # a Java object of a stopped session, or not a Throwable
+            break
+    for text in texts:
+        for line in text.splitlines():
+            if any(marker in line for marker in _CONFLICT_MARKERS):
+                return line.strip()[:300]
+    return None
+
+
+def _set_tag(snapshots: Any, table: Any, tag: str, snapshot_id: int) -> Any:
+    ref = table.refs().get(tag)
+    if ref is None:
+        return snapshots.createTag(tag, snapshot_id)
+    if ref.snapshotId() != snapshot_id:
+        return snapshots.replaceTag(tag, snapshot_id)
+    return snapshots
+
+
+def _stale_branches(table: Any, before: datetime) -> list[str]:
+    """Branches of sync attempts that died before publishing, last written before `before`."""
+    cutoff = int(before.timestamp() * 1000)
+    stale = []
+    for name, ref in table.refs().items():
+        if name.startswith(BRANCH_PREFIX) and ref.isBranch():
+            snapshot = table.snapshot(ref.snapshotId())
+            if snapshot is None or snapshot.timestampMillis() < cutoff:
+                stale.append(name)
+    return stale

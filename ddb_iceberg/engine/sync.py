@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import json
+import random
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -12,13 +14,20 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ddb_iceberg.engine.changes import ChangeSet, collect_changes, key_attributes_from
-from ddb_iceberg.engine.ledger import LedgerEntry
+from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, SYNC_ID, LedgerEntry
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
 from ddb_iceberg.engine.plan import SyncError, SyncPlan, plan_sync
 from ddb_iceberg.engine.rows import RowBuilder, arrow_schema
 from ddb_iceberg.engine.schema import Layout, describe_changes, plan_layout
-from ddb_iceberg.engine.spark_table import DELETE, OP_COLUMN, UPSERT, MergeCounts, SparkIcebergTable
-from ddb_iceberg.exports import ExportSource, discover_exports
+from ddb_iceberg.engine.spark_table import (
+    DELETE,
+    OP_COLUMN,
+    UPSERT,
+    MergeCounts,
+    SparkIcebergTable,
+    commit_conflict,
+)
+from ddb_iceberg.exports import ExportListing, ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import format_timestamp
 
 if TYPE_CHECKING:
@@ -33,6 +42,8 @@ Log = Callable[[str], None]
 # sweep lists the whole table).
 ORPHAN_MIN_AGE = timedelta(hours=25)
 ORPHAN_SWEEP_INTERVAL = timedelta(hours=24)
+# Plans a sync makes at most when other writers keep committing first.
+MAX_ATTEMPTS = 4
 
 
 def tag_name(moment: datetime) -> str:
@@ -108,28 +119,69 @@ def sync_table(
     """Bring the Iceberg table up to the latest export under `source`, in one commit (or none).
 
     `up_to` leaves exports that end later for a later sync. `table_properties` override the defaults
-    (`spark_table.TABLE_PROPERTIES`) of a table this sync creates.
+    (`spark_table.TABLE_PROPERTIES`) of a table this sync creates. When another writer commits first (another
+    sync, table upkeep), Iceberg refuses this sync's commit; the sync then plans again from the table as the
+    other writer left it, at most `MAX_ATTEMPTS` times.
     """
     started = time.monotonic()
     table = SparkIcebergTable(spark, catalog, table_identifier)
-    result = SyncResult(table=table_identifier)
+    request = _Request(key_attributes, allow_gaps, orphan_sweep_interval, table_properties, up_to)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            result = _sync_once(table, source, request, log)
+        except Exception as error:
+            conflict = commit_conflict(error)
+            if conflict is None:
+                raise
+            if attempt == MAX_ATTEMPTS:
+                raise SyncError(
+                    f"another writer committed to {table_identifier} before each of {MAX_ATTEMPTS} attempts of this "
+                    f"sync ({conflict}); nothing of this sync was written. Run it again once the other writer is done."
+                ) from None
+            log(f"Another writer committed to {table_identifier} first ({conflict}); planning again from its commit")
+            time.sleep(random.uniform(0.5, 2.0) * attempt)
+            continue
+        if attempt > 1:
+            result.warnings.append(f"planned {attempt} times: another writer committed first")
+        result.seconds = time.monotonic() - started
+        return result
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class _Request:
+    key_attributes: Sequence[str] | None
+    allow_gaps: bool
+    orphan_sweep_interval: timedelta
+    table_properties: Mapping[str, str] | None
+    up_to: datetime | None
+
+
+def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request, log: Log) -> SyncResult:
+    result = SyncResult(table=f"{table.namespace}.{table.name}")
     exists = table.exists()
-    layout = table.layout() if exists else None
-    if exists and layout is None:
-        raise SyncError(f"table {table_identifier} exists but was not created by ddb_iceberg: refusing to touch it")
-    ledger = table.ledger() if exists else None
+    layout = ledger = planned_from = None
+    if exists:
+        table.refresh()
+        layout = table.layout()
+        if layout is None:
+            raise SyncError(f"table {result.table} exists but was not created by ddb_iceberg: refusing to touch it")
+        # The snapshot this sync plans from: its commit is published only if the table is still there.
+        planned_from = table.current_snapshot_id()
+        ledger = table.ledger()
+        if ledger is None and planned_from is not None:
+            raise SyncError(missing_ledger_message(result.table))
 
     listing = discover_exports(source)
-    plan = plan_sync(listing, ledger, allow_gaps=allow_gaps, up_to=up_to)
-    keys = _resolve_keys(layout, key_attributes, listing)
+    plan = plan_sync(listing, ledger, allow_gaps=request.allow_gaps, up_to=request.up_to)
+    keys = _resolve_keys(layout, request.key_attributes, listing)
     result.skipped_exports = [e.export_id for e in plan.skipped]
     result.warnings = [f"{e.export_id}: {w}" for e in plan.exports for w in e.warnings]
     if plan.is_noop:
         if ledger is not None:
             result.reflects = format_timestamp(ledger.reflects)
             result.snapshot_id = ledger.snapshot_id
-            result.tag = _ensure_tag(table, ledger.reflects, ledger.snapshot_id)
-        result.seconds = time.monotonic() - started
+            result.tag = _ensure_marked(table, ledger)
         return result
 
     log(f"Reading and verifying {len(plan.exports)} export(s) ...")
@@ -139,7 +191,7 @@ def sync_table(
         written_between = lambda start, end: table.rows_written_between(existing_layout, start, end)  # noqa: E731
     with _gc_paused():
         phase_started = time.monotonic()
-        change_set = collect_changes(plan, keys, written_between)
+        change_set = collect_changes(plan, keys, written_between, layout)
         result.phase_seconds["read and verify"] = time.monotonic() - phase_started
         phase_started = time.monotonic()
         grown = plan_layout(layout, keys, change_set.upserts)
@@ -156,21 +208,30 @@ def sync_table(
         )
 
     # Nothing is written before every export has been read and verified.
+    log(f"Writing {rows.num_rows} change(s) to {result.table} in one commit ...")
     phase_started = time.monotonic()
     if not exists:
-        table.create(new_layout, table_properties)
+        table.create(new_layout, request.table_properties)
     elif new_layout != layout:
         table.evolve(new_layout)
-    swept_at = _sweep_orphans(table, ledger, orphan_sweep_interval, result)
-    changes = spark.createDataFrame(rows)
-    counts = _apply(table, plan, changes, new_layout, rows.num_rows, swept_at)
+    swept_at = _sweep_orphans(table, ledger, request.orphan_sweep_interval, result)
+    branch = table.start_branch(planned_from)
+    try:
+        sync_id = uuid.uuid4().hex
+        changes = table.spark.createDataFrame(rows)
+        counts = _apply(table, plan, changes, new_layout, rows.num_rows, swept_at, sync_id, branch)
+        snapshot_id, summary = table.branch_head(branch)
+        committed = LedgerEntry.from_summary(snapshot_id, summary)
+        assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"
+        result.tag = tag_name(plan.reflects_after)
+        table.publish(branch, committed, result.tag, stale_before=datetime.now(UTC) - ORPHAN_MIN_AGE)
+    except BaseException:
+        table.drop_branch(branch)
+        raise
     result.rows_inserted, result.rows_updated, result.rows_deleted = counts.inserted, counts.updated, counts.deleted
-    snapshot_id = table.current_snapshot_id()
-    assert snapshot_id is not None
     result.phase_seconds["write and commit"] = time.monotonic() - phase_started
-    result.snapshot_id = snapshot_id
+    result.snapshot_id = committed.snapshot_id
     result.reflects = format_timestamp(plan.reflects_after)
-    result.tag = _ensure_tag(table, plan.reflects_after, snapshot_id)
     result.accepted_gaps = [str(gap) for gap in plan.gaps]
     result.applied_exports = [
         {
@@ -182,8 +243,17 @@ def sync_table(
         }
         for e in plan.exports
     ]
-    result.seconds = time.monotonic() - started
     return result
+
+
+def missing_ledger_message(table: str) -> str:
+    return (
+        f"table {table} holds data but no ddb_iceberg ledger describes its current snapshot, so what it "
+        "reflects is unknown (another tool rolled it back, or replaced its snapshots and expired ours along with "
+        "the ddb-iceberg.ledger table property). Refusing to guess: merging a full export onto it could keep rows "
+        "DynamoDB deleted. Re-baseline it from a new full export (drop the table and sync again; its history "
+        "goes with it)."
+    )
 
 
 @contextmanager
@@ -199,22 +269,27 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _resolve_keys(layout: Layout | None, requested: Sequence[str] | None, listing: Any) -> tuple[str, ...]:
-    if layout is not None:
-        if requested and tuple(requested) != layout.key_attributes:
-            raise SyncError(
-                f"--key {','.join(requested)} differs from the table's keys {','.join(layout.key_attributes)}"
-            )
-        return layout.key_attributes
-    if requested:
-        return tuple(requested)
-    found = key_attributes_from(listing)
-    if not found:
+def _resolve_keys(layout: Layout | None, requested: Sequence[str] | None, listing: ExportListing) -> tuple[str, ...]:
+    """The table's key attributes: the table's own, else `--key`, else the `Keys` of incremental records; a
+    `--key` must agree with both (a key attribute left out would merge distinct items into one row)."""
+    known = layout.key_attributes if layout is not None else ()
+    if known and requested and tuple(requested) != known:
+        raise SyncError(f"--key {','.join(requested)} differs from the table's keys {','.join(known)}")
+    if known:
+        return known  # every record a sync reads is checked against them
+    found = key_attributes_from(listing) or ()
+    keys = tuple(requested or ()) or found
+    if keys and found and set(keys) != set(found):
+        raise SyncError(
+            f"the exports' records name the keys {', '.join(found)} in `Keys`, not {', '.join(keys)} "
+            "(--key): the key must be the DynamoDB table's whole primary key"
+        )
+    if not keys and any(e.summary.item_count for e in listing.full_exports):
         raise SyncError(
             "the table's key attributes are needed: no incremental export names them (their records carry "
             "`Keys`); pass --key PARTITION_KEY[,SORT_KEY]"
         )
-    return found
+    return keys
 
 
 def _changes_table(layout: Layout, change_set: ChangeSet) -> tuple[pa.Table, Layout, list[str]]:
@@ -225,6 +300,8 @@ def _changes_table(layout: Layout, change_set: ChangeSet) -> tuple[pa.Table, Lay
     builder = RowBuilder(layout)
     rows: list[dict[str, Any]] = []
     for key, change in change_set.changes.items():
+        if change.image is None and not layout.has_key_columns:
+            continue  # a table without key columns holds no row to delete
         if change.image is None:
             row = builder.row(dict(zip(layout.key_attributes, key, strict=True)))
             row[OP_COLUMN] = DELETE
@@ -258,30 +335,39 @@ def _sweep_orphans(
 
 
 def _apply(
-    table: SparkIcebergTable, plan: SyncPlan, changes: Any, layout: Layout, row_count: int, swept_at: datetime
+    table: SparkIcebergTable,
+    plan: SyncPlan,
+    changes: Any,
+    layout: Layout,
+    row_count: int,
+    swept_at: datetime,
+    sync_id: str,
+    branch: str,
 ) -> MergeCounts:
-    """Write the changes in one commit that carries the ledger; a plan with no effective change still commits
-    (an empty snapshot) so the ledger records the exports and the time the table now reflects."""
-    before = table.current_snapshot_id()
-    if plan.baseline is not None and before is None:
+    """Write the changes to the sync's branch in one commit that carries the ledger; a plan with no effective
+    change still commits (an empty snapshot) so the ledger records the exports and the time now reflected."""
+    if plan.baseline is not None and plan.reflects_before is None:
         upserts = changes.where(f"{OP_COLUMN} = '{UPSERT}'")
         counts = MergeCounts(inserted=upserts.count())
-        table.append(upserts, plan.snapshot_properties(counts.inserted, 0, 0, swept_at))
+        table.append(upserts, plan.snapshot_properties(counts.inserted, 0, 0, swept_at, sync_id), branch)
     elif row_count:
-        counts = table.count_merge(changes, layout)
-        table.merge(
-            changes, layout, plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted, swept_at)
-        )
+        counts = table.count_merge(changes, layout, branch)
+        properties = plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted, swept_at, sync_id)
+        table.merge(changes, layout, properties, branch)
     else:
         counts = MergeCounts()
-    if table.current_snapshot_id() == before:
-        table.commit_empty(plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted, swept_at))
+    if table.branch_head(branch)[1].get(SYNC_ID) != sync_id:
+        properties = plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted, swept_at, sync_id)
+        table.commit_empty(properties, branch)
     return counts
 
 
-def _ensure_tag(table: SparkIcebergTable, reflects: datetime, snapshot_id: int) -> str:
-    """Tag the snapshot; also repairs a tag lost when a run died between its commit and its tag."""
-    name = tag_name(reflects)
-    if table.tags().get(name) != snapshot_id:
-        table.tag(name, snapshot_id)
-    return name
+def _ensure_marked(table: SparkIcebergTable, entry: LedgerEntry) -> str | None:
+    """Tag the entry's snapshot and keep the entry in the table properties; also repairs both when a run died
+    between its commit and this step. Returns the tag (None when the snapshot is gone: expired by upkeep)."""
+    name = tag_name(entry.reflects)
+    tag = name if table.has_snapshot(entry.snapshot_id) else None
+    tag_missing = tag is not None and table.tags().get(tag) != entry.snapshot_id
+    if tag_missing or table.properties().get(LEDGER_PROPERTY) != entry.table_property():
+        table.mark(entry, tag)
+    return tag

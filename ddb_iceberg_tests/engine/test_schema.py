@@ -92,3 +92,23 @@ def test_key_values_must_fit_the_key_column() -> None:
         RowBuilder(layout).row({"pk": "not a number"})
     with pytest.raises(KeyTypeError, match="one scalar type"):
         plan_layout(None, ["pk"], [{"pk": {"map": "not a key"}}])
+
+
+def test_maps_with_no_fields_and_lists_of_mixed_lists_are_json_text() -> None:
+    # Parquet cannot store a struct of no fields, and an array of JSON text could not say its elements' type.
+    items: list[dict[str, Any]] = [
+        {"pk": "a", "empty": {}, "holder": {"inner": {}, "n": Decimal(1)}, "lists": [["x", Decimal(1)]]},
+        {"pk": "b", "empty": {}, "maps": [{}], "deep": [[["y", True]]]},
+    ]
+    layout = plan_layout(None, ["pk"], items)
+    kinds = {c.attribute: c.type.kind for c in layout.columns if c.tag}
+    assert kinds == {
+        "pk": Kind.STRING,
+        "empty": Kind.JSON,
+        "holder": Kind.STRUCT,
+        "lists": Kind.JSON,
+        "maps": Kind.JSON,
+        "deep": Kind.JSON,
+    }
+    assert layout.columns_of("holder")[0].type.field_by_attribute["inner"].type.kind is Kind.JSON
+    assert _round_trip(layout, items)[1] == [canonical_item(item) for item in items]
