@@ -7,12 +7,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from pyspark.sql import SparkSession
 
 from ddb_iceberg.engine.spark_session import ICEBERG_AWS_BUNDLE, CatalogSettings, SparkSettings, build_spark_session
 from ddb_iceberg_tests.helpers import MOTO_REGION, LocalWarehouse, MotoServer, start_moto_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Property-based tests replay the same examples in every run (CI), unless HYPOTHESIS_PROFILE=explore.
+settings.register_profile("replay", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", deadline=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
 
 
 @pytest.fixture(scope="session")
