@@ -35,6 +35,8 @@ EXPORTER_DYNAMODB_ACTIONS = {
     "dynamodb:DescribeContinuousBackups",
     "dynamodb:DescribeExport",
 }
+# What Iceberg's GlueCatalog calls for the merge: load, create, commit and list tables (it never drops one).
+JOB_GLUE_ACTIONS = {"glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"}
 OUTPUT_ENV_VARS = {
     "SourceTableArn": "DDB_ICEBERG_TABLE_ARN",
     "ExportBucketName": "DDB_ICEBERG_EXPORT_BUCKET",
@@ -351,6 +353,33 @@ def check_dynamodb_actions(template: Template) -> list[str]:
     return problems
 
 
+def check_glue_actions(template: Template) -> list[str]:
+    """The job role may do to Glue tables only what the merge does; Dagster only reads."""
+    problems = []
+    for location, statement in allow_statements(template):
+        glue = {a for a in actions_of(statement) if a.startswith("glue:")}
+        allowed = (
+            JOB_GLUE_ACTIONS
+            if location.startswith(JOB_ROLE)
+            else {"glue:GetDatabase", "glue:GetTable", "glue:GetTables"}
+        )
+        if glue - allowed:
+            problems.append(f"{location}: Glue actions {sorted(glue - allowed)} that no code path needs")
+    return problems
+
+
+def check_export_listing_is_prefixed(template: Template) -> list[str]:
+    """Whoever may list the export bucket may list only the export prefix (it may hold other data)."""
+    problems = []
+    for location, statement in allow_statements(template):
+        on_exports = {"Fn::GetAtt": ["ExportBucket", "Arn"]} in as_list(statement.get("Resource"))
+        if on_exports and "s3:ListBucket" in actions_of(statement):
+            prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+            if prefixes != [{"Ref": "ExportPrefix"}, {"Fn::Sub": "${ExportPrefix}/*"}]:
+                problems.append(f"{location}: s3:ListBucket on the export bucket without the export prefix condition")
+    return problems
+
+
 def check_output_descriptions(template: Template) -> list[str]:
     """Every output's description starts with the environment variable it feeds (or `-`), then ': '."""
     problems = []
@@ -374,6 +403,8 @@ CHECKERS: list[Callable[[Template], list[str]]] = [
     check_pass_role,
     check_job_role_trust,
     check_dynamodb_actions,
+    check_glue_actions,
+    check_export_listing_is_prefixed,
     check_output_descriptions,
 ]
 
@@ -740,6 +771,24 @@ MUTATIONS = [
         check_dynamodb_actions,
         f"{JOB_ROLE}: DynamoDB actions",
         id="job-role-reads-dynamodb",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "GlueCatalogTables", _append_action("glue:DeleteTable")),
+        check_glue_actions,
+        "glue:DeleteTable",
+        id="job-role-drops-tables",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "ListExports", lambda statement: statement.pop("Condition")),
+        check_export_listing_is_prefixed,
+        f"{DAGSTER_POLICY}",
+        id="dagster-lists-the-whole-export-bucket",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "ListExports", lambda statement: statement.pop("Condition")),
+        check_export_listing_is_prefixed,
+        f"{JOB_ROLE}",
+        id="job-role-lists-the-whole-export-bucket",
     ),
     pytest.param(
         _set(["Outputs", "Warehouse", "Description"], "S3 warehouse of the Glue catalog's Iceberg tables."),
