@@ -10,7 +10,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -45,6 +45,11 @@ def format_timestamp(moment: datetime) -> str:
     """Format a datetime the way export manifests do: UTC, millisecond precision, `Z`."""
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def format_micros(micros: int) -> str:
+    """Format microseconds since the epoch the way export manifests do."""
+    return format_timestamp(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros))
 
 
 def to_micros(moment: datetime) -> int:

@@ -13,9 +13,11 @@ import json
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from typing import Any
+
+import pyarrow.fs as pafs
 
 from ddb_iceberg.exports.errors import ExportError
 from ddb_iceberg.exports.manifest import (
@@ -23,12 +25,18 @@ from ddb_iceberg.exports.manifest import (
     ExportView,
     ManifestSummary,
     OutputFormat,
-    format_timestamp,
+    format_micros,
     md5_base64,
     to_micros,
 )
-from ddb_iceberg.exports.source import ExportSource
-from ddb_iceberg.exports.typed_values import DecodedItem, TypedValueError, decode_item, key_value_problem
+from ddb_iceberg.exports.source import ExportSource, S3Options
+from ddb_iceberg.exports.typed_values import (
+    DecodedItem,
+    TypedItem,
+    TypedValueError,
+    decode_item,
+    key_value_problem,
+)
 
 SUMMARY_FILE = "manifest-summary.json"
 SUMMARY_MD5_FILE = "manifest-summary.md5"
@@ -42,9 +50,10 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 @dataclass(frozen=True, slots=True)
 class FullExportItem:
-    """One line of a full export: the item as of exportTime."""
+    """One line of a full export: the item as of exportTime (and the DynamoDB JSON it was decoded from)."""
 
     item: DecodedItem
+    typed_item: TypedItem = field(compare=False, repr=False, default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,7 @@ class ChangeRecord:
     keys: DecodedItem
     old_image: DecodedItem | None
     new_image: DecodedItem | None
+    typed_new_image: TypedItem | None = field(compare=False, repr=False, default=None)
 
     @property
     def is_delete(self) -> bool:
@@ -164,127 +174,177 @@ class Export:
         """Read and verify everything; return the number of records."""
         return sum(1 for _ in self.records())
 
+    def data_file(self, entry: DataFileEntry) -> DataFile:
+        """The description of one of the export's data files that `read_data_file` (anywhere) reads."""
+        window_start, window_end = self.window_micros
+        return DataFile(
+            export_id=self.export_id,
+            entry=entry,
+            path=self.data_file_path(entry),
+            s3=self.source.s3,
+            full=self.summary.is_full,
+            view=self.summary.output_view,
+            window_start=window_start,
+            window_end=window_end,
+            output_format=self.summary.output_format,
+        )
+
     def file_records(self, entry: DataFileEntry) -> Iterator[ExportRecord]:
         """Records of one data file, verified against its manifest entry."""
-        file = entry.data_file_s3_key
+        return read_data_file(self.data_file(entry))
 
-        def fail(problem: str, line: int | None = None) -> ExportError:
-            return ExportError(export=self.export_id, file=file, line=line, problem=problem)
 
-        if self.summary.output_format != OutputFormat.DYNAMODB_JSON:
-            raise fail(
-                f"outputFormat {self.summary.output_format} is not supported: ddb_iceberg reads DYNAMODB_JSON "
-                "exports (export again with ExportFormat=DYNAMODB_JSON)"
-            )
-        if not file.endswith(".json.gz"):
-            raise fail("is not a .json.gz data file")
-        parse_line = self._parse_full_line if self.summary.is_full else self._parse_change_line
-        digest = hashlib.md5()
-        inflater = zlib.decompressobj(wbits=31)
-        pending = b""
-        line_number = 0
-        try:
-            stream = self.source.open_raw(self.data_file_path(entry))
-        except FileNotFoundError:
-            raise fail("is listed in manifest-files.json but missing") from None
-        with stream:
-            while True:
-                chunk = stream.read(_READ_CHUNK)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                try:
-                    pending += inflater.decompress(chunk)
-                except zlib.error as error:
-                    raise fail(f"is not a valid gzip file ({error})") from None
-                *lines, pending = pending.split(b"\n")
-                for raw_line in lines:
-                    line_number += 1
-                    yield parse_line(raw_line, fail, line_number)
-        if not inflater.eof or inflater.unused_data:
-            raise fail("is a truncated or corrupt gzip file")
-        if pending:
-            line_number += 1
-            yield parse_line(pending, fail, line_number)
-        actual_md5 = base64.b64encode(digest.digest()).decode("ascii")
-        if actual_md5 != entry.md5_checksum:
-            raise fail(f"md5Checksum mismatch: manifest says {entry.md5_checksum}, the bytes give {actual_md5}")
-        if line_number != entry.item_count:
-            raise fail(f"holds {line_number} lines but manifest-files.json says itemCount {entry.item_count}")
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of an export, described by value: all a Spark executor needs to read and verify it."""
 
-    @staticmethod
-    def _load_line(raw_line: bytes, fail: _Fail, line_number: int) -> dict[str, object]:
-        try:
-            text = raw_line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise fail(f"is not valid UTF-8 ({error.reason} at byte {error.start})", line_number) from None
-        try:
-            parsed = json.loads(text)
-        except ValueError as error:
-            raise fail(f"is not valid JSON ({error})", line_number) from None
-        except RecursionError:
-            raise fail("is not valid JSON (nested too deeply to parse)", line_number) from None
-        if not isinstance(parsed, dict):
-            raise fail("is not a JSON object", line_number)
-        if _SURROGATE_ESCAPE.search(text):
-            lone = _lone_surrogate(parsed)
-            if lone is not None:
-                raise fail(f"holds a string that is not valid Unicode (a lone surrogate {lone})", line_number)
-        return parsed
+    export_id: str
+    entry: DataFileEntry
+    path: str  # in the source's file system: a local path, or bucket/key
+    s3: S3Options | None  # how to reach S3; None for a local file
+    full: bool
+    view: ExportView | None
+    window_start: int  # the export's window [exportFromTime, exportToTime) in microseconds
+    window_end: int
+    output_format: str
 
-    def _parse_full_line(self, raw_line: bytes, fail: _Fail, line_number: int) -> FullExportItem:
-        parsed = self._load_line(raw_line, fail, line_number)
-        if set(parsed) != {"Item"}:
-            raise fail(f"has keys {sorted(parsed)}; a full export line holds only 'Item'", line_number)
-        try:
-            item = decode_item(parsed["Item"], "Item")
-        except TypedValueError as error:
-            raise fail(str(error), line_number) from None
-        if not item:
-            raise fail("holds an empty Item", line_number)
-        return FullExportItem(item)
+    @property
+    def key(self) -> str:
+        return self.entry.data_file_s3_key
 
-    def _parse_change_line(self, raw_line: bytes, fail: _Fail, line_number: int) -> ChangeRecord:
-        parsed = self._load_line(raw_line, fail, line_number)
-        unexpected = set(parsed) - {"Metadata", "Keys", "OldImage", "NewImage"}
-        if unexpected or "Metadata" not in parsed or "Keys" not in parsed:
-            raise fail(
-                f"has keys {sorted(parsed)}; an incremental line holds Metadata, Keys, OldImage and/or NewImage",
-                line_number,
-            )
-        metadata = parsed["Metadata"]
-        timestamp = metadata.get("WriteTimestampMicros") if isinstance(metadata, dict) else None
-        if not (
-            isinstance(timestamp, dict) and isinstance(timestamp.get("N"), str) and _DIGITS.fullmatch(timestamp["N"])
-        ):
-            raise fail("lacks Metadata.WriteTimestampMicros as an integer N value", line_number)
-        written = int(timestamp["N"])
-        window_start, window_end = self.window_micros
-        if not window_start <= written < window_end:
-            raise fail(
-                f"has WriteTimestampMicros {written}, outside the export's window "
-                f"[{format_timestamp(self.summary.covers_from)}, {format_timestamp(self.summary.covers_to)}): "
-                "DynamoDB writes only changes made inside the window",
-                line_number,
-            )
-        try:
-            keys = decode_item(parsed["Keys"], "Keys")
-            old_image = decode_item(parsed["OldImage"], "OldImage") if "OldImage" in parsed else None
-            new_image = decode_item(parsed["NewImage"], "NewImage") if "NewImage" in parsed else None
-        except TypedValueError as error:
-            raise fail(str(error), line_number) from None
-        if not keys:
-            raise fail("has empty Keys", line_number)
-        for name, value in keys.items():
-            problem = key_value_problem(value)
-            if problem is not None:
-                raise fail(f"Keys.{name} {problem}", line_number)
-        if new_image is None and old_image is None and self.summary.output_view is ExportView.NEW_AND_OLD_IMAGES:
-            raise fail("is a delete without OldImage, impossible in a NEW_AND_OLD_IMAGES export", line_number)
-        for name, image in (("NewImage", new_image), ("OldImage", old_image)):
-            if image is not None and any(image.get(key) != value for key, value in keys.items()):
-                raise fail(f"{name} disagrees with Keys on a key attribute", line_number)
-        return ChangeRecord(written, keys, old_image, new_image)
+    def fail(self, problem: str, line: int | None = None) -> ExportError:
+        return ExportError(export=self.export_id, file=self.key, line=line, problem=problem)
+
+
+def read_data_file(data_file: DataFile) -> Iterator[ExportRecord]:
+    """Every record of one data file, verified as it is read: its bytes against md5Checksum, its lines against
+    itemCount, every line parsed and every value validated.
+
+    A file's checksum and count are only known once its last byte is read, so a caller must consume the whole
+    iterator before acting on what it yielded.
+    """
+    if data_file.output_format != OutputFormat.DYNAMODB_JSON:
+        raise data_file.fail(
+            f"outputFormat {data_file.output_format} is not supported: ddb_iceberg reads DYNAMODB_JSON "
+            "exports (export again with ExportFormat=DYNAMODB_JSON)"
+        )
+    if not data_file.key.endswith(".json.gz"):
+        raise data_file.fail("is not a .json.gz data file")
+    parse_line = _parse_full_line if data_file.full else _parse_change_line
+    entry = data_file.entry
+    digest = hashlib.md5()
+    inflater = zlib.decompressobj(wbits=31)
+    pending = b""
+    line_number = 0
+    try:
+        stream = _filesystem(data_file.s3).open_input_stream(data_file.path, compression=None)
+    except FileNotFoundError:
+        raise data_file.fail("is listed in manifest-files.json but missing") from None
+    with stream:
+        while True:
+            chunk = stream.read(_READ_CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+            try:
+                pending += inflater.decompress(chunk)
+            except zlib.error as error:
+                raise data_file.fail(f"is not a valid gzip file ({error})") from None
+            *lines, pending = pending.split(b"\n")
+            for raw_line in lines:
+                line_number += 1
+                yield parse_line(data_file, raw_line, line_number)
+    if not inflater.eof or inflater.unused_data:
+        raise data_file.fail("is a truncated or corrupt gzip file")
+    if pending:
+        line_number += 1
+        yield parse_line(data_file, pending, line_number)
+    actual_md5 = base64.b64encode(digest.digest()).decode("ascii")
+    if actual_md5 != entry.md5_checksum:
+        raise data_file.fail(f"md5Checksum mismatch: manifest says {entry.md5_checksum}, the bytes give {actual_md5}")
+    if line_number != entry.item_count:
+        raise data_file.fail(f"holds {line_number} lines but manifest-files.json says itemCount {entry.item_count}")
+
+
+@cache
+def _filesystem(s3: S3Options | None) -> pafs.FileSystem:
+    # One per process and setting: an executor reads many files with it.
+    return s3.filesystem() if s3 is not None else pafs.LocalFileSystem()
+
+
+def _load_line(data_file: DataFile, raw_line: bytes, line_number: int) -> dict[str, object]:
+    try:
+        text = raw_line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise data_file.fail(f"is not valid UTF-8 ({error.reason} at byte {error.start})", line_number) from None
+    try:
+        parsed = json.loads(text)
+    except ValueError as error:
+        raise data_file.fail(f"is not valid JSON ({error})", line_number) from None
+    except RecursionError:
+        raise data_file.fail("is not valid JSON (nested too deeply to parse)", line_number) from None
+    if not isinstance(parsed, dict):
+        raise data_file.fail("is not a JSON object", line_number)
+    if _SURROGATE_ESCAPE.search(text):
+        lone = _lone_surrogate(parsed)
+        if lone is not None:
+            raise data_file.fail(f"holds a string that is not valid Unicode (a lone surrogate {lone})", line_number)
+    return parsed
+
+
+def _parse_full_line(data_file: DataFile, raw_line: bytes, line_number: int) -> FullExportItem:
+    parsed = _load_line(data_file, raw_line, line_number)
+    if set(parsed) != {"Item"}:
+        raise data_file.fail(f"has keys {sorted(parsed)}; a full export line holds only 'Item'", line_number)
+    try:
+        item = decode_item(parsed["Item"], "Item")
+    except TypedValueError as error:
+        raise data_file.fail(str(error), line_number) from None
+    if not item:
+        raise data_file.fail("holds an empty Item", line_number)
+    return FullExportItem(item, parsed["Item"])  # type: ignore[arg-type]
+
+
+def _parse_change_line(data_file: DataFile, raw_line: bytes, line_number: int) -> ChangeRecord:
+    parsed = _load_line(data_file, raw_line, line_number)
+    fail = data_file.fail
+    unexpected = set(parsed) - {"Metadata", "Keys", "OldImage", "NewImage"}
+    if unexpected or "Metadata" not in parsed or "Keys" not in parsed:
+        raise fail(
+            f"has keys {sorted(parsed)}; an incremental line holds Metadata, Keys, OldImage and/or NewImage",
+            line_number,
+        )
+    metadata = parsed["Metadata"]
+    timestamp = metadata.get("WriteTimestampMicros") if isinstance(metadata, dict) else None
+    if not (isinstance(timestamp, dict) and isinstance(timestamp.get("N"), str) and _DIGITS.fullmatch(timestamp["N"])):
+        raise fail("lacks Metadata.WriteTimestampMicros as an integer N value", line_number)
+    written = int(timestamp["N"])
+    if not data_file.window_start <= written < data_file.window_end:
+        raise fail(
+            f"has WriteTimestampMicros {written}, outside the export's window "
+            f"[{format_micros(data_file.window_start)}, {format_micros(data_file.window_end)}): "
+            "DynamoDB writes only changes made inside the window",
+            line_number,
+        )
+    try:
+        keys = decode_item(parsed["Keys"], "Keys")
+        old_image = decode_item(parsed["OldImage"], "OldImage") if "OldImage" in parsed else None
+        new_image = decode_item(parsed["NewImage"], "NewImage") if "NewImage" in parsed else None
+    except TypedValueError as error:
+        raise fail(str(error), line_number) from None
+    if not keys:
+        raise fail("has empty Keys", line_number)
+    for name, value in keys.items():
+        problem = key_value_problem(value)
+        if problem is not None:
+            raise fail(f"Keys.{name} {problem}", line_number)
+    if new_image is None and old_image is None and data_file.view is ExportView.NEW_AND_OLD_IMAGES:
+        raise fail("is a delete without OldImage, impossible in a NEW_AND_OLD_IMAGES export", line_number)
+    for name, image in (("NewImage", new_image), ("OldImage", old_image)):
+        if image is not None and any(image.get(key) != value for key, value in keys.items()):
+            raise fail(f"{name} disagrees with Keys on a key attribute", line_number)
+    typed_new_image = parsed["NewImage"] if new_image is not None else None
+    return ChangeRecord(written, keys, old_image, new_image, typed_new_image)  # type: ignore[arg-type]
 
 
 def _lone_surrogate(value: Any) -> str | None:
@@ -303,9 +363,3 @@ def _lone_surrogate(value: Any) -> str | None:
         elif isinstance(current, list):
             stack.extend(current)
     return None
-
-
-class _Fail(Protocol):
-    """The error factory the line parsers receive."""
-
-    def __call__(self, problem: str, line: int | None = None) -> ExportError: ...

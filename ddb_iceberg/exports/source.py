@@ -46,6 +46,7 @@ class ExportSource:
     uri: str
     filesystem: pafs.FileSystem
     root: str
+    s3: S3Options | None = None  # how `filesystem` reaches S3 (None: local), for readers in other processes
 
     @classmethod
     def from_uri(cls, uri: str, s3: S3Options | None = None) -> ExportSource:
@@ -53,7 +54,8 @@ class ExportSource:
             bucket_and_prefix = uri[len("s3://") :].strip("/")
             if not bucket_and_prefix:
                 raise ValueError(f"source {uri!r} names no bucket")
-            return cls(uri=uri, filesystem=(s3 or S3Options()).filesystem(), root=bucket_and_prefix)
+            options = s3 or S3Options()
+            return cls(uri=uri, filesystem=options.filesystem(), root=bucket_and_prefix, s3=options)
         if "://" in uri and not uri.startswith("file://"):
             raise ValueError(f"source {uri!r}: only local directories and s3:// URIs are supported")
         path = Path(uri.removeprefix("file://")).expanduser().resolve()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ddb_iceberg.exports import ChangeRecord, Export, ExportError, ExportSource, FullExportItem
+from ddb_iceberg.exports.reader import read_data_file
 from ddb_iceberg.exports.typed_values import decode_item
 from ddb_iceberg_tests.helpers import (
     copy_tree,
@@ -340,3 +342,11 @@ def test_bytes_that_are_not_utf8_are_refused(tampered: Path) -> None:
     replace_data_file(tampered, export_dir, index, gzip.compress(bad), item_count=1)
     edit_summary(export_dir, itemCount=1)
     _verify_fails(tampered, FULL_ID, "line 1", "is not valid UTF-8")
+
+
+def test_a_data_file_is_described_by_value_and_read_anywhere(test_table_source: Path) -> None:
+    export = _load(test_table_source, SECOND_INCREMENTAL_ID)
+    described = [pickle.loads(pickle.dumps(export.data_file(entry))) for entry in export.data_files]
+    records = [record for data_file in described for record in read_data_file(data_file)]
+    assert records == list(export.records()) and len(records) == 5
+    assert described[0].key == export.data_files[0].data_file_s3_key
