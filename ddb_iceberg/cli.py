@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from ddb_iceberg.exports import ExportError, ExportSource, ExportView, S3Options, discover_exports, find_gaps
+from ddb_iceberg.errors import DdbIcebergError
+from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports, find_gaps
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.simulator import ExportTarget, KeyShape, SimulatedTable, SimulationConfig, write_series
 
@@ -132,7 +133,7 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
             if verify:
                 row["verified_records"] = export.verify()
             exports.append(row)
-    except ExportError as error:
+    except DdbIcebergError as error:
         raise click.ClickException(str(error)) from None
     latest_full = listing.full_exports[-1].summary.covers_to if listing.full_exports else None
     gaps = [str(gap) for gap in find_gaps(latest_full, listing.incremental_exports)] if latest_full else []
@@ -178,15 +179,7 @@ def sync(
     s3_endpoint_url: str | None,
 ) -> None:
     """Apply every export the Iceberg table still lacks, in one Spark job and one commit."""
-    from ddb_iceberg.engine.plan import SyncError
-    from ddb_iceberg.engine.schema import KeyTypeError
-    from ddb_iceberg.engine.spark_session import (
-        CATALOG_NAME,
-        CatalogSettings,
-        JavaMissingError,
-        SparkSettings,
-        build_spark_session,
-    )
+    from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogSettings, SparkSettings, build_spark_session
     from ddb_iceberg.engine.sync import sync_table
 
     progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
@@ -204,7 +197,7 @@ def sync(
             allow_gaps=allow_gaps,
             log=progress,
         )
-    except (ExportError, SyncError, KeyTypeError, JavaMissingError, ValueError) as error:
+    except DdbIcebergError as error:
         raise click.ClickException(str(error)) from None
     click.echo(result.to_json() if as_json else result.describe())
 
@@ -217,7 +210,7 @@ def status(table: str, warehouse: str, as_json: bool) -> None:
     """Show what the table reflects: baseline, exports applied, the time it reflects, accepted gaps, tags."""
     from pyiceberg.exceptions import NoSuchTableError
 
-    from ddb_iceberg.engine.catalog_access import local_catalog, table_status
+    from ddb_iceberg.catalog_access import local_catalog, table_status
 
     try:
         report = table_status(local_catalog(warehouse), table)
@@ -247,7 +240,7 @@ def query(warehouse: str, as_json: bool, sql: str) -> None:
     """Run SQL with DuckDB over the warehouse's Iceberg tables (`<namespace>.<table>`), the local Athena."""
     import duckdb
 
-    from ddb_iceberg.engine.catalog_access import duckdb_with_tables, local_catalog
+    from ddb_iceberg.catalog_access import duckdb_with_tables, local_catalog
 
     try:
         connection = duckdb_with_tables(local_catalog(warehouse))

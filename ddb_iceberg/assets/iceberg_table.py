@@ -5,9 +5,9 @@ from typing import Any
 import dagster as dg
 
 from ddb_iceberg.assets.exports import ddb_full_export, window_of
-from ddb_iceberg.engine.plan import GapError, SyncError
+from ddb_iceberg.engine.plan import GapError
 from ddb_iceberg.engine.sync import SyncResult
-from ddb_iceberg.exports import ExportError
+from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.resources import ExporterResource, IcebergCatalogResource, MergeRunnerResource
 
 TABLE_GROUP = "iceberg"
@@ -54,17 +54,22 @@ def build_iceberg_table(
             results.append(merge_runner.sync(context, exporter.source_uri, up_to=up_to, allow_gaps=config.allow_gaps))
         except GapError as error:
             raise dg.Failure(
-                description=f"A window before this one is missing: {error}",
+                description=_described(error, f"A window before this one is missing: {error}"),
                 metadata={"gaps": [str(gap) for gap in error.gaps]},
             ) from None
-        except (SyncError, ExportError) as error:
-            raise dg.Failure(description=str(error)) from None
+        except DdbIcebergError as error:
+            raise dg.Failure(description=_described(error, str(error))) from None
         result = results[-1]
         for line in result.describe().splitlines():
             context.log.info(line)
         return dg.MaterializeResult(metadata=_metadata(results, catalog, merge_runner.table))
 
     return ddb_iceberg_table
+
+
+def _described(error: DdbIcebergError, message: str) -> str:
+    """The message and what the runner added to it (where a remote job ran, its logs)."""
+    return "\n".join([message, *getattr(error, "__notes__", ())])
 
 
 def _metadata(results: list[SyncResult], catalog: IcebergCatalogResource, table: str) -> dict[str, Any]:

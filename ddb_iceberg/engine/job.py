@@ -10,13 +10,14 @@ message and the progress as Pipes logs; `dagster_pipes` ships in the job package
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from ddb_iceberg.engine.plan import SyncError
+from ddb_iceberg.engine.plan import GapError, SyncError
 from ddb_iceberg.engine.schema import KeyTypeError
 from ddb_iceberg.engine.spark_session import (
     CATALOG_NAME,
@@ -26,12 +27,39 @@ from ddb_iceberg.engine.spark_session import (
     configure_catalog,
 )
 from ddb_iceberg.engine.sync import SyncResult, sync_table
-from ddb_iceberg.exports import ExportError, ExportSource, S3Options
+from ddb_iceberg.errors import DdbIcebergError, SettingError
+from ddb_iceberg.exports import ExportError, ExportSource, Gap, S3Options
+from ddb_iceberg.exports.manifest import format_timestamp, parse_timestamp
 
 RESULT_MARKER = "DDB_ICEBERG_RESULT "
 PIPES_CONTEXT_VARIABLE = "DAGSTER_PIPES_CONTEXT"
 PIPES_RESULT_KEY = "ddb_iceberg_sync_result"
 ERROR_PREFIX = "ddb_iceberg: "
+# The same error as one JSON line, for the launcher to raise again as the error it is (see error_from_record).
+ERROR_RECORD_PREFIX = "DDB_ICEBERG_ERROR "
+_ERROR_TYPES: dict[str, type[DdbIcebergError]] = {
+    cls.__name__: cls for cls in (DdbIcebergError, SettingError, SyncError, KeyTypeError, ExportError, GapError)
+}
+
+
+def error_record(error: DdbIcebergError) -> str:
+    """One line that `error_from_record` turns back into the same error."""
+    fields: dict[str, object] = {"type": type(error).__name__, "message": str(error)}
+    if isinstance(error, ExportError):
+        fields |= {"export": error.export, "problem": error.problem, "file": error.file, "line": error.line}
+    elif isinstance(error, GapError):
+        fields["gaps"] = [[format_timestamp(gap.start), format_timestamp(gap.end)] for gap in error.gaps]
+    return ERROR_RECORD_PREFIX + json.dumps(fields)
+
+
+def error_from_record(line: str) -> DdbIcebergError:
+    fields = json.loads(line.removeprefix(ERROR_RECORD_PREFIX))
+    kind = _ERROR_TYPES.get(fields["type"], DdbIcebergError)
+    if kind is ExportError:
+        return ExportError(export=fields["export"], problem=fields["problem"], file=fields["file"], line=fields["line"])
+    if kind is GapError:
+        return GapError([Gap(parse_timestamp(start), parse_timestamp(end)) for start, end in fields["gaps"]])
+    return kind(fields["message"])
 
 
 def _utc_moment(text: str) -> datetime:
@@ -93,14 +121,19 @@ def _print_to_stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def _report_error(error: DdbIcebergError) -> None:
+    print(ERROR_PREFIX + str(error), file=sys.stderr)
+    print(error_record(error), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if PIPES_CONTEXT_VARIABLE in os.environ:
         return _main_under_pipes(args)
     try:
         result = run(args, _print_to_stderr)
-    except (ExportError, SyncError, KeyTypeError) as error:
-        print(ERROR_PREFIX + str(error), file=sys.stderr)
+    except DdbIcebergError as error:
+        _report_error(error)
         return 1
     print(RESULT_MARKER + result.to_json().replace("\n", ""))
     return 0
@@ -117,10 +150,10 @@ def _main_under_pipes(args: argparse.Namespace) -> int:
 
         try:
             result = run(args, log)
-        except (ExportError, SyncError, KeyTypeError) as error:
-            # A refusal, not a crash: the launcher finds this line in the driver's log (Pipes messages of a
-            # failed EMR job run are not read back).
-            print(ERROR_PREFIX + str(error), file=sys.stderr)
+        except DdbIcebergError as error:
+            # A refusal, not a crash: the launcher finds it in the driver's log (Pipes messages of a failed EMR
+            # job run are not read back).
+            _report_error(error)
             pipes.log.error(str(error))
             return 1
         pipes.report_custom_message({PIPES_RESULT_KEY: asdict(result)})

@@ -25,11 +25,12 @@ from ddb_iceberg.engine.ledger import (
     TABLE_ARN,
     LedgerEntry,
 )
+from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports import Export, ExportListing, Gap, find_gaps
 from ddb_iceberg.exports.manifest import format_timestamp
 
 
-class SyncError(Exception):
+class SyncError(DdbIcebergError):
     """A sync that must not run; nothing has been written."""
 
 

@@ -26,6 +26,7 @@ from functools import cached_property
 from typing import Any
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names
+from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports.typed_values import EXACT_CONTEXT, DecodedValue
 
 MAX_DECIMAL_PRECISION = 38
@@ -316,7 +317,7 @@ class Layout:
         return Layout(self.key_attributes, (*self.columns, column)), column
 
 
-class KeyTypeError(ValueError):
+class KeyTypeError(DdbIcebergError):
     """A key value the table's key column cannot hold."""
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ddb_iceberg.errors import DdbIcebergError, SettingError
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -23,7 +25,7 @@ MIN_JAVA = 17
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
-class JavaMissingError(RuntimeError):
+class JavaMissingError(DdbIcebergError):
     """Spark cannot start: no suitable Java."""
 
 
@@ -78,7 +80,7 @@ class CatalogSettings:
             if self.glue_endpoint:
                 conf[f"{prefix}.glue.endpoint"] = self.glue_endpoint
         else:
-            raise ValueError(f"unknown catalog kind {self.kind!r} (expected 'local' or 'glue')")
+            raise SettingError(f"unknown catalog kind {self.kind!r} (expected 'local' or 'glue')")
         return conf
 
 

@@ -19,6 +19,7 @@ from ddb_iceberg.engine.ledger import (
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
 from ddb_iceberg.engine.rows import from_cell, row_to_item
 from ddb_iceberg.engine.schema import Column, ColumnType, Kind, Layout
+from ddb_iceberg.errors import SettingError
 from ddb_iceberg.exports.typed_values import DecodedItem
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class SparkIcebergTable:
     def __init__(self, spark: SparkSession, catalog: str, identifier: str) -> None:
         parts = identifier.split(".")
         if len(parts) != 2 or not all(parts):
-            raise ValueError(f"table {identifier!r} must be <namespace>.<table>")
+            raise SettingError(f"table {identifier!r} must be <namespace>.<table>")
         self.spark = spark
         self.catalog = catalog
         self.namespace, self.name = parts

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ddb_iceberg.errors import DdbIcebergError
 
-class ExportError(Exception):
+
+class ExportError(DdbIcebergError):
     """An export that cannot be applied; the message names the export, the file and the problem."""
 
     def __init__(self, *, export: str, problem: str, file: str | None = None, line: int | None = None) -> None:

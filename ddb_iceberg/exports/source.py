@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from ddb_iceberg.errors import SettingError
+
 EXPORTS_FOLDER = "AWSDynamoDB"
 
 
@@ -53,11 +55,11 @@ class ExportSource:
         if uri.startswith("s3://"):
             bucket_and_prefix = uri[len("s3://") :].strip("/")
             if not bucket_and_prefix:
-                raise ValueError(f"source {uri!r} names no bucket")
+                raise SettingError(f"source {uri!r} names no bucket")
             options = s3 or S3Options()
             return cls(uri=uri, filesystem=options.filesystem(), root=bucket_and_prefix, s3=options)
         if "://" in uri and not uri.startswith("file://"):
-            raise ValueError(f"source {uri!r}: only local directories and s3:// URIs are supported")
+            raise SettingError(f"source {uri!r}: only local directories and s3:// URIs are supported")
         path = Path(uri.removeprefix("file://")).expanduser().resolve()
         return cls(uri=str(path), filesystem=pafs.LocalFileSystem(), root=path.as_posix())
 

@@ -11,10 +11,11 @@ from botocore.exceptions import ClientError
 from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesEMRServerlessClient
 from pydantic import Field
 
-from ddb_iceberg.engine.job import ERROR_PREFIX, PIPES_RESULT_KEY
-from ddb_iceberg.engine.packaging import ARCHIVE_NAME, ENTRY_POINT_NAME, JobPackage, build_job_package
+from ddb_iceberg.engine.job import ERROR_RECORD_PREFIX, PIPES_RESULT_KEY, error_from_record
 from ddb_iceberg.engine.spark_session import CATALOG_NAME, ICEBERG_EXTENSIONS, CatalogSettings
 from ddb_iceberg.engine.sync import SyncResult
+from ddb_iceberg.errors import DdbIcebergError
+from ddb_iceberg.resources.job_package import ARCHIVE_NAME, ENTRY_POINT_NAME, JobPackage, build_job_package
 from ddb_iceberg.resources.merge_runners import MergeRunnerResource
 
 # Where EMR's images keep the Iceberg runtime (with the Glue catalog and S3FileIO beside it in the AWS SDK).
@@ -229,17 +230,20 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         """Where EMR Serverless puts the driver's stdout.gz and stderr.gz of a job run."""
         return self.log_location.rstrip("/") + self._driver_log_path(job_run_id, attempt) + "/"
 
-    def _job_run_failure(self, emr: Any, job_run_id: str) -> dg.Failure:
+    def _job_run_failure(self, emr: Any, job_run_id: str) -> DdbIcebergError | dg.Failure:
+        """What a FAILED or CANCELLED job run means: the job's own error (a refusal: a gap, bad export data),
+        raised again as the local runner would raise it, with EMR's account attached; else EMR's account."""
         job_run = emr.get_job_run(applicationId=self.application_id, jobRunId=job_run_id)["jobRun"]
         state, details, attempt = job_run["state"], job_run.get("stateDetails") or "", job_run.get("attempt")
         driver_logs = self.driver_log_uri(job_run_id, attempt)
+        account = f"EMR Serverless job run {job_run_id} ended {state}: {details}".rstrip(": ")
+        account += f"\nDriver logs: {driver_logs} (and CloudWatch log group {self.log_group})"
         refusal = self._refusal_from_driver_log(job_run_id, attempt)
-        description = f"EMR Serverless job run {job_run_id} ended {state}: {details}".rstrip(": ")
-        if refusal:
-            description += f"\nThe job refused the sync: {refusal}"
-        description += f"\nDriver logs: {driver_logs} (and CloudWatch log group {self.log_group})"
+        if refusal is not None:
+            refusal.add_note(account)
+            return refusal
         return dg.Failure(
-            description=description,
+            description=account,
             metadata={
                 "job_run_id": job_run_id,
                 "state": state,
@@ -249,22 +253,21 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             },
         )
 
-    def _refusal_from_driver_log(self, job_run_id: str, attempt: int | None) -> str | None:
-        """The job's own error line, when it refused the sync (a gap, bad export data); best effort.
+    def _refusal_from_driver_log(self, job_run_id: str, attempt: int | None) -> DdbIcebergError | None:
+        """The job's own error, when it refused the sync (a gap, bad export data); best effort.
 
         spark-submit sends the Python driver's stderr to the driver's stdout, so both streams are searched."""
         driver = self._driver_log_path(job_run_id, attempt)
         logs = self._client("logs")
-        refusals = []
+        records = []
         for stream in (f"{driver}/stdout", f"{driver}/stderr"):
             try:
                 # The latest events: a refusal is among the last lines the driver prints.
                 events = logs.get_log_events(logGroupName=self.log_group, logStreamName=stream)
             except ClientError:
                 continue
-            messages = (event["message"] for event in events["events"])
-            refusals += [m.removeprefix(ERROR_PREFIX) for m in messages if m.startswith(ERROR_PREFIX)]
-        return refusals[-1] if refusals else None
+            records += [e["message"] for e in events["events"] if e["message"].startswith(ERROR_RECORD_PREFIX)]
+        return error_from_record(records[-1]) if records else None
 
 
 class _JobRunRecorder:
