@@ -16,8 +16,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from ddb_iceberg.catalog_access import duckdb_with_tables, local_catalog, table_items, table_status
 from ddb_iceberg.definitions import build_definitions, local_deployment
-from ddb_iceberg.engine.catalog_access import duckdb_with_tables, local_catalog, table_items, table_status
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.exports.manifest import parse_timestamp
 from ddb_iceberg.resources import SimulatedExporter

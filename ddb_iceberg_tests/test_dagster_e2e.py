@@ -15,7 +15,7 @@ import pytest
 import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
-from ddb_iceberg.engine.catalog_access import local_catalog, table_items
+from ddb_iceberg.catalog_access import local_catalog, table_items
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.exports.manifest import parse_timestamp
 from ddb_iceberg.simulator import SimulatedTable, SimulationConfig

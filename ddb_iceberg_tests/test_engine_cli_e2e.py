@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ddb_iceberg.engine.catalog_access import local_catalog, table_items
+from ddb_iceberg.catalog_access import local_catalog, table_items
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.spark_session import ICEBERG_EXTENSIONS, SparkSettings
 from ddb_iceberg.exports import ExportSource

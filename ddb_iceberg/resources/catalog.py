@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ddb_iceberg.engine.catalog_access import TableStatus, local_catalog, table_status
+from ddb_iceberg.catalog_access import TableStatus, local_catalog, table_status
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 
 

@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
+from ddb_iceberg.catalog_access import local_catalog, table_items, table_status
 from ddb_iceberg.definitions import build_definitions, local_deployment
-from ddb_iceberg.engine.catalog_access import local_catalog, table_items, table_status
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.exports import ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import parse_timestamp

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ddb_iceberg.engine.catalog_access import local_catalog, table_status
+from ddb_iceberg.catalog_access import local_catalog, table_status
 from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, REFLECTS_TIME
 from ddb_iceberg.engine.plan import SyncError
 from ddb_iceberg.engine.rows import canonical_item

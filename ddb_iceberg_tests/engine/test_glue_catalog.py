@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from ddb_iceberg.engine.catalog_access import table_items
+from ddb_iceberg.catalog_access import table_items
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.spark_session import CatalogSettings, configure_catalog
 from ddb_iceberg.engine.sync import sync_table

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pyiceberg.types import BinaryType, BooleanType, DecimalType, ListType, LongType, StringType, StructType
 
-from ddb_iceberg.engine.catalog_access import local_catalog
+from ddb_iceberg.catalog_access import local_catalog
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.exports import ExportSource, ExportView

@@ -17,12 +17,12 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from ddb_iceberg.catalog_access import table_items
 from ddb_iceberg.definitions import Deployment, build_definitions
-from ddb_iceberg.engine.catalog_access import table_items
-from ddb_iceberg.engine.packaging import build_job_package
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.exports import ExportSource
 from ddb_iceberg.resources import DynamoDBExporter, EmrServerlessMergeRunner, GlueIcebergCatalog
+from ddb_iceberg.resources.job_package import build_job_package
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, SimulationConfig, write_series
 from ddb_iceberg_tests.emr_serverless_standin import EmrServerlessStandIn
 from ddb_iceberg_tests.helpers import MOTO_CREDENTIALS, MOTO_REGION, MotoServer

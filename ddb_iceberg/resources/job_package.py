@@ -1,8 +1,9 @@
 """The Spark job as EMR Serverless runs it: an entry point and one zip for `--py-files`, content-addressed.
 
-The zip holds only what the job imports: `ddb_iceberg.engine`, `ddb_iceberg.exports` and `dagster_pipes` (pure
-Python, no dependencies), so the job needs nothing of Dagster on the cluster. The bytes depend only on the
-sources (fixed timestamps, sorted entries), so the same code always gets the same digest and is uploaded once.
+The zip holds only what the job imports: `ddb_iceberg.engine`, `ddb_iceberg.exports`, `ddb_iceberg.errors` and
+`dagster_pipes` (pure Python, no dependencies), so the job needs nothing of Dagster on the cluster. The bytes
+depend only on the sources (fixed timestamps, sorted entries), so the same code always gets the same digest and
+is uploaded once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINT = PACKAGE_ROOT / "engine" / "job.py"
 JOB_SUBPACKAGES = ("engine", "exports")
+JOB_MODULES = ("__init__.py", "errors.py")
 BUNDLED_LIBRARIES = ("dagster_pipes",)
 ARCHIVE_NAME = "ddb_iceberg.zip"
 ENTRY_POINT_NAME = "job.py"
@@ -43,7 +45,7 @@ class JobPackage:
 
 
 def build_job_package() -> JobPackage:
-    files: dict[str, bytes] = {"ddb_iceberg/__init__.py": (PACKAGE_ROOT / "__init__.py").read_bytes()}
+    files = {f"ddb_iceberg/{module}": (PACKAGE_ROOT / module).read_bytes() for module in JOB_MODULES}
     for subpackage in JOB_SUBPACKAGES:
         files |= _package_files(PACKAGE_ROOT / subpackage, "ddb_iceberg/" + subpackage)
     for library in BUNDLED_LIBRARIES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from ddb_iceberg.engine.packaging import build_job_package
+from ddb_iceberg.resources.job_package import build_job_package
 
 
 def test_the_job_package_is_content_addressed_and_free_of_dagster() -> None:

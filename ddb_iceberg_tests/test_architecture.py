@@ -1,0 +1,65 @@
+"""The layout shows the architecture: the export format and the Spark job import nothing of Dagster, and the
+job's package holds everything the job imports."""
+
+from __future__ import annotations
+
+import ast
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ddb_iceberg.resources.job_package import build_job_package
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ddb_iceberg"
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """Every module of `package` (a folder of ddb_iceberg) and the top-level names of what it imports."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((PACKAGE / package).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        found[path.relative_to(PACKAGE).as_posix()] = names
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("exports", ("ddb_iceberg.engine", "ddb_iceberg.simulator", "dagster", "pyspark", "pyiceberg", "duckdb")),
+        ("engine", ("dagster", "ddb_iceberg.resources", "ddb_iceberg.assets", "ddb_iceberg.simulator", "pyiceberg")),
+        ("simulator", ("ddb_iceberg.engine", "dagster", "pyspark")),
+    ],
+)
+def test_layers_import_only_what_they_may(package: str, forbidden: tuple[str, ...]) -> None:
+    def is_forbidden(name: str) -> bool:
+        return any(name == module or name.startswith(module + ".") for module in forbidden)
+
+    offending = {
+        module: sorted(filter(is_forbidden, names))
+        for module, names in _imports(package).items()
+        if any(map(is_forbidden, names))
+    }
+    assert offending == {}  # dagster_pipes, in the job's package, is not dagster
+
+
+def test_the_job_package_holds_every_module_the_job_imports() -> None:
+    shipped = {
+        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for name in zipfile.ZipFile(io.BytesIO(build_job_package().archive)).namelist()
+        if name.endswith(".py")
+    }
+    needed = {
+        name
+        for package in ("engine", "exports")
+        for names in _imports(package).values()
+        for name in names
+        if name.startswith("ddb_iceberg")
+    }
+    assert needed - shipped == set()
