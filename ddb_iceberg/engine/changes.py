@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ddb_iceberg.engine.plan import SyncPlan
-from ddb_iceberg.engine.schema import Layout, number_fits, tag_of
+from ddb_iceberg.engine.profile import tag_of
+from ddb_iceberg.engine.schema import Layout, number_fits
 from ddb_iceberg.exports import ChangeRecord, Export, ExportListing, FullExportItem
 from ddb_iceberg.exports.errors import ExportError
 from ddb_iceberg.exports.manifest import format_timestamp, to_micros

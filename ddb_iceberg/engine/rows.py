@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
+from ddb_iceberg.engine.profile import tag_of
 from ddb_iceberg.engine.schema import (
     Column,
     ColumnType,
@@ -19,7 +20,6 @@ from ddb_iceberg.engine.schema import (
     Layout,
     element_tag_of,
     number_fits,
-    tag_of,
 )
 from ddb_iceberg.exports.typed_values import DecodedItem, DecodedValue, decode_value, encode_value, format_number
 
@@ -168,8 +168,8 @@ def from_cell(column: Column, cell: Any) -> DecodedValue:
 
 
 class RowBuilder:
-    """Builds table rows from items, placing each value in the first of its attribute's columns that holds
-    it exactly, and adding a fallback column (and counting the drift) when none does."""
+    """Builds table rows from items against a final layout (`schema.plan_layout`): each value goes to the first
+    of its attribute's columns that holds it exactly. A value that lands in a fallback column is drift, counted."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -189,8 +189,7 @@ class RowBuilder:
         for attribute, value in item.items():
             if value is None:
                 continue
-            columns = self._columns(attribute)
-            for index, (name, convert) in enumerate(columns):
+            for index, (name, convert) in enumerate(self._columns(attribute)):
                 try:
                     row[name] = convert(value)
                 except NotHeld:
@@ -199,23 +198,18 @@ class RowBuilder:
                     self.drift[(attribute, str(tag_of(value)), name)] += 1
                 break
             else:
-                row.update(self._fallback(attribute, value))
+                raise self._not_held(attribute, value)
         return row
 
-    def _fallback(self, attribute: str, value: DecodedValue) -> dict[str, Any]:
-        tag = str(tag_of(value))
+    def _not_held(self, attribute: str, value: DecodedValue) -> Exception:
         columns = self.layout.columns_of(attribute)
-        if not columns:
-            raise ValueError(f"the layout has no column for attribute {attribute!r}")
-        if attribute in self.layout.key_attributes:
-            raise KeyTypeError(
+        if columns and attribute in self.layout.key_attributes:
+            return KeyTypeError(
                 f"key attribute {attribute!r} has value {value!r}, which its column {columns[0].name} "
                 f"({columns[0].tag}) cannot hold"
             )
-        self.layout, column = self.layout.with_fallback(attribute, tag)
-        self._converters.pop(attribute, None)
-        self.drift[(attribute, tag, column.name)] += 1
-        return {column.name: to_cell(column, value)}
+        # The layout was planned from a profile of these very items: this is a bug, not bad data.
+        return AssertionError(f"the layout has no column that holds the {tag_of(value)} value of {attribute!r}")
 
 
 def row_to_item(layout: Layout, row: Mapping[str, Any]) -> DecodedItem:

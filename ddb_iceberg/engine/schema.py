@@ -3,14 +3,16 @@
 The model here is plain Python (no Spark, no PyIceberg); `spark_types` and `rows` translate it.
 
 Policy (documented in the README):
-- Each attribute has a primary column, typed by the DynamoDB type most of its first values have:
+- Each attribute has a primary column, typed by the DynamoDB type most of its first sync's values have:
   S string, B binary, BOOL boolean, N long / decimal(38, s) / exact decimal text, M struct, L array (or JSON
   text when its elements differ in type), SS/NS/BS arrays. NULL carries no type: it is SQL NULL, and an
   attribute seen only as NULL gets no column until it holds a value.
-- A later value the primary column cannot hold exactly (another DynamoDB type, a number out of its range or
-  scale, a map whose field changed type) goes to a fallback column `<column>__<type>` that holds any value of
-  that DynamoDB type (numbers as exact text, maps and lists as DynamoDB JSON text). Nothing is lost, nothing
+- A value the primary column cannot hold exactly (another DynamoDB type, a number out of its range or scale, a
+  map whose field changed type) goes to a fallback column `<column>__<type>` that holds any value of that
+  DynamoDB type (numbers as exact text, maps and lists as DynamoDB JSON text). Nothing is lost, nothing
   crashes, and the run reports the drift.
+- All of this is decided from a profile of the values (`profile.ItemProfile`), before any row is built: rows
+  are built in parallel against the final layout.
 - Columns are only ever added; a column no item uses any more stays, NULL.
 """
 
@@ -26,14 +28,14 @@ from functools import cached_property
 from typing import Any
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names
+from ddb_iceberg.engine.profile import ItemProfile, NumberStats, ValueProfile, tag_of
 from ddb_iceberg.errors import DdbIcebergError
-from ddb_iceberg.exports.typed_values import EXACT_CONTEXT, DecodedValue
+from ddb_iceberg.exports.typed_values import DecodedValue
 
 MAX_DECIMAL_PRECISION = 38
 # New decimal columns get room for this many fractional digits (when the integer digits leave it), so that
 # a column first seen with `12.5` still holds `12.55` later.
 PREFERRED_DECIMAL_SCALE = 18
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 TAG_ORDER = ("S", "N", "B", "BOOL", "M", "L", "SS", "NS", "BS")
 
@@ -132,111 +134,83 @@ FALLBACK_TYPES = {
 }
 
 
-_TAG_BY_TYPE: dict[type, str] = {str: "S", Decimal: "N", bytes: "B", bool: "BOOL", dict: "M", list: "L"}
-_SET_TAG_BY_ELEMENT_TYPE: dict[type, str] = {str: "SS", Decimal: "NS", bytes: "BS"}
-
-
-def tag_of(value: DecodedValue) -> str | None:
-    """The DynamoDB type of a decoded value (None for NULL)."""
-    if value is None:
-        return None
-    tag = _TAG_BY_TYPE.get(type(value))
-    if tag is not None:
-        return tag
-    if type(value) is frozenset:
-        return _SET_TAG_BY_ELEMENT_TYPE[type(next(iter(value)))]
-    raise TypeError(f"not a decoded DynamoDB value: {type(value).__name__}")
-
-
-def _integer_digits(number: Decimal) -> int:
-    return max(number.adjusted() + 1, 0) if number else 0
-
-
-def _scale(number: Decimal) -> int:
-    exponent = number.normalize(EXACT_CONTEXT).as_tuple().exponent
-    assert isinstance(exponent, int)
-    return max(-exponent, 0)
-
-
-def number_type(numbers: Iterable[Decimal]) -> ColumnType:
+def number_type(numbers: NumberStats | Iterable[Decimal]) -> ColumnType:
     """The narrowest exact type for numbers: long, else decimal(38, s), else exact text."""
-    values = list(numbers)
-    if all(v == v.to_integral_value() and _LONG_MIN <= v <= _LONG_MAX for v in values):
+    stats = numbers if isinstance(numbers, NumberStats) else _number_stats(numbers)
+    if stats.all_long:
         return LONG
-    scale = max((_scale(v) for v in values), default=0)
-    digits = max((_integer_digits(v) for v in values), default=0)
-    if digits + scale > MAX_DECIMAL_PRECISION:
+    if stats.max_digits + stats.max_scale > MAX_DECIMAL_PRECISION:
         return NUMBER_TEXT
-    return ColumnType(Kind.DECIMAL, scale=max(scale, min(PREFERRED_DECIMAL_SCALE, MAX_DECIMAL_PRECISION - digits)))
+    preferred = min(PREFERRED_DECIMAL_SCALE, MAX_DECIMAL_PRECISION - stats.max_digits)
+    return ColumnType(Kind.DECIMAL, scale=max(stats.max_scale, preferred))
 
 
-def number_fits(column_type: ColumnType, number: Decimal) -> bool:
+def _number_stats(numbers: Iterable[Decimal]) -> NumberStats:
+    stats = NumberStats()
+    for number in numbers:
+        stats.add(number)
+    return stats
+
+
+def number_fits(column_type: ColumnType, number: Decimal | NumberStats) -> bool:
+    """Whether a column type holds a number (or every number of a profile) exactly."""
+    stats = number if isinstance(number, NumberStats) else _number_stats([number])
     if column_type.kind is Kind.NUMBER_TEXT:
         return True
     if column_type.kind is Kind.LONG:
-        return number == number.to_integral_value() and _LONG_MIN <= number <= _LONG_MAX
+        return stats.all_long
     if column_type.kind is Kind.DECIMAL:
-        return (
-            _scale(number) <= column_type.scale and _integer_digits(number) <= MAX_DECIMAL_PRECISION - column_type.scale
-        )
+        return stats.max_scale <= column_type.scale and stats.max_digits <= MAX_DECIMAL_PRECISION - column_type.scale
     return False
 
 
-def initial_type(tag: str, values: Sequence[DecodedValue]) -> ColumnType:
-    """A first type for values of one DynamoDB type (structs start empty; `grow` adds their fields)."""
+def initial_type(tag: str, values: ValueProfile) -> ColumnType:
+    """A first type for the `tag` values of a profile (structs start empty; `grow` adds their fields)."""
     if tag == "N":
-        return number_type(values)
+        return number_type(values.numbers or NumberStats())
     if tag == "M":
         return ColumnType(Kind.STRUCT)
     if tag == "NS":
-        return ColumnType(Kind.LIST, element=number_type(e for v in values for e in v))
+        return ColumnType(Kind.LIST, element=number_type(values.set_numbers or NumberStats()))
     if tag == "L":
         # An array when every element of every list has one DynamoDB type, else JSON text.
-        elements = [e for v in values for e in v if e is not None]
-        element_tags = {tag_of(e) for e in elements}
+        elements = values.elements
+        element_tags = elements.tags() if elements is not None else []
         if len(element_tags) > 1:
             return JSON_TEXT
         if not element_tags:
             return ColumnType(Kind.LIST, element=STRING)
-        (element_tag,) = element_tags
-        assert element_tag is not None
-        element = initial_type(element_tag, elements)
+        assert elements is not None
+        element = initial_type(element_tags[0], elements)
         # Elements that are themselves mixed lists would be JSON text, whose DynamoDB type an array cannot tell.
         return JSON_TEXT if element.kind is Kind.JSON else ColumnType(Kind.LIST, element=element)
     return FALLBACK_TYPES[tag]
 
 
-def grow(column: Column, values: Sequence[DecodedValue]) -> Column:
-    """Add the struct fields (at any depth) that `values` of the column's DynamoDB type bring."""
+def grow(column: Column, values: ValueProfile | None) -> Column:
+    """Add the struct fields (at any depth) that the profiled values of the column's DynamoDB type bring."""
     column_type = column.type
+    if values is None or column.tag not in values.counts:
+        return column
     if column_type.kind is Kind.LIST and column.tag == "L" and column_type.element is not None:
         element_tag = element_tag_of(column_type.element)
         assert element_tag is not None
         element = Column("element", "", element_tag, column_type.element)
-        elements = [e for v in values for e in v if tag_of(e) == element_tag]
-        return replace(column, type=replace(column_type, element=grow(element, elements).type))
+        return replace(column, type=replace(column_type, element=grow(element, values.elements).type))
     if column_type.kind is not Kind.STRUCT:
         return column
-    fields = []
-    for existing in column_type.fields:
-        nested = [v[existing.attribute] for v in values if tag_of(v.get(existing.attribute)) == existing.tag]
-        fields.append(grow(existing, nested))
+    nested = values.fields or {}
+    fields = [grow(existing, nested.get(existing.attribute)) for existing in column_type.fields]
     known = {f.attribute for f in fields}
-    new_values: dict[str, list[DecodedValue]] = {}
-    for value in values:
-        for attribute, nested_value in value.items():
-            if attribute not in known and nested_value is not None:
-                new_values.setdefault(attribute, []).append(nested_value)
-    names = assign_column_names(new_values, (f.name for f in fields))
-    for attribute in sorted(new_values):
-        tag = majority_tag(new_values[attribute])
-        matching = [v for v in new_values[attribute] if tag_of(v) == tag]
-        fields.append(new_column(names[attribute], attribute, tag, matching))
+    new_fields = sorted(attribute for attribute in nested if attribute not in known)
+    names = assign_column_names(new_fields, (f.name for f in fields))
+    for attribute in new_fields:
+        fields.append(new_column(names[attribute], attribute, majority_tag(nested[attribute]), nested[attribute]))
     return replace(column, type=replace(column_type, fields=tuple(fields)))
 
 
-def new_column(name: str, attribute: str, tag: str, values: Sequence[DecodedValue]) -> Column:
-    """A column (or struct field) for values of one DynamoDB type, with every struct field they bring.
+def new_column(name: str, attribute: str, tag: str, values: ValueProfile) -> Column:
+    """A column (or struct field) for the `tag` values of a profile, with every struct field they bring.
 
     Maps with no fields at all (only `{}` so far) get JSON text: Parquet cannot store a struct of no fields.
     """
@@ -250,6 +224,30 @@ def _holds_empty_struct(column_type: ColumnType) -> bool:
     if column_type.kind is Kind.STRUCT:
         return not column_type.fields or any(_holds_empty_struct(f.type) for f in column_type.fields)
     return column_type.element is not None and _holds_empty_struct(column_type.element)
+
+
+def holds_all(column: Column, values: ValueProfile, tag: str) -> bool:
+    """Whether `column` holds every `tag` value of a profile exactly (what decides fallback columns)."""
+    if column.tag != tag:
+        return False
+    kind = column.type.kind
+    if kind in (Kind.LONG, Kind.DECIMAL, Kind.NUMBER_TEXT):
+        return number_fits(column.type, values.numbers or NumberStats())
+    if kind is Kind.LIST and column.type.element is not None:
+        if tag == "NS":
+            return number_fits(column.type.element, values.set_numbers or NumberStats())
+        if tag != "L" or values.elements is None:
+            return True  # SS, BS, or lists with no element
+        element_tag = element_tag_of(column.type.element)
+        element = Column("element", "", str(element_tag), column.type.element)
+        return all(holds_all(element, values.elements, t) for t in values.elements.counts)
+    if kind is Kind.STRUCT:
+        fields = column.type.field_by_attribute
+        return all(
+            attribute in fields and all(holds_all(fields[attribute], nested, t) for t in nested.counts)
+            for attribute, nested in (values.fields or {}).items()
+        )
+    return True  # strings, binaries, booleans, JSON text: any value of their type
 
 
 def element_tag_of(element_type: ColumnType) -> str | None:
@@ -266,9 +264,9 @@ def element_tag_of(element_type: ColumnType) -> str | None:
     }.get(element_type.kind)
 
 
-def majority_tag(values: Iterable[DecodedValue]) -> str:
-    counts = Counter(tag for tag in (tag_of(v) for v in values) if tag is not None)
-    # Most values decide; ties go to the earlier type in TAG_ORDER so the choice never depends on order.
+def majority_tag(values: ValueProfile | Iterable[DecodedValue]) -> str:
+    """The DynamoDB type most values have; ties go to the earlier type in TAG_ORDER (order-independent)."""
+    counts = values.counts if isinstance(values, ValueProfile) else Counter(filter(None, map(tag_of, values)))
     return min(counts, key=lambda tag: (-counts[tag], TAG_ORDER.index(tag)))
 
 
@@ -322,69 +320,63 @@ class KeyTypeError(DdbIcebergError):
 
 
 def plan_layout(
-    existing: Layout | None, key_attributes: Sequence[str], items: Iterable[Mapping[str, DecodedValue]]
+    existing: Layout | None,
+    key_attributes: Sequence[str],
+    items: ItemProfile | Iterable[Mapping[str, DecodedValue]],
 ) -> Layout:
-    """`existing` grown by the columns and struct fields that `items` bring.
+    """`existing` grown by the columns, struct fields and fallback columns that the items (or their profile)
+    need, so that every value has a column that holds it exactly: the final layout, before any row is built.
 
-    Values the grown layout still cannot hold get fallback columns when rows are built (`rows.RowBuilder`).
+    An attribute's values that its primary column cannot hold (another type, a number out of range or scale,
+    a map whose field changed type) go to a fallback column `<column>__<type>`, made here when none exists.
     """
+    profile = items if isinstance(items, ItemProfile) else ItemProfile.of(items)
     layout = Layout(tuple(key_attributes), existing.columns if existing else ())
-    # Only new attributes and growable columns (maps, lists of maps) need their values looked at.
-    needed: dict[str, bool] = {}
-    values: dict[str, list[DecodedValue]] = {}
-    for item in items:
-        for attribute, value in item.items():
-            if value is None:
-                continue
-            wanted = needed.get(attribute)
-            if wanted is None:
-                columns_now = layout.columns_of(attribute)
-                wanted = needed[attribute] = existing is None or not columns_now or _growable(columns_now[0])
-            if wanted:
-                values.setdefault(attribute, []).append(value)
     if not layout.has_key_columns:
         base = layout.columns or (WRITE_TIME,)
         # Key columns are typed by their first values; until a first item comes there are none (an empty table).
-        if any(values.get(attribute) for attribute in key_attributes):
-            keys = tuple(_key_column(attribute, values.get(attribute, [])) for attribute in key_attributes)
+        if any(attribute in profile for attribute in key_attributes):
+            keys = tuple(_key_column(attribute, profile.get(attribute)) for attribute in key_attributes)
             base = keys + base
         layout = Layout(tuple(key_attributes), base)
     columns = list(layout.columns)
-    new_attributes = [a for a in values if not layout.columns_of(a)]
-    names = assign_column_names(new_attributes, (c.name for c in columns))
-    for attribute in sorted(values):
-        attribute_values = values[attribute]
-        if attribute in key_attributes:
-            continue  # key values are checked against their column as rows are built
+    attributes = sorted(a for a in profile if a not in layout.key_attributes)
+    names = assign_column_names([a for a in attributes if not layout.columns_of(a)], (c.name for c in columns))
+    for attribute in attributes:
+        values = profile[attribute]
         if attribute in names:
-            tag = majority_tag(attribute_values)
-            matching = [v for v in attribute_values if tag_of(v) == tag]
-            columns.append(new_column(names[attribute], attribute, tag, matching))
+            columns.append(new_column(names[attribute], attribute, majority_tag(values), values))
         else:
             index = columns.index(layout.columns_of(attribute)[0])
-            primary = columns[index]
-            columns[index] = grow(primary, [v for v in attribute_values if tag_of(v) == primary.tag])
-    return Layout(layout.key_attributes, tuple(columns))
+            columns[index] = grow(columns[index], values)
+    layout = Layout(layout.key_attributes, tuple(columns))
+    for attribute in attributes:
+        values = profile[attribute]
+        for tag in sorted(values.counts, key=TAG_ORDER.index):
+            if not any(
+                holds_all(column, values, tag) or _is_fallback_for(column, tag)
+                for column in layout.columns_of(attribute)
+            ):
+                layout = layout.with_fallback(attribute, tag)[0]
+    return layout
 
 
-def _growable(column: Column) -> bool:
-    kind = column.type.kind
-    return kind is Kind.STRUCT or (kind is Kind.LIST and column.tag == "L")
+def _is_fallback_for(column: Column, tag: str) -> bool:
+    return column.tag == tag and column.type == FALLBACK_TYPES[tag]
 
 
-def _key_column(attribute: str, values: Sequence[DecodedValue]) -> Column:
-    tags = {tag_of(v) for v in values}
-    if len(tags) != 1 or not tags <= {"S", "N", "B"}:
+def _key_column(attribute: str, values: ValueProfile | None) -> Column:
+    tags = values.tags() if values is not None else []
+    if len(tags) != 1 or tags[0] not in ("S", "N", "B"):
         raise KeyTypeError(
             f"key attribute {attribute!r} must hold one scalar type (S, N or B) in every item; "
-            f"found {sorted(str(t) for t in tags) or 'no values'}"
+            f"found {tags or 'no values'}"
         )
-    (tag,) = tags
-    assert tag is not None
-    column_type = initial_type(tag, values)
+    assert values is not None
+    column_type = initial_type(tags[0], values)
     if column_type.kind is Kind.DECIMAL:
         column_type = NUMBER_TEXT  # a fractional key may later need any scale: exact text always holds it
-    return Column(attribute_column_name(attribute), attribute, tag, column_type, required=True)
+    return Column(attribute_column_name(attribute), attribute, tags[0], column_type, required=True)
 
 
 def attribute_column_name(attribute: str) -> str:

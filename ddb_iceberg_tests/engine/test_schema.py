@@ -71,8 +71,9 @@ def test_every_value_round_trips_through_arrow() -> None:
 
 def test_majority_type_wins_and_ties_are_broken_by_type_order() -> None:
     layout = plan_layout(None, ["pk"], [{"pk": "a", "v": "x"}, {"pk": "b", "v": Decimal(1)}])
-    (column,) = layout.columns_of("v")
-    assert column.tag == "S"  # S before N in TAG_ORDER
+    primary, fallback = layout.columns_of("v")
+    assert primary.tag == "S"  # S before N in TAG_ORDER
+    assert (fallback.name, fallback.tag) == ("v__n", "N")  # planned with the layout, before any row is built
 
 
 def test_layout_evolves_by_adding_only() -> None:
