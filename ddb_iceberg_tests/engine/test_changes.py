@@ -1,0 +1,166 @@
+"""The rules that turn a plan's exports into changes, pinned scenario by scenario: the latest write per key wins
+(then the later export, file and line), stale records are skipped, overlapping windows delete what they show
+was created and deleted inside them, keys are checked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ddb_iceberg.engine.changes import collect_changes
+from ddb_iceberg.engine.ledger import LedgerEntry
+from ddb_iceberg.engine.plan import SyncPlan, plan_sync
+from ddb_iceberg.exports import ExportError, ExportSource, discover_exports
+from ddb_iceberg.exports.manifest import to_micros
+from ddb_iceberg.simulator import ExportTarget, SimulatedTable, write_full_export, write_incremental_export
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+Key = tuple[Any, ...]
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def micros(minutes: float) -> int:
+    return to_micros(at(minutes))
+
+
+@dataclass
+class Collected:
+    """What collection gives, in a form that does not depend on how it is computed."""
+
+    changes: dict[Key, tuple[int, dict[str, Any] | None]]
+    records_read: int
+    records_stale: int
+    overlap_deletes: int
+
+
+Collect = Callable[[SyncPlan, tuple[str, ...], Iterable[tuple[Key, int]]], Collected]
+
+
+@pytest.fixture
+def collect() -> Collect:
+    def run(plan: SyncPlan, keys: tuple[str, ...], table_rows: Iterable[tuple[Key, int]]) -> Collected:
+        rows = list(table_rows)
+        change_set = collect_changes(
+            plan, keys, lambda start, end: [(key, written) for key, written in rows if start <= written < end]
+        )
+        return Collected(
+            {key: (change.write_micros, change.image) for key, change in change_set.changes.items()},
+            change_set.records_read,
+            change_set.records_stale,
+            change_set.overlap_deletes,
+        )
+
+    return run
+
+
+class Exports:
+    """A scripted table's exports in a directory, planned as a sync would."""
+
+    def __init__(self, root: Path, writes: list[tuple[float, dict[str, Any] | None, str]]) -> None:
+        self.table = SimulatedTable.scripted(("id",), [(at(m), item, (key,)) for m, item, key in writes])
+        self.root = root
+        self.target = ExportTarget.for_source(ExportSource.from_uri(str(root)), partitions=3)
+
+    def full(self, minutes: float) -> None:
+        write_full_export(self.table, self.target, at(minutes))
+
+    def window(self, start: float, end: float) -> None:
+        write_incremental_export(self.table, self.target, at(start), at(end))
+
+    def plan(self, reflects: float | None = None, baseline: float = 0) -> SyncPlan:
+        listing = discover_exports(ExportSource.from_uri(str(self.root)))
+        ledger = None
+        if reflects is not None:
+            ledger = LedgerEntry(1, at(reflects), (), "full", at(baseline), listing.exports[0].summary.table_arn)
+        return plan_sync(listing, ledger, allow_gaps=True)
+
+
+def _item(key: str, value: int) -> dict[str, Any]:
+    return {"id": key, "v": value}
+
+
+def test_the_baseline_gives_every_item_at_the_exports_time(tmp_path: Path, collect: Collect) -> None:
+    exports = Exports(tmp_path, [(-5, _item("a", 1), "a"), (-3, _item("b", 2), "b"), (-1, None, "b")])
+    exports.full(0)
+    collected = collect(exports.plan(), ("id",), [])
+    assert collected.changes == {("a",): (micros(0), {"id": "a", "v": 1})}
+    assert (collected.records_read, collected.records_stale, collected.overlap_deletes) == (1, 0, 0)
+
+
+def test_the_latest_write_wins_across_windows_and_deletes_count(tmp_path: Path, collect: Collect) -> None:
+    exports = Exports(
+        tmp_path,
+        [
+            (-5, _item("a", 1), "a"),
+            (10, _item("a", 2), "a"),
+            (20, _item("b", 1), "b"),
+            (70, None, "a"),
+            (80, _item("b", 3), "b"),
+            (90, _item("c", 1), "c"),
+            (100, None, "c"),  # created and deleted inside one window: in no export
+        ],
+    )
+    exports.full(0)
+    exports.window(0, 60)
+    exports.window(60, 120)
+    collected = collect(exports.plan(reflects=0), ("id",), [])
+    assert collected.changes == {("a",): (micros(70), None), ("b",): (micros(80), {"id": "b", "v": 3})}
+    assert (collected.records_read, collected.records_stale, collected.overlap_deletes) == (4, 0, 0)
+
+
+def test_records_the_table_already_reflects_are_skipped(tmp_path: Path, collect: Collect) -> None:
+    exports = Exports(tmp_path, [(-5, _item("a", 1), "a"), (10, _item("a", 2), "a"), (50, _item("b", 1), "b")])
+    exports.full(0)
+    exports.window(0, 60)
+    # The table reflects 0:40 (say, from an earlier window [0, 40)): a change at 0:10 is already in it.
+    collected = collect(exports.plan(reflects=40), ("id",), [(("a",), micros(10))])
+    assert collected.changes == {("b",): (micros(50), {"id": "b", "v": 1})}
+    assert (collected.records_read, collected.records_stale) == (2, 1)
+
+
+def test_an_overlapping_window_deletes_what_it_shows_was_deleted_inside_it(tmp_path: Path, collect: Collect) -> None:
+    exports = Exports(
+        tmp_path,
+        [
+            (-5, _item("base", 1), "base"),
+            (25, _item("y", 1), "y"),  # y is written at 0:25 and deleted at 0:40: the window [0, 60) omits it
+            (40, None, "y"),
+        ],
+    )
+    exports.full(0)
+    exports.window(0, 60)
+    # The table reflects 0:30 and holds y (written 0:25), which the window [0, 60) does not mention.
+    table_rows = [(("base",), micros(0)), (("y",), micros(25))]
+    collected = collect(exports.plan(reflects=30), ("id",), table_rows)
+    assert collected.changes[("y",)] == (micros(25), None)
+    assert collected.overlap_deletes == 1
+    assert ("base",) not in collected.changes  # rows of the full export carry its time: never candidates
+
+
+def test_an_overlapping_window_deletes_changes_of_earlier_windows_in_the_same_sync(
+    tmp_path: Path, collect: Collect
+) -> None:
+    exports = Exports(tmp_path, [(-5, _item("a", 1), "a"), (30, _item("z", 1), "z"), (50, None, "z")])
+    exports.full(0)
+    exports.window(0, 40)  # z written at 0:30
+    exports.window(20, 60)  # z written and deleted inside: compacted away, so not mentioned
+    collected = collect(exports.plan(reflects=0), ("id",), [])
+    assert collected.changes == {("z",): (micros(30), None)}
+    assert collected.overlap_deletes == 1
+
+
+def test_records_name_the_table_keys(tmp_path: Path, collect: Collect) -> None:
+    exports = Exports(tmp_path, [(-5, _item("a", 1), "a"), (10, _item("b", 1), "b")])
+    exports.full(0)
+    exports.window(0, 60)
+    with pytest.raises(ExportError, match=r"names the Keys \['id'\], not the table's keys \['other'\]"):
+        collect(exports.plan(reflects=0), ("other",), [])
