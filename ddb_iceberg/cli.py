@@ -165,6 +165,12 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
 @click.option("--allow-gaps", is_flag=True, help="Apply exports across uncovered time, and record the gap.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central.")
+@click.option(
+    "--buckets",
+    type=click.IntRange(min=0),
+    default=None,
+    help="For a new table: buckets of the partition key (0: not partitioned; default: by the full export's size).",
+)
 @_s3_region
 @_s3_endpoint
 def sync(
@@ -175,6 +181,7 @@ def sync(
     allow_gaps: bool,
     as_json: bool,
     jars: str | None,
+    buckets: int | None,
     s3_region: str | None,
     s3_endpoint_url: str | None,
 ) -> None:
@@ -195,6 +202,7 @@ def sync(
             export_source,
             key_attributes=tuple(key.split(",")) if key else None,
             allow_gaps=allow_gaps,
+            buckets=buckets,
             log=progress,
         )
     except DdbIcebergError as error:
@@ -277,15 +285,29 @@ def demo(workdir: str, windows: int) -> None:
 
 
 @cli.command()
-@click.option("--items", default=200_000, show_default=True, help="Items in the simulated table.")
-@click.option("--windows", default=12, show_default=True, help="Hourly windows after the full export.")
+@click.option("--scale-items", default="100000,1000000", show_default=True, help="Full loads of these sizes.")
+@click.option("--window-tables", default="200000,2000000", show_default=True, help="One window into these sizes.")
+@click.option("--series-items", default=200_000, show_default=True, help="Items of the series' table.")
+@click.option("--windows", default=12, show_default=True, help="Hourly windows in the series.")
 @click.option("--churn", default=0.02, show_default=True, help="Share of the table written per window.")
+@click.option("--runs", default=3, show_default=True, help="Runs of each measurement (median, min-max).")
 @click.option("--workdir", default=".ddb_iceberg/bench", show_default=True, help="Scratch directory (emptied).")
-def bench(items: int, windows: int, churn: float, workdir: str) -> None:
-    """Measure the merge engine on the local default; prints a Markdown table for BENCHMARKS.md."""
+def bench(
+    scale_items: str, window_tables: str, series_items: int, windows: int, churn: float, runs: int, workdir: str
+) -> None:
+    """Measure whole syncs as a user runs them, and a reference pipeline; prints Markdown for BENCHMARKS.md."""
     from ddb_iceberg.bench import run_benchmarks
 
-    report = run_benchmarks(Path(workdir), items=items, windows=windows, churn=churn, log=click.echo)
+    report = run_benchmarks(
+        Path(workdir),
+        scale_items=[int(n) for n in scale_items.split(",")],
+        window_tables=[int(n) for n in window_tables.split(",")],
+        series_items=series_items,
+        windows=windows,
+        churn=churn,
+        runs=runs,
+        log=click.echo,
+    )
     click.echo(report.markdown())
 
 

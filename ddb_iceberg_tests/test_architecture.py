@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import io
+import sys
 import zipfile
 from pathlib import Path
 
@@ -63,3 +64,10 @@ def test_the_job_package_holds_every_module_the_job_imports() -> None:
         if name.startswith("ddb_iceberg")
     }
     assert needed - shipped == set()
+
+
+def test_no_module_of_the_job_shadows_the_standard_library() -> None:
+    # spark-submit runs engine/job.py as a script, so engine/ comes first on sys.path: an engine/profile.py
+    # would be what `import profile` (in cProfile, which PySpark imports) finds.
+    shipped = {path.stem for package in ("engine", "exports") for path in (PACKAGE / package).glob("*.py")}
+    assert shipped & sys.stdlib_module_names == set()

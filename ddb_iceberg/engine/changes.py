@@ -1,27 +1,60 @@
-"""The changes a plan makes: every record of its exports, verified and collapsed to the latest per key.
+"""The changes a plan makes, computed by Spark: executors read, verify and decode every data file, Spark collapses
+the records to the latest change per key, and the driver only plans the tasks and merges what they sum up.
+Nothing on the driver grows with the number of items.
 
-Pure Python over the export reader (no Spark).
+The rules:
+- A change written before the point the table reflects is already in it (stale), so re-applied exports change
+  nothing. Of the rest, each key's change with the latest write time wins; ties go to the later export, then
+  the later file and line (a total order: the result never depends on how tasks were scheduled or retried).
+- Overlapping windows: DynamoDB leaves out an item created and deleted inside a window, so a row last written
+  inside the part of a window the table already reflects, which that window does not mention, was deleted in
+  the window, and is deleted here.
+- A full export holds each key once, and a key attribute holds one DynamoDB type in every record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import pickle
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from ddb_iceberg.engine.plan import SyncPlan
-from ddb_iceberg.engine.profile import tag_of
-from ddb_iceberg.engine.schema import Layout, number_fits
-from ddb_iceberg.exports import ChangeRecord, Export, ExportListing, FullExportItem
-from ddb_iceberg.exports.errors import ExportError
+from ddb_iceberg.engine.records import (
+    DELETE,
+    ERROR,
+    MENTIONED,
+    RECORD_SCHEMA,
+    SUMMARY,
+    TASK_SCHEMA,
+    UPSERT,
+    FileToRead,
+    ReadTask,
+    TaskSummary,
+    key_values,
+    read_tasks,
+    row_builder,
+    spark_schema,
+)
+from ddb_iceberg.engine.schema import Layout
+from ddb_iceberg.engine.type_profile import ItemProfile
+from ddb_iceberg.exports import ChangeRecord, ExportListing
 from ddb_iceberg.exports.manifest import format_timestamp, to_micros
-from ddb_iceberg.exports.typed_values import DecodedItem, key_value_problem
 
-Key = tuple[object, ...]
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+# Table rows (key text, write time) last written in [start, end) microseconds: candidates of the overlap rule.
+TableRows = Callable[[int, int], "DataFrame"]
+_SYNTHETIC_FILE = 2**31 - 1  # orders a delete the overlap rule makes after every record of its window
+# Items a read task takes on: at least MIN_TASK_ITEMS (small files share a task: each costs a Python worker
+# round trip), at most TASK_ITEMS (so that a large export spreads over many executors).
+MIN_TASK_ITEMS = 50_000
+TASK_ITEMS = 500_000
 
 
 def key_attributes_from(listing: ExportListing) -> tuple[str, ...] | None:
-    """The key attributes incremental exports name in `Keys` (full exports do not say)."""
+    """The key attributes incremental exports name in `Keys` (full exports do not say); reads one record."""
     for export in listing.incremental_exports:
         for entry in export.data_files:
             if not entry.item_count:
@@ -32,186 +65,251 @@ def key_attributes_from(listing: ExportListing) -> tuple[str, ...] | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class RowChange:
-    """A row's final state after the sync: its image (None: deleted) and the time of its last write."""
-
-    write_micros: int
-    image: DecodedItem | None
-
-
 @dataclass
-class ChangeSet:
-    """Every record of the plan, collapsed to the latest per key."""
+class Changes:
+    """A plan's changes: one row per key (key, written, kind, image), cached in Spark, and what reading summed up."""
 
-    changes: dict[Key, RowChange] = field(default_factory=dict)
+    frame: DataFrame
+    count: int
+    profile: ItemProfile
     records_read: int = 0
     records_stale: int = 0
     overlap_deletes: int = 0
     warnings: list[str] = field(default_factory=list)
+    _cached: list[DataFrame] = field(default_factory=list, repr=False)
 
-    @property
-    def upserts(self) -> list[DecodedItem]:
-        return [c.image for c in self.changes.values() if c.image is not None]
+    def rows(self, layout: Layout) -> DataFrame:
+        """The table's rows for these changes (built by the executors), with the operation column."""
+        return self.frame.mapInArrow(row_builder(layout), spark_schema(layout))
 
-
-# Keys of table rows last written in [start, end) microseconds, with their write times.
-RowsWrittenBetween = Callable[[int, int], Iterable[tuple[Key, int]]]
+    def release(self) -> None:
+        for frame in self._cached:
+            frame.unpersist()
 
 
 def collect_changes(
+    spark: SparkSession,
     plan: SyncPlan,
     key_attributes: Sequence[str],
-    rows_written_between: RowsWrittenBetween | None = None,
     layout: Layout | None = None,
-) -> ChangeSet:
-    """Read and verify every export of the plan, and collapse its records to the latest per key.
+    table_rows: TableRows | None = None,
+) -> Changes:
+    """Read and verify every export of the plan on Spark's executors, and collapse its records to the latest
+    change per key. Raises the first `ExportError` a task met; nothing is written either way."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as sql
 
-    A record applies only if it was written at or after the point the table already reflects, so
-    re-applied exports change nothing. Overlapping windows need one more rule, because DynamoDB leaves out
-    an item created and deleted inside a window: a row last written inside the part of a window the table
-    already reflects, which that window does not mention, was deleted in the window, and is deleted here.
-    """
-    change_set = ChangeSet()
-    changes = change_set.changes
-    key_types = KeyTypes(key_attributes, layout)
+    tasks, overlapping, warnings = plan_tasks(
+        plan, tuple(key_attributes), layout, spark.sparkContext.defaultParallelism
+    )
+    files = {(file.export_ord, file.file_ord): file for task in tasks for file in task.files}
+    descriptions = spark.sparkContext.parallelize([(pickle.dumps(task),) for task in tasks], max(len(tasks), 1))
+    records = (
+        spark.createDataFrame(descriptions, TASK_SCHEMA)
+        .mapInArrow(read_tasks, RECORD_SCHEMA)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    cached = [records]
+    summary = _summary(records, files)
+    upserts_and_deletes = records.where(sql.col("kind").isin(UPSERT, DELETE)).drop("meta")
+    overlap_deletes = 0
+    if plan.baseline is not None and not plan.incrementals:
+        # Every item of a full export is a row: no collapse, only the check that no key repeats.
+        frame = upserts_and_deletes.select("key", "written", "kind", "image")
+        _refuse_repeated_keys(records, frame.groupBy("key").count().where("count > 1"), files, key_attributes)
+        count = summary.records_read
+    else:
+        synthetic = _overlap_deletes(spark, records, overlapping, table_rows, cached)
+        overlap_deletes = sum(count for _, count in synthetic)
+        for deletes, _ in synthetic:
+            upserts_and_deletes = upserts_and_deletes.unionByName(deletes)
+        latest = sql.max(sql.struct("written", "export_ord", "file_ord", "line", "kind", "image")).alias("latest")
+        in_baseline = sql.sum(sql.when(sql.col("export_ord") == 0, 1).otherwise(0)) if plan.baseline else sql.lit(0)
+        collapsed = upserts_and_deletes.groupBy("key").agg(latest, in_baseline.alias("in_baseline"))
+        frame = collapsed.select("key", "latest.written", "latest.kind", "latest.image", "in_baseline")
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(frame)
+        if plan.baseline is not None:
+            _refuse_repeated_keys(records, frame.where("in_baseline > 1"), files, key_attributes)
+        count = frame.count()
+        frame = frame.drop("in_baseline")
+    profile = summary.profile or ItemProfile()
+    return Changes(
+        frame=frame,
+        count=count,
+        profile=profile,
+        records_read=summary.records_read,
+        records_stale=summary.records_stale,
+        overlap_deletes=overlap_deletes,
+        warnings=warnings,
+        _cached=cached,
+    )
+
+
+@dataclass(frozen=True)
+class _Overlap:
+    """A window that starts before the point the table reflects when it applies."""
+
+    export_ord: int
+    start: int  # the part of the window already reflected: [start, reflected)
+    reflected: int
+
+
+def plan_tasks(
+    plan: SyncPlan, key_attributes: tuple[str, ...], layout: Layout | None = None, parallelism: int = 1
+) -> tuple[list[ReadTask], list[_Overlap], list[str]]:
+    """The plan's data files in tasks, each file knowing the point the table reflects before it; the windows the
+    overlap rule applies to; warnings."""
+    key_columns = layout.key_columns if layout is not None and layout.has_key_columns else ()
+    files: list[FileToRead] = []
+    overlapping: list[_Overlap] = []
+    warnings: list[str] = []
     baseline_micros = to_micros(plan.baseline_time)
-    if plan.baseline is not None:
-        baseline = plan.baseline
-        for entry in baseline.data_files:
-            for line, record in enumerate(baseline.file_records(entry), start=1):
-                assert isinstance(record, FullExportItem)
-                key = item_key(record.item, key_attributes, baseline, entry.data_file_s3_key, line)
-                key_types.check(key, baseline, entry.data_file_s3_key, line)
-                if key in changes:
-                    raise _repeated_key(baseline, key, key_attributes, entry.data_file_s3_key, line)
-                changes[key] = RowChange(baseline_micros, record.item)
-                change_set.records_read += 1
     reflected_time = plan.baseline.summary.covers_to if plan.baseline else plan.reflects_before
     assert reflected_time is not None
     reflected = to_micros(reflected_time)
-    for export in plan.incrementals:
-        window_start, window_end = (to_micros(export.summary.covers_from), to_micros(export.summary.covers_to))
-        mentioned: set[Key] = set()
-        for entry in export.data_files:
-            for line, record in enumerate(export.file_records(entry), start=1):
-                assert isinstance(record, ChangeRecord)
-                change_set.records_read += 1
-                if set(record.keys) != set(key_attributes):
-                    raise ExportError(
-                        export=export.export_id,
-                        file=entry.data_file_s3_key,
-                        line=line,
-                        problem=f"names the Keys {sorted(record.keys)}, not the table's keys {list(key_attributes)}",
-                    )
-                key = tuple(record.keys[name] for name in key_attributes)
-                key_types.check(key, export, entry.data_file_s3_key, line)
-                mentioned.add(key)
-                if record.write_timestamp_micros < reflected:
-                    change_set.records_stale += 1
-                    continue
-                previous = changes.get(key)
-                if previous is None or record.write_timestamp_micros >= previous.write_micros:
-                    changes[key] = RowChange(record.write_timestamp_micros, record.new_image)
-        if window_start < reflected:
-            _delete_compacted_away(
-                change_set, mentioned, window_start, reflected, baseline_micros, rows_written_between
-            )
+    for export_ord, export in enumerate(plan.exports):
+        is_baseline = export is plan.baseline
+        window_start, window_end = export.window_micros
+        overlaps = not is_baseline and window_start < reflected
+        if overlaps:
+            # Rows of the full export carry its exportTime, not their own write time: they are never candidates.
+            start = max(window_start, baseline_micros + 1)
+            if start < reflected:
+                overlapping.append(_Overlap(export_ord, start, reflected))
             if window_start < baseline_micros:
-                change_set.warnings.append(
+                warnings.append(
                     f"window of export {export.export_id} starts before the baseline's exportTime "
                     f"{format_timestamp(plan.baseline_time)}: an item created before it and deleted inside the "
                     "window leaves no trace in any export and cannot be removed"
                 )
-        reflected = max(reflected, window_end)
-    return change_set
+        before = baseline_micros if is_baseline else reflected
+        for file_ord, entry in enumerate(export.data_files):
+            files.append(FileToRead(export.data_file(entry), export_ord, file_ord, before, overlaps))
+        if not is_baseline:
+            reflected = max(reflected, window_end)
+    groups = _group(files, parallelism)
+    return [ReadTask(tuple(group), key_attributes, key_columns) for group in groups], overlapping, warnings
 
 
-def _delete_compacted_away(
-    change_set: ChangeSet,
-    mentioned: set[Key],
-    window_start: int,
-    reflected: int,
-    baseline_micros: int,
-    rows_written_between: RowsWrittenBetween | None,
-) -> None:
-    # Rows of the full export carry its exportTime, not their own write time: they are never candidates.
-    start = max(window_start, baseline_micros + 1)
-    if start >= reflected:
-        return
-    changes = change_set.changes
-    for key, change in list(changes.items()):
-        if change.image is not None and start <= change.write_micros < reflected and key not in mentioned:
-            changes[key] = RowChange(change.write_micros, None)
-            change_set.overlap_deletes += 1
-    for key, write_micros in rows_written_between(start, reflected) if rows_written_between else ():
-        if key not in changes and key not in mentioned:
-            changes[key] = RowChange(write_micros, None)
-            change_set.overlap_deletes += 1
+def _group(files: list[FileToRead], parallelism: int) -> list[list[FileToRead]]:
+    """Files in about as many groups as there are cores (more when there is much to read: a task reads at most
+    about TASK_ITEMS items, so that executors can be added and a retried task repeats little), balanced by items;
+    a large file is a group of its own."""
+    weight = {id(file): file.data_file.entry.item_count + 1 for file in files}
+    total = sum(weight.values())
+    per_task = min(max(-(-total // max(parallelism, 1)), MIN_TASK_ITEMS), TASK_ITEMS)
+    groups: list[list[FileToRead]] = [[] for _ in range(max(1, -(-total // per_task)))]
+    loads = [0] * len(groups)
+    for file in sorted(files, key=lambda f: (-weight[id(f)], f.export_ord, f.file_ord)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(file)
+        loads[lightest] += weight[id(file)]
+    return [group for group in groups if group]
 
 
-def item_key(item: DecodedItem, key_attributes: Sequence[str], export: Export, file: str, line: int) -> Key:
-    """The key of a full export's item, refused unless every key attribute holds a key value (S, N or B)."""
-    key = []
-    for name in key_attributes:
-        value = item.get(name)
-        problem = "is missing" if value is None and name not in item else key_value_problem(value)
-        if problem is not None:
-            raise ExportError(
-                export=export.export_id, file=file, line=line, problem=f"key attribute {name!r} {problem}"
+def _summary(records: DataFrame, files: dict[tuple[int, int], FileToRead]) -> TaskSummary:
+    """Merge what the tasks summed up (running them all); raise the first error a task met."""
+    from pyspark.sql import functions as sql
+
+    rows = (
+        records.where(sql.col("kind").isin(SUMMARY, ERROR)).select("kind", "export_ord", "file_ord", "meta").collect()
+    )
+    rows.sort(key=lambda row: (row["export_ord"], row["file_ord"]))
+    errors = [pickle.loads(row["meta"]) for row in rows if row["kind"] == ERROR]
+    if errors:
+        raise errors[0]
+    summary = TaskSummary()
+    for row in rows:
+        summary.merge(pickle.loads(row["meta"]))
+    for name, tags in summary.key_types.items():
+        if len(tags) > 1:
+            (first, first_tag), (later, later_tag) = sorted((place, tag) for tag, place in tags.items())[:2]
+            file, earlier = files[later[:2]], files[first[:2]]
+            raise file.data_file.fail(
+                f"key attribute {name!r} is {later_tag} here but {first_tag} in export {earlier.data_file.export_id}, "
+                f"file {earlier.data_file.key}, line {first[2]}: a DynamoDB key attribute has one type",
+                later[2],
             )
-        key.append(value)
-    return tuple(key)
+    return summary
 
 
-class KeyTypes:
-    """Each key attribute holds one DynamoDB type (S, N or B) in every item, and only values its column (if the
-    table has one) holds: a key is what rows are matched by, it cannot drift to a fallback column."""
+def _refuse_repeated_keys(
+    records: DataFrame, repeated: DataFrame, files: dict[tuple[int, int], FileToRead], key_attributes: Sequence[str]
+) -> None:
+    """A full export holds each key once: name the first key it repeats, and both of its lines."""
+    from pyspark.sql import functions as sql
 
-    def __init__(self, key_attributes: Sequence[str], layout: Layout | None) -> None:
-        self.key_attributes = tuple(key_attributes)
-        self.columns = (
-            dict(zip(self.key_attributes, layout.key_columns, strict=True)) if layout and layout.has_key_columns else {}
-        )
-        self.first: dict[str, tuple[str, str, str, int]] = {}
-
-    def check(self, key: Key, export: Export, file: str, line: int) -> None:
-        for name, value in zip(self.key_attributes, key, strict=True):
-            tag = str(tag_of(value))
-            column = self.columns.get(name)
-            if column is not None:
-                if tag != column.tag or (isinstance(value, Decimal) and not number_fits(column.type, value)):
-                    raise ExportError(
-                        export=export.export_id,
-                        file=file,
-                        line=line,
-                        problem=f"key attribute {name!r} = {value!r} ({tag}) does not fit the table's key column "
-                        f"{column.name} ({column.tag}, {column.type.kind.value}); a key cannot change type",
-                    )
-                continue
-            first = self.first.setdefault(name, (tag, export.export_id, file, line))
-            if first[0] != tag:
-                raise ExportError(
-                    export=export.export_id,
-                    file=file,
-                    line=line,
-                    problem=f"key attribute {name!r} is {tag} here but {first[0]} in export {first[1]}, file "
-                    f"{first[2]}, line {first[3]}: a DynamoDB key attribute has one type",
-                )
-
-
-def _repeated_key(export: Export, key: Key, key_attributes: Sequence[str], file: str, line: int) -> ExportError:
-    first = next(
-        (entry.data_file_s3_key, number)
-        for entry in export.data_files
-        for number, record in enumerate(export.file_records(entry), start=1)
-        if isinstance(record, FullExportItem) and tuple(record.item.get(name) for name in key_attributes) == key
+    found = repeated.select("key").limit(1).collect()
+    if not found:
+        return
+    key = found[0]["key"]
+    first, second = (
+        records.where((sql.col("key") == key) & (sql.col("export_ord") == 0) & (sql.col("kind") == UPSERT))
+        .select("file_ord", "line")
+        .orderBy("file_ord", "line")
+        .limit(2)
+        .collect()
     )
-    shown = ", ".join(f"{name}={value!r}" for name, value in zip(key_attributes, key, strict=True))
-    return ExportError(
-        export=export.export_id,
-        file=file,
-        line=line,
-        problem=f"repeats the key ({shown}) of file {first[0]}, line {first[1]}: a full export holds each item "
+    first_file = files[(0, first["file_ord"])].data_file.key
+    shown = ", ".join(f"{name}={value!r}" for name, value in zip(key_attributes, key_values(key), strict=True))
+    raise files[(0, second["file_ord"])].data_file.fail(
+        f"repeats the key ({shown}) of file {first_file}, line {first['line']}: a full export holds each item "
         f"once. If the table's key is not ({', '.join(key_attributes)}), name all its key attributes with --key",
+        second["line"],
     )
+
+
+def _overlap_deletes(
+    spark: SparkSession,
+    records: DataFrame,
+    overlapping: list[_Overlap],
+    table_rows: TableRows | None,
+    cached: list[DataFrame],
+) -> list[tuple[DataFrame, int]]:
+    """The deletes the overlap rule makes, window by window (each depends on the ones before it)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as sql
+
+    ordered = ["key", "written", "export_ord", "file_ord", "line", "kind"]
+    made: list[tuple[DataFrame, int]] = []
+    for window in overlapping:
+        prior = records.where(sql.col("kind").isin(UPSERT, DELETE) & (sql.col("export_ord") < window.export_ord))
+        prior = prior.select(*ordered)
+        for deletes, _ in made:
+            prior = prior.unionByName(deletes.select(*ordered))
+        if table_rows is not None:
+            rows = table_rows(window.start, window.reflected)
+            prior = prior.unionByName(
+                rows.select(
+                    "key",
+                    "written",
+                    sql.lit(-1).alias("export_ord"),
+                    sql.lit(0).alias("file_ord"),
+                    sql.lit(0).cast("bigint").alias("line"),
+                    sql.lit(UPSERT).alias("kind"),
+                )
+            )
+        latest = prior.groupBy("key").agg(sql.max(sql.struct(*ordered[1:])).alias("latest"))
+        candidates = latest.select("key", "latest.written", "latest.kind").where(
+            (sql.col("kind") == UPSERT) & (sql.col("written") >= window.start) & (sql.col("written") < window.reflected)
+        )
+        mentioned = records.where(
+            (sql.col("export_ord") == window.export_ord) & sql.col("kind").isin(UPSERT, DELETE, MENTIONED)
+        ).select("key")
+        deletes = (
+            candidates.join(mentioned, "key", "left_anti")
+            .select(
+                "key",
+                "written",
+                sql.lit(window.export_ord).alias("export_ord"),
+                sql.lit(_SYNTHETIC_FILE).alias("file_ord"),
+                sql.lit(0).cast("bigint").alias("line"),
+                sql.lit(DELETE).alias("kind"),
+                sql.lit(None).cast("string").alias("image"),
+            )
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        cached.append(deletes)
+        made.append((deletes, deletes.count()))
+    return made

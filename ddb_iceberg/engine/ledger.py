@@ -35,6 +35,11 @@ ROWS_DELETED = PROPERTY_PREFIX + "rows-deleted"
 ORPHANS_SWEPT_AT = PROPERTY_PREFIX + "orphans-swept-at"
 # Names the sync attempt that made the commit, so that it can find its own snapshot among others' commits.
 SYNC_ID = PROPERTY_PREFIX + "sync-id"
+# What Iceberg itself records in a commit's summary.
+MERGE_INSERTED = "spark.merge-into.num-target-rows-inserted"
+MERGE_UPDATED = "spark.merge-into.num-target-rows-updated"
+MERGE_DELETED = "spark.merge-into.num-target-rows-deleted"
+ADDED_RECORDS = "added-records"
 # Table properties: which attribute and DynamoDB type each column holds (see engine.schema.Layout), and the
 # latest ledger entry with the id of its snapshot (it outlives that snapshot's expiry).
 LAYOUT_PROPERTY = PROPERTY_PREFIX + "layout"
@@ -66,6 +71,15 @@ class LedgerEntry:
         if REFLECTS_TIME not in summary:
             return None
         properties = {key: str(summary[key]) for key in summary if str(key).startswith(PROPERTY_PREFIX)}
+        # Row counts: the MERGE's own metrics (Spark 4.1 with Iceberg 1.11 put them in the summary), a baseline
+        # append's added records, or what earlier versions of ddb_iceberg recorded themselves.
+        merged = MERGE_INSERTED in summary
+        counts = {
+            ROWS_INSERTED: summary.get(ROWS_INSERTED) or summary.get(MERGE_INSERTED if merged else ADDED_RECORDS),
+            ROWS_UPDATED: summary.get(ROWS_UPDATED) or summary.get(MERGE_UPDATED),
+            ROWS_DELETED: summary.get(ROWS_DELETED) or summary.get(MERGE_DELETED),
+        }
+        properties |= {key: str(value or 0) for key, value in counts.items()}
         return cls(
             snapshot_id=snapshot_id,
             reflects=parse_timestamp(summary[REFLECTS_TIME]),
@@ -74,9 +88,9 @@ class LedgerEntry:
             baseline_time=parse_timestamp(summary.get(BASELINE_TIME, summary[REFLECTS_TIME])),
             table_arn=summary.get(TABLE_ARN, ""),
             accepted_gaps=tuple(json.loads(summary.get(ACCEPTED_GAPS, "[]"))),
-            rows_inserted=int(summary.get(ROWS_INSERTED, 0)),
-            rows_updated=int(summary.get(ROWS_UPDATED, 0)),
-            rows_deleted=int(summary.get(ROWS_DELETED, 0)),
+            rows_inserted=int(properties[ROWS_INSERTED]),
+            rows_updated=int(properties[ROWS_UPDATED]),
+            rows_deleted=int(properties[ROWS_DELETED]),
             orphans_swept_at=parse_timestamp(summary[ORPHANS_SWEPT_AT]) if ORPHANS_SWEPT_AT in summary else None,
             sync_id=summary.get(SYNC_ID, ""),
             properties=properties,

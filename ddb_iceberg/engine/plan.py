@@ -18,9 +18,6 @@ from ddb_iceberg.engine.ledger import (
     BASELINE_TIME,
     ORPHANS_SWEPT_AT,
     REFLECTS_TIME,
-    ROWS_DELETED,
-    ROWS_INSERTED,
-    ROWS_UPDATED,
     SYNC_ID,
     TABLE_ARN,
     LedgerEntry,
@@ -69,10 +66,8 @@ class SyncPlan:
     def is_noop(self) -> bool:
         return not self.exports
 
-    def snapshot_properties(
-        self, inserted: int, updated: int, deleted: int, swept_at: datetime, sync_id: str
-    ) -> dict[str, str]:
-        """The ledger entry of the commit that applies this plan."""
+    def snapshot_properties(self, swept_at: datetime, sync_id: str) -> dict[str, str]:
+        """The ledger entry of the commit that applies this plan (its row counts are the commit's own)."""
         return {
             SYNC_ID: sync_id,
             ORPHANS_SWEPT_AT: format_timestamp(swept_at),
@@ -82,9 +77,6 @@ class SyncPlan:
             BASELINE_TIME: format_timestamp(self.baseline_time),
             TABLE_ARN: self.table_arn,
             ACCEPTED_GAPS: json.dumps([str(g) for g in self.gaps]),
-            ROWS_INSERTED: str(inserted),
-            ROWS_UPDATED: str(updated),
-            ROWS_DELETED: str(deleted),
         }
 
 

@@ -11,7 +11,6 @@ from typing import Any
 import pyarrow as pa
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
-from ddb_iceberg.engine.profile import tag_of
 from ddb_iceberg.engine.schema import (
     Column,
     ColumnType,
@@ -21,6 +20,7 @@ from ddb_iceberg.engine.schema import (
     element_tag_of,
     number_fits,
 )
+from ddb_iceberg.engine.type_profile import tag_of
 from ddb_iceberg.exports.typed_values import DecodedItem, DecodedValue, decode_value, encode_value, format_number
 
 _SET_ELEMENT_TAGS = {"SS": "S", "NS": "N", "BS": "B"}

@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import Any
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names
-from ddb_iceberg.engine.profile import ItemProfile, NumberStats, ValueProfile, tag_of
+from ddb_iceberg.engine.type_profile import ItemProfile, NumberStats, ValueProfile, tag_of
 from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports.typed_values import DecodedValue
 

@@ -17,23 +17,25 @@ from ddb_iceberg.engine.ledger import (
     find_ledger,
 )
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
-from ddb_iceberg.engine.rows import from_cell, row_to_item
+from ddb_iceberg.engine.records import DELETE, OP_COLUMN, UPSERT, key_texts
+from ddb_iceberg.engine.rows import row_to_item
 from ddb_iceberg.engine.schema import Column, ColumnType, Kind, Layout
+from ddb_iceberg.engine.spark_types import column_ddl, doc, spark_type, sql_string
 from ddb_iceberg.errors import SettingError
 from ddb_iceberg.exports.typed_values import DecodedItem
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-OP_COLUMN = "_ddb_op"
 MAIN_BRANCH = "main"
 # Branches of one sync attempt each (see `SparkIcebergTable.publish`).
 BRANCH_PREFIX = "ddb_sync_"
-UPSERT, DELETE = "U", "D"
 SNAPSHOT_PROPERTY_CONF = "spark.sql.iceberg.snapshot-property."
 
 # Table defaults, chosen on measurements (BENCHMARKS.md): format v2 (what Athena reads), merge-on-read so a
-# window's merge writes only its changes (delete files plus new rows) instead of rewriting the table.
+# window's merge writes only its changes (delete files plus new rows) instead of rewriting the table; rows
+# clustered by bucket of the partition key and sorted by key, so a merge joins bucket to bucket (no shuffle of
+# the table) and files stay near the target size.
 TABLE_PROPERTIES = {
     "format-version": "2",
     "write.delete.mode": "merge-on-read",
@@ -41,49 +43,14 @@ TABLE_PROPERTIES = {
     "write.merge.mode": "merge-on-read",
     "write.parquet.compression-codec": "zstd",
     "write.target-file-size-bytes": str(128 * 1024 * 1024),
-    "write.distribution-mode": "none",
+    "write.distribution-mode": "hash",
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "50",
 }
-
-
-def spark_type(column_type: ColumnType) -> str:
-    """Spark SQL DDL type of a column type."""
-    kind = column_type.kind
-    if kind in (Kind.STRING, Kind.NUMBER_TEXT, Kind.JSON):
-        return "STRING"
-    if kind is Kind.LONG:
-        return "BIGINT"
-    if kind is Kind.DECIMAL:
-        return f"DECIMAL(38, {column_type.scale})"
-    if kind is Kind.BOOLEAN:
-        return "BOOLEAN"
-    if kind is Kind.BINARY:
-        return "BINARY"
-    if kind is Kind.TIMESTAMP:
-        return "TIMESTAMP"
-    if kind is Kind.LIST:
-        assert column_type.element is not None
-        return f"ARRAY<{spark_type(column_type.element)}>"
-    fields = ", ".join(
-        f"{quote(f.name)}: {spark_type(f.type)} COMMENT {_sql_string(_doc(f))}" for f in column_type.fields
-    )
-    return f"STRUCT<{fields}>"
-
-
-def _doc(column: Column) -> str:
-    if column.name == WRITE_TIME_COLUMN:
-        return "ddb_iceberg: time of the row's last write (for rows of a full export: that export's exportTime)"
-    return column.attribute
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _column_ddl(column: Column) -> str:
-    not_null = " NOT NULL" if column.required else ""
-    return f"{quote(column.name)} {spark_type(column.type)}{not_null} COMMENT {_sql_string(_doc(column))}"
+# How many buckets of the partition key the table has (its key columns may come later: an empty table).
+BUCKETS_PROPERTY = "ddb-iceberg.buckets"
+# Fallback columns always get value counts in the file metadata: the run's type drift is read from them.
+_COUNTS_METRICS = "write.metadata.metrics.column."
 
 
 @dataclass(frozen=True)
@@ -161,16 +128,37 @@ class SparkIcebergTable:
     def row_count(self) -> int:
         return int(self.spark.sql(f"SELECT count(*) AS n FROM {self.full_name}").collect()[0]["n"])
 
-    def create(self, layout: Layout, properties: Mapping[str, str] | None = None) -> None:
-        """Create the table, empty: columns with docs, identifier fields, defaults and the layout."""
+    def create(self, layout: Layout, properties: Mapping[str, str] | None = None, *, buckets: int = 1) -> None:
+        """Create the table, empty: columns with docs, identifier fields, the partition spec (`buckets` buckets
+        of the partition key; 0: none) and sort order (the key), defaults and the layout."""
         self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {quote_path(self.catalog, self.namespace)}")
-        columns = ",\n  ".join(_column_ddl(c) for c in layout.columns)
-        properties = {**TABLE_PROPERTIES, **(properties or {}), LAYOUT_PROPERTY: layout.to_json()}
-        rendered = ", ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in properties.items())
-        self.spark.sql(f"CREATE TABLE {self.full_name} (\n  {columns}\n) USING iceberg TBLPROPERTIES ({rendered})")
+        columns = ",\n  ".join(column_ddl(c) for c in layout.columns)
+        properties = {
+            **TABLE_PROPERTIES,
+            **(properties or {}),
+            LAYOUT_PROPERTY: layout.to_json(),
+            BUCKETS_PROPERTY: str(buckets),
+            **_metrics_properties(layout),
+        }
+        rendered = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items())
+        partitioning = ""
+        if layout.has_key_columns and buckets:
+            partitioning = f"PARTITIONED BY (bucket({buckets}, {quote(layout.key_columns[0].name)})) "
+        self.spark.sql(
+            f"CREATE TABLE {self.full_name} (\n  {columns}\n) USING iceberg {partitioning}TBLPROPERTIES ({rendered})"
+        )
         if layout.has_key_columns:
-            keys = ", ".join(quote(c.name) for c in layout.key_columns)
-            self.spark.sql(f"ALTER TABLE {self.full_name} SET IDENTIFIER FIELDS {keys}")
+            self._key_by(layout, partitioned=True)
+
+    def _key_by(self, layout: Layout, *, partitioned: bool) -> None:
+        """Identifier fields and sort order (and, unless `partitioned`, the bucket partition) from the key."""
+        keys = ", ".join(quote(c.name) for c in layout.key_columns)
+        buckets = int(self.properties().get(BUCKETS_PROPERTY, "1"))
+        if not partitioned and buckets:
+            partition_key = quote(layout.key_columns[0].name)
+            self.spark.sql(f"ALTER TABLE {self.full_name} ADD PARTITION FIELD bucket({buckets}, {partition_key})")
+        self.spark.sql(f"ALTER TABLE {self.full_name} SET IDENTIFIER FIELDS {keys}")
+        self.spark.sql(f"ALTER TABLE {self.full_name} WRITE ORDERED BY {keys}")
 
     def evolve(self, layout: Layout) -> None:
         """Add the columns and struct fields `layout` has and the table lacks; then record the layout.
@@ -178,22 +166,23 @@ class SparkIcebergTable:
         Columns are compared with the table's real schema, so an evolution interrupted between its commits is
         completed, not repeated.
         """
-        if layout.has_key_columns:
-            self._add_key_columns(layout)
+        if layout.has_key_columns and self._add_key_columns(layout):
+            self._key_by(layout, partitioned=False)
         self.refresh()
         existing = self.spark.table(self.full_name).schema
         additions: list[str] = []
         for column in layout.columns:
             if column.name not in existing.fieldNames():
-                additions.append(_column_ddl(column))
+                additions.append(column_ddl(column))
             else:
                 additions.extend(_nested_additions([column.name], column.type, existing[column.name].dataType))
         if additions:
             self.spark.sql(f"ALTER TABLE {self.full_name} ADD COLUMNS (\n  {', '.join(additions)}\n)")
-        rendered = f"{_sql_string(LAYOUT_PROPERTY)} = {_sql_string(layout.to_json())}"
+        properties = {LAYOUT_PROPERTY: layout.to_json(), **_metrics_properties(layout)}
+        rendered = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items())
         self.spark.sql(f"ALTER TABLE {self.full_name} SET TBLPROPERTIES ({rendered})")
 
-    def _add_key_columns(self, layout: Layout) -> None:
+    def _add_key_columns(self, layout: Layout) -> bool:
         """Give a table made from an empty full export its key columns, once its first item brings their types.
 
         Spark SQL cannot add a required column, so this goes through Iceberg's API; it is safe because a table
@@ -203,7 +192,7 @@ class SparkIcebergTable:
         schema = table.schema()
         missing = [c for c in layout.key_columns if schema.findField(c.name) is None]
         if not missing:
-            return
+            return False
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
         types = jvm.org.apache.iceberg.types.Types
@@ -215,12 +204,13 @@ class SparkIcebergTable:
         }
         update = table.updateSchema().allowIncompatibleChanges()
         for column in missing:
-            update = update.addRequiredColumn(column.name, iceberg_types[column.type.kind], _doc(column))
+            update = update.addRequiredColumn(column.name, iceberg_types[column.type.kind], doc(column))
             update = update.moveBefore(column.name, WRITE_TIME_COLUMN)
         identifier_fields = jvm.java.util.ArrayList()
         for column in layout.key_columns:
             identifier_fields.add(column.name)
         update.setIdentifierFields(identifier_fields).commit()
+        return True
 
     @contextmanager
     def snapshot_properties(self, properties: Mapping[str, str]) -> Iterator[None]:
@@ -287,25 +277,6 @@ class SparkIcebergTable:
         with self.snapshot_properties(properties):
             rows.drop(OP_COLUMN).writeTo(f"{self.catalog}.{self.namespace}.{self.name}.branch_{branch}").append()
 
-    def count_merge(self, changes: DataFrame, layout: Layout, branch: str) -> MergeCounts:
-        """What `merge` will do: rows inserted, updated and deleted (deletes of absent rows change nothing)."""
-        with self._registered(changes) as view:
-            keys = [c.name for c in layout.key_columns]
-            on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-            target_columns = ", ".join(quote(c) for c in [*keys, WRITE_TIME_COLUMN])
-            rows = self.spark.sql(
-                f"SELECT s.{OP_COLUMN} AS op, t.{quote(keys[0])} IS NOT NULL AS matched, count(*) AS n "
-                f"FROM {view} s LEFT JOIN (SELECT {target_columns} FROM {self._target(branch)}) t ON {on} "
-                f"WHERE t.{quote(keys[0])} IS NULL OR s.{quote(WRITE_TIME_COLUMN)} >= t.{quote(WRITE_TIME_COLUMN)} "
-                "GROUP BY 1, 2"
-            ).collect()
-        counts = {(row["op"], row["matched"]): int(row["n"]) for row in rows}
-        return MergeCounts(
-            inserted=counts.get((UPSERT, False), 0),
-            updated=counts.get((UPSERT, True), 0),
-            deleted=counts.get((DELETE, True), 0),
-        )
-
     def merge(self, changes: DataFrame, layout: Layout, properties: Mapping[str, str], branch: str) -> None:
         """One MERGE, one commit to `branch`: upserts become exactly their image, deletes remove their row, and
         no row is changed by a write older than the one it already shows."""
@@ -354,7 +325,7 @@ class SparkIcebergTable:
         moment = older_than.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         rows = self.spark.sql(
             f"CALL {quote(self.catalog)}.system.remove_orphan_files("
-            f"table => {_sql_string(f'{self.namespace}.{self.name}')}, older_than => TIMESTAMP '{moment}')"
+            f"table => {sql_string(f'{self.namespace}.{self.name}')}, older_than => TIMESTAMP '{moment}')"
         ).collect()
         return len(rows)
 
@@ -376,19 +347,36 @@ class SparkIcebergTable:
             items[tuple(item[c.attribute] for c in layout.key_columns)] = item
         return items
 
-    def rows_written_between(self, layout: Layout, start_micros: int, end_micros: int) -> list[tuple[Any, ...]]:
-        """Keys (decoded) and write times of the rows last written in [start, end) microseconds."""
-        if not layout.has_key_columns:
-            return []  # no row yet
-        key_columns = layout.key_columns
-        keys = ", ".join(quote(c.name) for c in key_columns)
+    def rows_written_between(self, layout: Layout, start_micros: int, end_micros: int, snapshot_id: int) -> DataFrame:
+        """The rows (key text, write time) last written in [start, end) microseconds, as of a snapshot."""
         written = quote(WRITE_TIME_COLUMN)
+        keys = ", ".join(quote(c.name) for c in layout.key_columns) if layout.has_key_columns else ""
+        if not keys:
+            return self.spark.createDataFrame([], "key STRING, written BIGINT")  # no row yet
         rows = self.spark.sql(
-            f"SELECT {keys}, unix_micros({written}) AS written FROM {self.full_name} "
+            f"SELECT {keys}, unix_micros({written}) AS written FROM {self.full_name} VERSION AS OF {int(snapshot_id)} "
             f"WHERE {written} >= timestamp_micros({int(start_micros)}) "
             f"AND {written} < timestamp_micros({int(end_micros)})"
-        ).collect()
-        return [(tuple(from_cell(c, row[c.name]) for c in key_columns), int(row["written"])) for row in rows]
+        )
+        return rows.mapInArrow(key_texts(layout), "key STRING, written BIGINT")
+
+    def fallback_values(self, layout: Layout, snapshot_id: int) -> list[tuple[Column, int]]:
+        """How many values the commit `snapshot_id` wrote to each fallback column (its type drift), from the
+        value counts in the metadata of the data files it added: no data is read."""
+        fallbacks = [column for column in layout.columns if column.tag and column not in layout.key_columns]
+        fallbacks = [c for c in fallbacks if c is not layout.columns_of(c.attribute)[0]]
+        if not fallbacks:
+            return []
+        table = self._java_table()
+        ids = {column.name: table.schema().findField(column.name).fieldId() for column in fallbacks}
+        counts = dict.fromkeys(ids, 0)
+        files = table.snapshot(snapshot_id).addedDataFiles(table.io()).iterator()
+        while files.hasNext():
+            data_file = files.next()
+            values, nulls = data_file.valueCounts(), data_file.nullValueCounts()
+            for name, field_id in ids.items():
+                counts[name] += int(values.get(field_id) or 0) - int(nulls.get(field_id) or 0)
+        return [(column, counts[column.name]) for column in fallbacks if counts[column.name]]
 
     @contextmanager
     def _registered(self, changes: DataFrame) -> Iterator[str]:
@@ -413,7 +401,7 @@ def _nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[
     for nested in wanted.fields:
         if nested.name not in actual.fieldNames():
             additions.append(
-                f"{quote_path(*path, nested.name)} {spark_type(nested.type)} COMMENT {_sql_string(_doc(nested))}"
+                f"{quote_path(*path, nested.name)} {spark_type(nested.type)} COMMENT {sql_string(doc(nested))}"
             )
         else:
             additions.extend(_nested_additions([*path, nested.name], nested.type, actual[nested.name].dataType))
@@ -474,3 +462,12 @@ def _stale_branches(table: Any, before: datetime) -> list[str]:
             if snapshot is None or snapshot.timestampMillis() < cutoff:
                 stale.append(name)
     return stale
+
+
+def _metrics_properties(layout: Layout) -> dict[str, str]:
+    """Value counts for every fallback column (beyond 100 columns Iceberg keeps no metrics by default)."""
+    return {
+        _COUNTS_METRICS + column.name: "counts"
+        for attribute in {c.attribute for c in layout.columns if c.tag}
+        for column in layout.columns_of(attribute)[1:]
+    }

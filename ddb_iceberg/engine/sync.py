@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import random
+import resource
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ddb_iceberg.engine.changes import ChangeSet, collect_changes, key_attributes_from
+from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from
 from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, SYNC_ID, LedgerEntry
-from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
 from ddb_iceberg.engine.plan import SyncError, SyncPlan, plan_sync
-from ddb_iceberg.engine.rows import RowBuilder, arrow_schema
+from ddb_iceberg.engine.records import OP_COLUMN, UPSERT
 from ddb_iceberg.engine.schema import Layout, describe_changes, plan_layout
-from ddb_iceberg.engine.spark_table import (
-    DELETE,
-    OP_COLUMN,
-    UPSERT,
-    MergeCounts,
-    SparkIcebergTable,
-    commit_conflict,
-)
+from ddb_iceberg.engine.spark_session import apply_engine_settings
+from ddb_iceberg.engine.spark_table import SparkIcebergTable, commit_conflict
 from ddb_iceberg.exports import ExportListing, ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import format_timestamp
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import SparkSession
 
 Log = Callable[[str], None]
@@ -44,6 +36,9 @@ ORPHAN_MIN_AGE = timedelta(hours=25)
 ORPHAN_SWEEP_INTERVAL = timedelta(hours=24)
 # Plans a sync makes at most when other writers keep committing first.
 MAX_ATTEMPTS = 4
+# A new table's rows are bucketed by partition key, about one bucket per this much DynamoDB data (see README).
+BUCKET_BYTES = 512 * 1024 * 1024
+MAX_BUCKETS = 1024
 
 
 def tag_name(moment: datetime) -> str:
@@ -72,6 +67,8 @@ class SyncResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    # Peak memory of the driver's Python process so far (what must not grow with the table: BENCHMARKS.md).
+    driver_peak_mb: float = 0.0
 
     @property
     def changed(self) -> bool:
@@ -82,8 +79,10 @@ class SyncResult:
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> SyncResult:
-        """The result a job reported (as `asdict` made it), e.g. through Dagster Pipes from EMR Serverless."""
-        return cls(**fields)
+        """The result a job reported (as `asdict` made it), e.g. through Dagster Pipes from EMR Serverless; a
+        field this version does not know (a newer job's) is left out."""
+        known = {f.name for f in dataclass_fields(cls)}
+        return cls(**{name: value for name, value in fields.items() if name in known})
 
     def describe(self) -> str:
         if not self.changed:
@@ -114,18 +113,22 @@ def sync_table(
     orphan_sweep_interval: timedelta = ORPHAN_SWEEP_INTERVAL,
     table_properties: Mapping[str, str] | None = None,
     up_to: datetime | None = None,
+    buckets: int | None = None,
     log: Log = lambda _message: None,
 ) -> SyncResult:
     """Bring the Iceberg table up to the latest export under `source`, in one commit (or none).
 
     `up_to` leaves exports that end later for a later sync. `table_properties` override the defaults
-    (`spark_table.TABLE_PROPERTIES`) of a table this sync creates. When another writer commits first (another
-    sync, table upkeep), Iceberg refuses this sync's commit; the sync then plans again from the table as the
-    other writer left it, at most `MAX_ATTEMPTS` times.
+    (`spark_table.TABLE_PROPERTIES`) of a table this sync creates, `buckets` its number of buckets of the
+    partition key (0: not partitioned; default: from the full export's size, see `bucket_count`).
+
+    When another writer commits first (another sync, table upkeep), Iceberg refuses this sync's commit; the
+    sync then plans again from the table as the other writer left it, at most `MAX_ATTEMPTS` times.
     """
     started = time.monotonic()
+    apply_engine_settings(spark)
     table = SparkIcebergTable(spark, catalog, table_identifier)
-    request = _Request(key_attributes, allow_gaps, orphan_sweep_interval, table_properties, up_to)
+    request = _Request(key_attributes, allow_gaps, orphan_sweep_interval, table_properties, up_to, buckets)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             result = _sync_once(table, source, request, log)
@@ -144,6 +147,7 @@ def sync_table(
         if attempt > 1:
             result.warnings.append(f"planned {attempt} times: another writer committed first")
         result.seconds = time.monotonic() - started
+        result.driver_peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         return result
     raise AssertionError("unreachable")
 
@@ -155,6 +159,7 @@ class _Request:
     orphan_sweep_interval: timedelta
     table_properties: Mapping[str, str] | None
     up_to: datetime | None
+    buckets: int | None
 
 
 def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request, log: Log) -> SyncResult:
@@ -184,51 +189,53 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
             result.tag = _ensure_marked(table, ledger)
         return result
 
-    log(f"Reading and verifying {len(plan.exports)} export(s) ...")
-    written_between = None
-    if layout is not None:
-        existing_layout = layout
-        written_between = lambda start, end: table.rows_written_between(existing_layout, start, end)  # noqa: E731
-    with _gc_paused():
-        phase_started = time.monotonic()
-        change_set = collect_changes(plan, keys, written_between, layout)
-        result.phase_seconds["read and verify"] = time.monotonic() - phase_started
-        phase_started = time.monotonic()
-        grown = plan_layout(layout, keys, change_set.upserts)
-        rows, new_layout, result.type_drift = _changes_table(grown, change_set)
-        result.phase_seconds["types and rows"] = time.monotonic() - phase_started
-    result.schema_changes = describe_changes(layout, new_layout)
-    result.records_read = change_set.records_read
-    result.records_already_reflected = change_set.records_stale
-    result.warnings += change_set.warnings
-    if change_set.overlap_deletes:
-        result.warnings.append(
-            f"{change_set.overlap_deletes} row(s) deleted because an overlapping window showed they were created "
-            "and deleted inside it"
-        )
-
-    # Nothing is written before every export has been read and verified.
-    log(f"Writing {rows.num_rows} change(s) to {result.table} in one commit ...")
+    log(f"Reading and verifying {len(plan.exports)} export(s) on Spark's executors ...")
     phase_started = time.monotonic()
-    if not exists:
-        table.create(new_layout, request.table_properties)
-    elif new_layout != layout:
-        table.evolve(new_layout)
-    swept_at = _sweep_orphans(table, ledger, request.orphan_sweep_interval, result)
-    branch = table.start_branch(planned_from)
+    table_rows = None
+    if layout is not None and planned_from is not None:
+        existing, snapshot = layout, planned_from
+        table_rows = lambda start, end: table.rows_written_between(existing, start, end, snapshot)  # noqa: E731
+    changes = collect_changes(table.spark, plan, keys, layout, table_rows)
     try:
-        sync_id = uuid.uuid4().hex
-        changes = table.spark.createDataFrame(rows)
-        counts = _apply(table, plan, changes, new_layout, rows.num_rows, swept_at, sync_id, branch)
-        snapshot_id, summary = table.branch_head(branch)
-        committed = LedgerEntry.from_summary(snapshot_id, summary)
-        assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"
-        result.tag = tag_name(plan.reflects_after)
-        table.publish(branch, committed, result.tag, stale_before=datetime.now(UTC) - ORPHAN_MIN_AGE)
-    except BaseException:
-        table.drop_branch(branch)
-        raise
-    result.rows_inserted, result.rows_updated, result.rows_deleted = counts.inserted, counts.updated, counts.deleted
+        result.phase_seconds["read, verify and collapse"] = time.monotonic() - phase_started
+        new_layout = plan_layout(layout, keys, changes.profile)
+        result.schema_changes = describe_changes(layout, new_layout)
+        result.records_read = changes.records_read
+        result.records_already_reflected = changes.records_stale
+        result.warnings += changes.warnings
+        if changes.overlap_deletes:
+            result.warnings.append(
+                f"{changes.overlap_deletes} row(s) deleted because an overlapping window showed they were created "
+                "and deleted inside it"
+            )
+        # Nothing is written before every export has been read and verified.
+        log(f"Writing {changes.count} change(s) to {result.table} in one commit ...")
+        phase_started = time.monotonic()
+        if not exists:
+            buckets = bucket_count(plan) if request.buckets is None else request.buckets
+            table.create(new_layout, request.table_properties, buckets=buckets)
+        elif new_layout != layout:
+            table.evolve(new_layout)
+        swept_at = _sweep_orphans(table, ledger, request.orphan_sweep_interval, result)
+        branch = table.start_branch(planned_from)
+        try:
+            sync_id = uuid.uuid4().hex
+            _apply(table, plan, changes, new_layout, swept_at, sync_id, branch)
+            committed = LedgerEntry.from_summary(*table.branch_head(branch))
+            assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"
+            result.tag = tag_name(plan.reflects_after)
+            table.publish(branch, committed, result.tag, stale_before=datetime.now(UTC) - ORPHAN_MIN_AGE)
+        except BaseException:
+            table.drop_branch(branch)
+            raise
+        result.type_drift = [
+            f"attribute {column.attribute!r}: {count} {column.tag} value(s) kept in column {column.name}"
+            for column, count in table.fallback_values(new_layout, committed.snapshot_id)
+        ]
+    finally:
+        changes.release()
+    result.rows_inserted, result.rows_updated = committed.rows_inserted, committed.rows_updated
+    result.rows_deleted = committed.rows_deleted
     result.phase_seconds["write and commit"] = time.monotonic() - phase_started
     result.snapshot_id = committed.snapshot_id
     result.reflects = format_timestamp(plan.reflects_after)
@@ -256,19 +263,6 @@ def missing_ledger_message(table: str) -> str:
     )
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of acyclic objects are made: it would otherwise
-    rescan them again and again (5x the time on a 200k-item export)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _resolve_keys(layout: Layout | None, requested: Sequence[str] | None, listing: ExportListing) -> tuple[str, ...]:
     """The table's key attributes: the table's own, else `--key`, else the `Keys` of incremental records; a
     `--key` must agree with both (a key attribute left out would merge distinct items into one row)."""
@@ -292,33 +286,6 @@ def _resolve_keys(layout: Layout | None, requested: Sequence[str] | None, listin
     return keys
 
 
-def _changes_table(layout: Layout, change_set: ChangeSet) -> tuple[pa.Table, Layout, list[str]]:
-    """The collapsed changes as Arrow rows (plus an operation column), the layout grown by any fallback
-    columns they needed, and the type drift they showed."""
-    import pyarrow as pa
-
-    builder = RowBuilder(layout)
-    rows: list[dict[str, Any]] = []
-    for key, change in change_set.changes.items():
-        if change.image is None and not layout.has_key_columns:
-            continue  # a table without key columns holds no row to delete
-        if change.image is None:
-            row = builder.row(dict(zip(layout.key_attributes, key, strict=True)))
-            row[OP_COLUMN] = DELETE
-        else:
-            row = builder.row(change.image)
-            row[OP_COLUMN] = UPSERT
-        row[WRITE_TIME_COLUMN] = change.write_micros
-        rows.append(row)
-    final_layout = builder.layout
-    schema = arrow_schema(final_layout).append(pa.field(OP_COLUMN, pa.string(), nullable=False))
-    drift = [
-        f"attribute {attribute!r}: {count} {tag} value(s) kept in column {column}"
-        for (attribute, tag, column), count in sorted(builder.drift.items())
-    ]
-    return pa.Table.from_pylist(rows, schema=schema), final_layout, drift
-
-
 def _sweep_orphans(
     table: SparkIcebergTable, ledger: LedgerEntry | None, interval: timedelta, result: SyncResult
 ) -> datetime:
@@ -337,29 +304,32 @@ def _sweep_orphans(
 def _apply(
     table: SparkIcebergTable,
     plan: SyncPlan,
-    changes: Any,
+    changes: Changes,
     layout: Layout,
-    row_count: int,
     swept_at: datetime,
     sync_id: str,
     branch: str,
-) -> MergeCounts:
-    """Write the changes to the sync's branch in one commit that carries the ledger; a plan with no effective
-    change still commits (an empty snapshot) so the ledger records the exports and the time now reflected."""
+) -> None:
+    """Write the changes to the sync's branch in one commit that carries the ledger (the counts come from the
+    commit's own summary); a plan with no effective change still commits an empty snapshot, so the ledger
+    records the exports and the time the table now reflects."""
+    properties = plan.snapshot_properties(swept_at, sync_id)
+    rows = changes.rows(layout)
     if plan.baseline is not None and plan.reflects_before is None:
-        upserts = changes.where(f"{OP_COLUMN} = '{UPSERT}'")
-        counts = MergeCounts(inserted=upserts.count())
-        table.append(upserts, plan.snapshot_properties(counts.inserted, 0, 0, swept_at, sync_id), branch)
-    elif row_count:
-        counts = table.count_merge(changes, layout, branch)
-        properties = plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted, swept_at, sync_id)
-        table.merge(changes, layout, properties, branch)
-    else:
-        counts = MergeCounts()
+        table.append(rows.where(f"{OP_COLUMN} = '{UPSERT}'"), properties, branch)
+    elif changes.count:
+        table.merge(rows, layout, properties, branch)
     if table.branch_head(branch)[1].get(SYNC_ID) != sync_id:
-        properties = plan.snapshot_properties(counts.inserted, counts.updated, counts.deleted, swept_at, sync_id)
         table.commit_empty(properties, branch)
-    return counts
+
+
+def bucket_count(plan: SyncPlan) -> int:
+    """Buckets of the partition key for a new table: about one per 512 MB of its full export, a power of two."""
+    size = plan.baseline.summary.billed_size_bytes if plan.baseline is not None else 0
+    buckets = 1
+    while buckets * BUCKET_BYTES < size and buckets < MAX_BUCKETS:
+        buckets *= 2
+    return buckets
 
 
 def _ensure_marked(table: SparkIcebergTable, entry: LedgerEntry) -> str | None:

@@ -19,3 +19,11 @@ class ExportError(DdbIcebergError):
         if line is not None:
             where += f", line {line}"
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple[object, tuple[str, str, str | None, int | None]]:
+        # Spark's executors send it to the driver pickled; the keyword-only arguments need this.
+        return _export_error, (self.export, self.problem, self.file, self.line)
+
+
+def _export_error(export: str, problem: str, file: str | None, line: int | None) -> ExportError:
+    return ExportError(export=export, problem=problem, file=file, line=line)

@@ -9,7 +9,13 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
-from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogSettings, SparkSettings, check_java
+from ddb_iceberg.engine.spark_session import (
+    CATALOG_NAME,
+    CatalogSettings,
+    SparkSettings,
+    check_java,
+    prepare_local_environment,
+)
 from ddb_iceberg.engine.sync import SyncResult, sync_table
 from ddb_iceberg.exports import ExportSource
 
@@ -47,6 +53,7 @@ class LocalSparkMergeRunner(MergeRunnerResource):
         self, context: dg.AssetExecutionContext, source_uri: str, *, up_to: datetime | None, allow_gaps: bool
     ) -> SyncResult:
         check_java()
+        prepare_local_environment()
         session = self.spark.spark_session
         # A session that already existed keeps its static settings; the catalog is a runtime setting.
         for key, value in CatalogSettings(warehouse=self.warehouse, name=self.catalog_name).spark_conf().items():

@@ -13,6 +13,7 @@ import json
 import random
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -173,35 +174,58 @@ def _write_export(
     data_folder: str,
     **summary_fields: object,
 ) -> ManifestSummary:
-    export_folder = f"{EXPORTS_FOLDER}/{export_id}"
-    target.write(f"{export_folder}/{STARTED_MARKER}", b"")
     # Items land in the file of their table partition; a partition with nothing in it still gets a file.
     partitions: list[list[bytes]] = [[] for _ in range(target.partitions)]
     for key in sorted(lines, key=_stable_hash):
         partitions[_stable_hash(key) % target.partitions].append(lines[key])
+    return write_export(
+        target,
+        export_id,
+        partitions,
+        rng,
+        table_arn=table.config.table_arn,
+        table_id=_table_id(table),
+        data_folder=data_folder,
+        **summary_fields,
+    )
+
+
+def write_export(
+    target: ExportTarget,
+    export_id: str,
+    partitions: Iterable[Iterable[bytes]],
+    rng: random.Random,
+    *,
+    table_arn: str,
+    table_id: str,
+    data_folder: str,
+    **summary_fields: object,
+) -> ManifestSummary:
+    """Write one export: a data file per partition (its lines streamed through gzip, never all in memory),
+    then the manifests, in the order DynamoDB writes them."""
+    export_folder = f"{EXPORTS_FOLDER}/{export_id}"
+    target.write(f"{export_folder}/{STARTED_MARKER}", b"")
     entries: list[DataFileEntry] = []
     for partition_lines in partitions:
-        data = gzip_bytes(b"".join(partition_lines))
         relative = f"{data_folder}/{_data_file_name(rng)}.json.gz"
+        data, count = _gzip_stream(partition_lines)
         target.write(relative, data)
-        entries.append(
-            DataFileEntry(len(partition_lines), md5_base64(data), single_part_etag(data), target.key(relative))
-        )
+        entries.append(DataFileEntry(count, md5_base64(data), single_part_etag(data), target.key(relative)))
     rng.shuffle(entries)  # manifest-files.json lists files in no particular order
     files_bytes = "".join(entry.to_json_line() for entry in entries).encode("utf-8")
     files_relative = f"{export_folder}/manifest-files.json"
     target.write(files_relative, files_bytes)
     target.write(f"{export_folder}/{FILES_MD5_FILE}", md5_base64(files_bytes).encode("ascii"))
     summary = ManifestSummary(
-        export_arn=f"{table.config.table_arn}/export/{export_id}",
-        table_arn=table.config.table_arn,
-        table_id=_table_id(table),
+        export_arn=f"{table_arn}/export/{export_id}",
+        table_arn=table_arn,
+        table_id=table_id,
         s3_bucket=target.s3_bucket,
         s3_prefix=target.s3_prefix,
         s3_sse_algorithm="AES256",
         s3_sse_kms_key_id=None,
         manifest_files_s3_key=target.key(files_relative),
-        item_count=len(lines),
+        item_count=sum(entry.item_count for entry in entries),
         output_format=OutputFormat.DYNAMODB_JSON.value,
         **summary_fields,  # type: ignore[arg-type]
     )
@@ -209,6 +233,19 @@ def _write_export(
     target.write(f"{export_folder}/{SUMMARY_FILE}", summary_bytes)
     target.write(f"{export_folder}/{SUMMARY_MD5_FILE}", md5_base64(summary_bytes).encode("ascii"))
     return summary
+
+
+def _gzip_stream(lines: Iterable[bytes]) -> tuple[bytes, int]:
+    """Gzip as DynamoDB does (see gzip_bytes), line by line; returns the bytes and the number of lines."""
+    deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body, crc, size, count = [], 0, 0, 0
+    for line in lines:
+        body.append(deflater.compress(line))
+        crc, size, count = zlib.crc32(line, crc), size + len(line), count + 1
+    if not count:
+        return EMPTY_GZIP, 0
+    body.append(deflater.flush())
+    return _GZIP_HEADER + b"".join(body) + struct.pack("<II", crc, size & 0xFFFFFFFF), count
 
 
 def _json_line(record: dict[str, object]) -> bytes:

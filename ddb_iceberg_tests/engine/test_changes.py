@@ -4,6 +4,7 @@ was created and deleted inside them, keys are checked."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyspark.sql import DataFrame, SparkSession
 
 from ddb_iceberg.engine.changes import collect_changes
 from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
+from ddb_iceberg.engine.records import key_text, key_values
 from ddb_iceberg.exports import ExportError, ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import to_micros
+from ddb_iceberg.exports.typed_values import decode_item
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, write_full_export, write_incremental_export
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -46,18 +50,28 @@ Collect = Callable[[SyncPlan, tuple[str, ...], Iterable[tuple[Key, int]]], Colle
 
 
 @pytest.fixture
-def collect() -> Collect:
+def collect(spark: SparkSession) -> Collect:
+    """Collection as a sync runs it: on Spark, the table's rows given as a DataFrame."""
+
     def run(plan: SyncPlan, keys: tuple[str, ...], table_rows: Iterable[tuple[Key, int]]) -> Collected:
-        rows = list(table_rows)
-        change_set = collect_changes(
-            plan, keys, lambda start, end: [(key, written) for key, written in rows if start <= written < end]
-        )
-        return Collected(
-            {key: (change.write_micros, change.image) for key, change in change_set.changes.items()},
-            change_set.records_read,
-            change_set.records_stale,
-            change_set.overlap_deletes,
-        )
+        rows = [(key_text(key), written) for key, written in table_rows]
+
+        def written_between(start: int, end: int) -> DataFrame:
+            selected = [(key, written) for key, written in rows if start <= written < end]
+            return spark.createDataFrame(selected, "key STRING, written BIGINT")
+
+        changes = collect_changes(spark, plan, keys, None, written_between)
+        try:
+            winners = {
+                key_values(row["key"]): (
+                    row["written"],
+                    decode_item(json.loads(row["image"])) if row["image"] else None,
+                )
+                for row in changes.frame.collect()
+            }
+        finally:
+            changes.release()
+        return Collected(winners, changes.records_read, changes.records_stale, changes.overlap_deletes)
 
     return run
 

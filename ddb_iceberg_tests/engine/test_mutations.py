@@ -4,6 +4,8 @@ nothing; never an unhandled exception. Damage is done at random to copies of the
 from __future__ import annotations
 
 import itertools
+import json
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from pyspark.sql import SparkSession
 
-from ddb_iceberg.engine.changes import collect_changes, key_attributes_from
+from ddb_iceberg.engine.changes import key_attributes_from, plan_tasks
 from ddb_iceberg.engine.plan import SyncError, plan_sync
-from ddb_iceberg.engine.rows import RowBuilder, arrow_schema, canonical_item
+from ddb_iceberg.engine.records import DELETE, ERROR, UPSERT, read_tasks, row_builder
+from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.schema import KeyTypeError, plan_layout
+from ddb_iceberg.engine.type_profile import ItemProfile
 from ddb_iceberg.exports import ChangeRecord, ExportError, ExportSource, FullExportItem, discover_exports
+from ddb_iceberg.exports.typed_values import decode_item
 from ddb_iceberg_tests.helpers import LocalWarehouse, copy_tree
 from ddb_iceberg_tests.mutations import Mutation, mutations
 
@@ -67,17 +72,27 @@ def _truth(source: Path, up_to: datetime | None = None) -> dict[Any, Any]:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutation=mutations())
 def test_damage_is_read_exactly_or_refused_by_name(mutation: Mutation, test_table_source: Path, tmp_path: Path) -> None:
-    """Without Spark: reading, planning, collapsing, typing and building Arrow rows, as a sync does."""
+    """Without Spark: what the executors do (read, verify, decode, profile, build Arrow rows) and the driver's
+    planning, on every data file."""
     source = _damaged_copy(test_table_source, tmp_path, mutation)
     try:
         listing = discover_exports(ExportSource.from_uri(str(source)))
         plan = plan_sync(listing, None, allow_gaps=True)
         keys = key_attributes_from(listing) or KEYS
-        changes = collect_changes(plan, keys)
-        layout = plan_layout(None, keys, changes.upserts)
-        builder = RowBuilder(layout)
-        rows = [builder.row(image) for image in changes.upserts]
-        pa.Table.from_pylist(rows, schema=arrow_schema(builder.layout))
+        tasks, _, _ = plan_tasks(plan, keys)
+        batches = read_tasks(pa.RecordBatch.from_pydict({"task": [pickle.dumps(task)]}) for task in tasks)
+        records = pa.Table.from_batches(list(batches)).to_pylist()
+        for record in records:
+            if record["kind"] == ERROR:
+                raise pickle.loads(record["meta"])
+        latest: dict[str, dict[str, Any]] = {}
+        for record in sorted(records, key=lambda r: (r["written"], r["export_ord"], r["file_ord"], r["line"])):
+            if record["kind"] in (UPSERT, DELETE):
+                latest[record["key"]] = record
+        profile = ItemProfile.of(decode_item(json.loads(r["image"])) for r in latest.values() if r["image"])
+        layout = plan_layout(None, keys, profile)
+        changes = pa.Table.from_pylist(list(latest.values())).to_batches() if latest else []
+        list(row_builder(layout)(changes))
     except Exception as error:
         event(f"refused: {type(error).__name__}")
         _assert_clean_refusal(error, mutation)

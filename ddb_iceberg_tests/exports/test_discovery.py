@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ddb_iceberg.errors import SettingError
 from ddb_iceberg.exports import ExportSource, ExportType, discover_exports, find_gaps
 from ddb_iceberg_tests.helpers import MotoServer, copy_tree
 
@@ -59,7 +60,7 @@ def test_prefixed_export_in_a_local_copy_of_the_prefix(airline_source: Path) -> 
 
 
 def test_rejects_unsupported_schemes() -> None:
-    with pytest.raises(ValueError, match="only local directories and s3://"):
+    with pytest.raises(SettingError, match="only local directories and s3://"):
         ExportSource.from_uri("gs://bucket/prefix")
 
 

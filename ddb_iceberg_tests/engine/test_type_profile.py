@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ddb_iceberg.engine.profile import ItemProfile
 from ddb_iceberg.engine.schema import plan_layout
+from ddb_iceberg.engine.type_profile import ItemProfile
 from ddb_iceberg.exports.typed_values import decode_item
 from ddb_iceberg_tests.mutations import typed_values
 

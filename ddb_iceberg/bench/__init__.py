@@ -1,0 +1,311 @@
+"""`make bench` (`ddb-iceberg bench`): what a user waits for, measured as a user runs it. Figures go in BENCHMARKS.md.
+
+Every figure is a whole process (`ddb-iceberg sync --json`, Spark's start included) unless it says otherwise,
+repeated `runs` times and reported as median (min-max). Scenarios:
+
+1. Scale: full loads of tables of each size in `scale_items`: seconds per item, and the peak memory of the
+   sync's own Python process (the driver), which must not grow with the table.
+2. A window's cost: one window of the same 4,000 changes merged into tables of each size in `window_tables`,
+   bucketed by key (the default layout) and unpartitioned (the layout of earlier versions).
+3. The series: a table of `series_items` items and `windows` hourly windows of `churn` writes each, as a user
+   syncs it (a full load, then one catch-up sync), against the reference pipeline (`bench.reference`: the AWS
+   Guidance sample's design, one Spark job per export) on the same exports, in the same run.
+4. One scheduled window: one window into the series' table, against the reference's per-window job.
+5. The floor: the same full export gunzipped, parsed and written as Parquet by pyarrow alone, in this process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ddb_iceberg.exports import ExportSource
+from ddb_iceberg.exports.manifest import ManifestSummary
+from ddb_iceberg.simulator import ExportTarget
+from ddb_iceberg.simulator.bulk import BulkTable
+
+Log = Callable[[str], None]
+HOUR = timedelta(hours=1)
+KEYS = "customer_id,order_id"
+PARTITIONS = 8
+WINDOW_CHANGES = 4_000
+
+
+@dataclass
+class Timing:
+    """Seconds of several runs of one measurement."""
+
+    seconds: list[float] = field(default_factory=list)
+
+    def add(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def __str__(self) -> str:
+        if len(self.seconds) == 1:
+            return f"{self.seconds[0]:.1f} s"
+        return f"{self.median:.1f} s ({min(self.seconds):.1f}-{max(self.seconds):.1f}, {len(self.seconds)} runs)"
+
+
+@dataclass
+class BenchReport:
+    figures: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        lines = [
+            "| figure | value |",
+            "| --- | --- |",
+            *(f"| {name} | {value} |" for name, value in self.figures.items()),
+        ]
+        if self.checks:
+            lines += ["", "| target | measured |", "| --- | --- |"]
+            lines += [f"| {name} | {value} |" for name, value in self.checks.items()]
+        return "\n".join(lines)
+
+
+@dataclass
+class Synced:
+    seconds: float
+    result: dict[str, Any]
+
+    @property
+    def peak_mb(self) -> float:
+        return float(self.result["driver_peak_mb"])
+
+    @property
+    def phases(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.result["phase_seconds"].items())
+
+
+def _run(command: Sequence[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} ... failed:\n{completed.stderr[-3000:]}")
+    return seconds, completed.stdout
+
+
+def sync_process(source: Path, warehouse: Path, *options: str) -> Synced:
+    """`ddb-iceberg sync --json` as a process of its own, timed from start to exit."""
+    command = [sys.executable, "-m", "ddb_iceberg.cli", "sync", "--source", str(source), "--table", "bench.orders"]
+    command += ["--warehouse", str(warehouse), "--key", KEYS, "--json", *options]
+    seconds, stdout = _run(command)
+    return Synced(seconds, json.loads(stdout))
+
+
+def spark_start_process() -> float:
+    """A process that starts Spark as a sync does, runs one query and exits."""
+    code = (
+        "from ddb_iceberg.engine.spark_session import CatalogSettings, build_spark_session;"
+        "import tempfile; build_spark_session(CatalogSettings.local(tempfile.mkdtemp())).sql('select 1').collect()"
+    )
+    return _run([sys.executable, "-c", code])[0]
+
+
+def reference_process(step: str, export_dir: Path, schema: Path, warehouse: Path) -> float:
+    command = [sys.executable, "-m", "ddb_iceberg.bench.reference", step, "--export", str(export_dir)]
+    return _run([*command, "--schema", str(schema), "--warehouse", str(warehouse)])[0]
+
+
+def _source(root: Path, exports: Sequence[ManifestSummary], full: Path) -> Path:
+    """A source holding only `exports` of the source `full` (hard links, no copies)."""
+    (root / "AWSDynamoDB").mkdir(parents=True)
+    for summary in exports:
+        _link(full, root, summary.export_id)
+    if (full / "AWSDynamoDB" / "data").exists() and not (root / "AWSDynamoDB" / "data").exists():
+        shutil.copytree(full / "AWSDynamoDB" / "data", root / "AWSDynamoDB" / "data", copy_function=os.link)
+    return root
+
+
+def _link(full: Path, root: Path, export_id: str) -> None:
+    shutil.copytree(full / "AWSDynamoDB" / export_id, root / "AWSDynamoDB" / export_id, copy_function=os.link)
+
+
+def _target(root: Path) -> ExportTarget:
+    return ExportTarget.for_source(ExportSource.from_uri(str(root)), partitions=PARTITIONS)
+
+
+def floor_seconds(export_dir: Path, out: Path) -> float:
+    """pyarrow alone: gunzip, parse and write as Parquet every data file of an export (no checks, no types)."""
+    import pyarrow as pa
+    import pyarrow.json as pajson
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = [p for p in sorted((export_dir / "data").glob("*.json.gz")) if p.stat().st_size > 20]
+    started = time.perf_counter()
+    for index, path in enumerate(files):
+        table = pajson.read_json(pa.BufferReader(gzip.decompress(path.read_bytes())))
+        pq.write_table(table, out / f"{index}.parquet", compression="zstd")
+    return time.perf_counter() - started
+
+
+def run_benchmarks(
+    workdir: Path,
+    *,
+    scale_items: Sequence[int] = (100_000, 1_000_000),
+    window_tables: Sequence[int] = (200_000, 2_000_000),
+    series_items: int = 200_000,
+    windows: int = 12,
+    churn: float = 0.02,
+    runs: int = 3,
+    log: Log = print,
+) -> BenchReport:
+    report = BenchReport()
+    figures, checks = report.figures, report.checks
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    figures["machine"] = (
+        f"{os.cpu_count()} cores, {platform.machine()}, {_memory_gib()} GiB, Python {platform.python_version()}, "
+        f"{_java_version()}"
+    )
+    figures["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    log("Spark's start (a process that starts a session and runs one query) ...")
+    start = Timing()
+    for _ in range(runs):
+        start.add(spark_start_process())
+    figures["Spark's start, whole process"] = str(start)
+
+    # 1. Scale ---------------------------------------------------------------------------------------------
+    loads: dict[int, tuple[Timing, list[float], Synced]] = {}
+    for items in scale_items:
+        log(f"1. Full load of {items:,} items ({runs} runs) ...")
+        root = workdir / f"scale-{items}"
+        BulkTable(items).full_export(_target(root / "exports"))
+        timing, peaks = Timing(), []
+        for run in range(runs):
+            synced = sync_process(root / "exports", root / f"warehouse-{run}")
+            timing.add(synced.seconds)
+            peaks.append(synced.peak_mb)
+        loads[items] = (timing, peaks, synced)
+        figures[f"full load, {items:,} items"] = (
+            f"{timing} = {timing.median / items * 1e6:.1f} µs/item; driver Python peak "
+            f"{statistics.median(peaks):.0f} MB; by phase: {synced.phases}"
+        )
+        shutil.rmtree(root / "exports")
+    small, large = min(scale_items), max(scale_items)
+    if small != large:
+        memory = statistics.median(loads[large][1]) / statistics.median(loads[small][1])
+        per_item = (loads[large][0].median / large) / (loads[small][0].median / small)
+        checks[f"driver peak at {large:,} ≤ 1.5x at {small:,}"] = f"{memory:.2f}x"
+        checks[f"full-load seconds per item at {large:,} ≤ 1.3x at {small:,}"] = f"{per_item:.2f}x"
+
+    # 2. A window's cost --------------------------------------------------------------------------------------
+    window_times: dict[tuple[int, str], Timing] = {}
+    for items in window_tables:
+        root = workdir / f"window-{items}"
+        log(f"2. One window of {WINDOW_CHANGES:,} changes into {items:,} rows ...")
+        table = BulkTable(items)
+        full = table.full_export(_target(root / "all"))
+        window = table.window(_target(root / "all"), table.start, table.start + HOUR, WINDOW_CHANGES, among=200_000)
+        for layout, options in (("bucketed", ()), ("unpartitioned", ("--buckets", "0"))):
+            timing = Timing()
+            for run in range(runs):
+                warehouse = root / f"warehouse-{layout}-{run}"
+                source = _source(root / f"source-{layout}-{run}", [full], root / "all")
+                sync_process(source, warehouse, *options)
+                _link(root / "all", source, window.export_id)
+                timing.add(sync_process(source, warehouse).seconds)
+            window_times[(items, layout)] = timing
+            figures[f"one window ({WINDOW_CHANGES:,} changes) into {items:,} rows, {layout}"] = str(timing)
+    small, large = min(window_tables), max(window_tables)
+    if small != large:
+        for layout in ("bucketed", "unpartitioned"):
+            ratio = window_times[(large, layout)].median / window_times[(small, layout)].median
+            checks[f"one window into {large:,} rows ≤ 1.5x into {small:,} rows ({layout})"] = f"{ratio:.2f}x"
+
+    # 3-5. The series, one window, the floor ---------------------------------------------------------------------
+    root = workdir / "series"
+    log(f"3. The series: {series_items:,} items, {windows} windows of {churn:.0%} churn ...")
+    table = BulkTable(series_items)
+    full = table.full_export(_target(root / "all"))
+    series = [
+        table.window(
+            _target(root / "all"), table.start + h * HOUR, table.start + (h + 1) * HOUR, int(series_items * churn)
+        )
+        for h in range(windows)
+    ]
+    changes = sum(summary.item_count for summary in series)
+    figures["series"] = f"{series_items:,} items; {windows} hourly windows, {changes:,} changes in all"
+    ours, one_window = Timing(), Timing()
+    for run in range(runs):
+        source = _source(root / f"source-{run}", [full], root / "all")
+        loaded = sync_process(source, root / f"warehouse-{run}")
+        for summary in series:
+            _link(root / "all", source, summary.export_id)
+        caught_up = sync_process(source, root / f"warehouse-{run}")
+        ours.add(loaded.seconds + caught_up.seconds)
+        figures[f"series run {run + 1}: full load, then catch-up"] = (
+            f"{loaded.seconds:.1f} s + {caught_up.seconds:.1f} s (catch-up by phase: {caught_up.phases})"
+        )
+        source = _source(root / f"window-source-{run}", [full, *series[:-1]], root / "all")
+        sync_process(source, root / f"window-warehouse-{run}")
+        _link(root / "all", source, series[-1].export_id)
+        one_window.add(sync_process(source, root / f"window-warehouse-{run}").seconds)
+    figures["series, ddb_iceberg (full load + one catch-up sync)"] = str(ours)
+    figures["one scheduled window (one sync, one window)"] = str(one_window)
+
+    log("3. ... and the reference pipeline, one job per export ...")
+    exports_root = root / "all" / "AWSDynamoDB"
+    schema, warehouse = root / "reference-schema.json", root / "reference-warehouse"
+    reference = Timing()
+    steps = [reference_process("detect", exports_root / full.export_id, schema, warehouse)]
+    steps.append(reference_process("create", exports_root / full.export_id, schema, warehouse))
+    per_window = Timing()
+    for summary in series:
+        per_window.add(reference_process("update", exports_root / summary.export_id, schema, warehouse))
+    reference.add(sum(steps) + sum(per_window.seconds))
+    figures["series, reference (schema job + table job + one job per window)"] = (
+        f"{reference} ({steps[0]:.1f} s + {steps[1]:.1f} s + {sum(per_window.seconds):.1f} s)"
+    )
+    figures["reference, one window job"] = f"median {per_window.median:.1f} s"
+    checks["series: reference / ddb_iceberg ≥ 10x"] = f"{reference.median / ours.median:.1f}x"
+    checks["one window: ddb_iceberg ≤ 0.5x the reference's window job"] = (
+        f"{one_window.median / per_window.median:.2f}x"
+    )
+
+    log("5. The floor: pyarrow alone ...")
+    floor = Timing()
+    for run in range(runs):
+        floor.add(floor_seconds(exports_root / full.export_id, root / f"floor-{run}"))
+    figures[f"floor: pyarrow gunzip + parse + write Parquet, {series_items:,} items (in-process)"] = str(floor)
+    full_load = Timing([float(f.split(" s + ")[0]) for name, f in figures.items() if name.startswith("series run")])
+    checks["full load ≤ 3x the floor + Spark's start"] = (
+        f"{full_load.median:.1f} s vs {3 * floor.median + start.median:.1f} s "
+        f"({(full_load.median - start.median) / floor.median:.1f}x the floor after Spark's start)"
+    )
+    return report
+
+
+def _memory_gib() -> int:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+    except (ValueError, OSError):
+        return 0
+
+
+def _java_version() -> str:
+    try:
+        output = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr
+        return output.splitlines()[0].replace('"', "")
+    except (OSError, IndexError):
+        return "Java unknown"
