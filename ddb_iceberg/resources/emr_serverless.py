@@ -41,11 +41,18 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
     release_label: str = Field(
         default="emr-spark-8.1.0", description="EMR release the application must run (Spark 4.1, Iceberg 1.11)."
     )
+    # Sized for the distributed engine (README, Cost): the driver only plans; executors read, decode and build
+    # rows in Python workers (one per core), which live in the memory overhead, and cache the records on disk.
     driver_cores: int = Field(default=2)
     driver_memory: str = Field(default="4g")
-    executor_cores: int = Field(default=2)
-    executor_memory: str = Field(default="4g")
-    max_executors: int = Field(default=8, description="Upper bound of dynamic allocation.")
+    executor_cores: int = Field(default=4)
+    executor_memory: str = Field(default="8g", description="JVM heap of an executor.")
+    executor_memory_overhead: str = Field(
+        default="6g", description="Beyond the heap: the executor's Python workers (about 1 GB each) and buffers."
+    )
+    executor_disk: str = Field(default="50g", description="Disk of an executor (shuffles, cached records).")
+    min_executors: int = Field(default=1, description="Lower bound of dynamic allocation.")
+    max_executors: int = Field(default=16, description="Upper bound of dynamic allocation.")
     iceberg_jar: str = Field(default=EMR_ICEBERG_JAR, description="Iceberg runtime jar on the EMR image.")
     python_environment: str | None = Field(
         default=None,
@@ -174,6 +181,10 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             "spark.driver.memory": self.driver_memory,
             "spark.executor.cores": str(self.executor_cores),
             "spark.executor.memory": self.executor_memory,
+            "spark.executor.memoryOverhead": self.executor_memory_overhead,
+            "spark.emr-serverless.executor.disk": self.executor_disk,
+            "spark.dynamicAllocation.enabled": "true",
+            "spark.dynamicAllocation.minExecutors": str(self.min_executors),
             "spark.dynamicAllocation.maxExecutors": str(self.max_executors),
             **catalog.spark_conf(),
             **self._python_environment_conf(),

@@ -114,7 +114,7 @@ class BulkTable:
         """A window of `changes` changes (70% updates, 15% deletes, 15% inserts of new items) to items with an
         index below `among` (default: all), written at random times in [start, end) (NEW_IMAGE view)."""
         rng = random.Random(f"{self.seed}:window:{to_micros(start)}:{changes}:{among}")
-        limit = among or len(self._versions)
+        limit = min(among or len(self._versions), len(self._versions))
         lines: list[tuple[int, bytes]] = []
         chosen: set[int] = set()
         while len(lines) < changes:
