@@ -163,6 +163,12 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
     "--key", "key", default=None, help="Key attributes: PARTITION_KEY[,SORT_KEY] (default: from the exports)."
 )
 @click.option("--allow-gaps", is_flag=True, help="Apply exports across uncovered time, and record the gap.")
+@click.option(
+    "--rebaseline",
+    is_flag=True,
+    help="Replace the table's rows with the latest full export (and the windows after it), in one commit; "
+    "history and tags stay. The way out of a gap or a lost ledger.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central.")
 @click.option(
@@ -179,6 +185,7 @@ def sync(
     warehouse: str,
     key: str | None,
     allow_gaps: bool,
+    rebaseline: bool,
     as_json: bool,
     jars: str | None,
     buckets: int | None,
@@ -203,6 +210,7 @@ def sync(
             key_attributes=tuple(key.split(",")) if key else None,
             allow_gaps=allow_gaps,
             buckets=buckets,
+            rebaseline=rebaseline,
             log=progress,
         )
     except DdbIcebergError as error:

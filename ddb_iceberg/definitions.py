@@ -102,10 +102,15 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
     partitions = export_window_partitions(deployment.partitions_start, deployment.window_minutes)
     incremental_export = build_incremental_export(partitions)
     iceberg_table = build_iceberg_table(partitions, incremental_export)
-    sync_window_job = dg.define_asset_job(
-        "sync_window_job", selection=[incremental_export, iceberg_table], partitions_def=partitions
-    )
+    sync_window_job = dg.define_asset_job("sync_window_job", selection=[incremental_export, iceberg_table])
     full_export_job = dg.define_asset_job("full_export_job", selection=[ddb_full_export])
+    rebaseline_job = dg.define_asset_job(
+        "rebaseline_job",
+        selection=[iceberg_table],
+        config={"ops": {"ddb_iceberg_table": {"config": {"rebaseline": True}}}},
+        description="Replace the table's rows with the latest full export (run full_export_job first) and the "
+        "windows after it, up to the chosen window, in one commit: the way out of a gap or a lost ledger.",
+    )
     return dg.Definitions(
         assets=[ddb_full_export, incremental_export, iceberg_table],
         asset_checks=[
@@ -116,7 +121,7 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
                 timedelta(minutes=deployment.window_minutes), timedelta(minutes=deployment.lag_minutes)
             ),
         ],
-        jobs=[full_export_job, sync_window_job],
+        jobs=[full_export_job, sync_window_job, rebaseline_job],
         schedules=[
             build_window_schedule(sync_window_job, partitions, deployment.window_minutes, deployment.lag_minutes)
         ],

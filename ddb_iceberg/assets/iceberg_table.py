@@ -15,9 +15,12 @@ PREVIEW_ROWS = 5
 
 
 class IcebergTableConfig(dg.Config):
-    """How the merge treats missing windows."""
+    """How the merge treats missing windows, and whether it starts again from the latest full export."""
 
     allow_gaps: bool = False  # apply exports across uncovered time (and record the gap) instead of refusing
+    # Replace the table's rows with the latest full export and the windows after it, in one commit (history and
+    # tags stay): the way out of a gap or a lost ledger. The job `rebaseline_job` sets it.
+    rebaseline: bool = False
 
 
 def build_iceberg_table(
@@ -43,7 +46,9 @@ def build_iceberg_table(
         up_to = max(window.end for window in windows)
         results: list[SyncResult] = []
         try:
-            if not catalog.table_exists(merge_runner.table):
+            if config.rebaseline:
+                context.log.info("Re-baselining: the table's rows are replaced by the latest full export")
+            elif not catalog.table_exists(merge_runner.table):
                 # The baseline goes in first, in a commit of its own, so that it can be checked on its own.
                 context.log.info("The table has no baseline yet: loading the full export first")
                 results.append(
@@ -51,7 +56,15 @@ def build_iceberg_table(
                         context, exporter.source_uri, up_to=min(w.start for w in windows), allow_gaps=False
                     )
                 )
-            results.append(merge_runner.sync(context, exporter.source_uri, up_to=up_to, allow_gaps=config.allow_gaps))
+            results.append(
+                merge_runner.sync(
+                    context,
+                    exporter.source_uri,
+                    up_to=up_to,
+                    allow_gaps=config.allow_gaps,
+                    rebaseline=config.rebaseline,
+                )
+            )
         except GapError as error:
             raise dg.Failure(
                 description=_described(error, f"A window before this one is missing: {error}"),
@@ -83,6 +96,7 @@ def _metadata(results: list[SyncResult], catalog: IcebergCatalogResource, table:
         "reflects": last.reflects or "",
         "tag": last.tag or "",
         "exports_applied": dg.MetadataValue.int(sum(len(r.applied_exports) for r in results)),
+        "rebaseline_of": next((r.rebaseline_of for r in results if r.rebaseline_of), "") or "not a re-baseline",
         "schema_changes": dg.MetadataValue.md("\n".join(f"- {c}" for r in results for c in r.schema_changes) or "none"),
         "type_drift": dg.MetadataValue.md("\n".join(f"- {d}" for d in last.type_drift) or "none"),
         "seconds": dg.MetadataValue.float(round(sum(r.seconds for r in results), 2)),

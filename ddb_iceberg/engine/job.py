@@ -76,6 +76,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--catalog-name", default=CATALOG_NAME)
     parser.add_argument("--key", default=None, help="PARTITION_KEY[,SORT_KEY]")
     parser.add_argument("--allow-gaps", action="store_true")
+    parser.add_argument("--rebaseline", action="store_true", help="Replace the rows with the latest full export")
     parser.add_argument(
         "--up-to", default=None, type=_utc_moment, help="Apply only exports that end by then (ISO 8601; UTC if naive)"
     )
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> SyncResult:
         key_attributes=tuple(args.key.split(",")) if args.key else None,
         allow_gaps=args.allow_gaps,
         up_to=args.up_to,
+        rebaseline=args.rebaseline,
         log=log,
     )
 

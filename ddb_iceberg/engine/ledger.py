@@ -33,6 +33,9 @@ ROWS_INSERTED = PROPERTY_PREFIX + "rows-inserted"
 ROWS_UPDATED = PROPERTY_PREFIX + "rows-updated"
 ROWS_DELETED = PROPERTY_PREFIX + "rows-deleted"
 ORPHANS_SWEPT_AT = PROPERTY_PREFIX + "orphans-swept-at"
+# Set by a re-baseline (the table's content replaced by a full export): the time the table reflected before
+# ("unknown" when its ledger was lost).
+REBASELINE_OF = PROPERTY_PREFIX + "rebaseline-of"
 # Names the sync attempt that made the commit, so that it can find its own snapshot among others' commits.
 SYNC_ID = PROPERTY_PREFIX + "sync-id"
 # What Iceberg itself records in a commit's summary.

@@ -17,6 +17,7 @@ from ddb_iceberg.engine.ledger import (
     BASELINE_EXPORT,
     BASELINE_TIME,
     ORPHANS_SWEPT_AT,
+    REBASELINE_OF,
     REFLECTS_TIME,
     SYNC_ID,
     TABLE_ARN,
@@ -25,6 +26,13 @@ from ddb_iceberg.engine.ledger import (
 from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports import Export, ExportListing, Gap, find_gaps
 from ddb_iceberg.exports.manifest import format_timestamp
+
+
+# The way out when the chain of windows cannot continue (README, FAQ).
+REBASELINE_HINT = (
+    "re-baseline the table from a new full export (export the table in full, then `ddb-iceberg sync --rebaseline`, "
+    "or in Dagster the job `rebaseline_job`): one commit replaces its rows, and its history stays"
+)
 
 
 class SyncError(DdbIcebergError):
@@ -39,8 +47,8 @@ class GapError(SyncError):
         listed = "; ".join(str(gap) for gap in gaps)
         super().__init__(
             f"refusing to apply exports across a gap: no export covers {listed}. Writes in that time would be "
-            "lost. Export the missing window(s) (or take a new full export into a new table), or pass "
-            "--allow-gaps to apply anyway and record the gap."
+            f"lost. Export the missing window(s), or {REBASELINE_HINT}, or pass --allow-gaps to apply anyway and "
+            "record the gap."
         )
 
 
@@ -57,6 +65,10 @@ class SyncPlan:
     baseline_export: str
     baseline_time: datetime
     table_arn: str
+    # A re-baseline replaces the rows of a table that has some: what the table reflected before it (None when its
+    # ledger was lost).
+    rebaseline: bool = False
+    rebaseline_of: datetime | None = None
 
     @property
     def exports(self) -> tuple[Export, ...]:
@@ -68,7 +80,7 @@ class SyncPlan:
 
     def snapshot_properties(self, swept_at: datetime, sync_id: str) -> dict[str, str]:
         """The ledger entry of the commit that applies this plan (its row counts are the commit's own)."""
-        return {
+        properties = {
             SYNC_ID: sync_id,
             ORPHANS_SWEPT_AT: format_timestamp(swept_at),
             REFLECTS_TIME: format_timestamp(self.reflects_after),
@@ -78,24 +90,33 @@ class SyncPlan:
             TABLE_ARN: self.table_arn,
             ACCEPTED_GAPS: json.dumps([str(g) for g in self.gaps]),
         }
+        if self.rebaseline:
+            properties[REBASELINE_OF] = format_timestamp(self.rebaseline_of) if self.rebaseline_of else "unknown"
+        return properties
 
 
 def plan_sync(
-    listing: ExportListing, ledger: LedgerEntry | None, *, allow_gaps: bool = False, up_to: datetime | None = None
+    listing: ExportListing,
+    ledger: LedgerEntry | None,
+    *,
+    allow_gaps: bool = False,
+    up_to: datetime | None = None,
+    rebaseline: bool = False,
 ) -> SyncPlan:
     """Choose what to apply: with no ledger, the latest full export and the windows after it; else the windows
     that end after the point the table reflects (and, given `up_to`, no later than it). Gaps are refused
-    unless allowed."""
+    unless allowed.
+
+    `rebaseline` (for a table that holds data) starts again from the latest full export, as with no ledger, and
+    the sync replaces the table's rows in one commit; a table that already stands on that full export is synced
+    as usual, so a re-baseline run twice changes nothing the second time."""
     if len(listing.table_arns) > 1:
         raise SyncError(f"source {listing.source.uri} holds exports of several tables: {sorted(listing.table_arns)}")
+    replaced = ledger
+    if rebaseline and ledger is not None and ledger.baseline_export != _latest_full(listing, up_to).export_id:
+        ledger = None
     if ledger is None:
-        full_exports = [e for e in listing.full_exports if up_to is None or e.summary.covers_to <= up_to]
-        if not full_exports:
-            raise SyncError(
-                f"no full export under {listing.source.uri}: a table starts from a full export "
-                "(export the table in full first, then incrementally)"
-            )
-        baseline: Export | None = full_exports[-1]
+        baseline: Export | None = _latest_full(listing, up_to)
         assert baseline is not None
         reflects = baseline_time = baseline.summary.covers_to
         table_arn, baseline_id = baseline.summary.table_arn, baseline.export_id
@@ -127,4 +148,16 @@ def plan_sync(
         baseline_export=baseline_id,
         baseline_time=baseline_time,
         table_arn=table_arn,
+        rebaseline=rebaseline and baseline is not None,
+        rebaseline_of=replaced.reflects if rebaseline and baseline is not None and replaced is not None else None,
     )
+
+
+def _latest_full(listing: ExportListing, up_to: datetime | None) -> Export:
+    full_exports = [e for e in listing.full_exports if up_to is None or e.summary.covers_to <= up_to]
+    if not full_exports:
+        raise SyncError(
+            f"no full export under {listing.source.uri}: a table starts from a full export "
+            "(export the table in full first, then incrementally)"
+        )
+    return full_exports[-1]

@@ -24,6 +24,7 @@ from ddb_iceberg.engine.type_profile import tag_of
 from ddb_iceberg.exports.typed_values import DecodedItem, DecodedValue, decode_value, encode_value, format_number
 
 _SET_ELEMENT_TAGS = {"SS": "S", "NS": "N", "BS": "B"}
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 def arrow_type(column_type: ColumnType) -> pa.DataType:
@@ -89,15 +90,25 @@ def converter(column_type: ColumnType, tag: str) -> Converter:
             return value
 
         return plain
-    if kind is Kind.LONG or kind is Kind.DECIMAL:
-        as_cell = int if kind is Kind.LONG else Decimal
+    if kind is Kind.LONG:
 
-        def number(value: DecodedValue) -> Any:
+        def long_number(value: DecodedValue) -> Any:
+            if type(value) is not Decimal:
+                raise NotHeld
+            whole = int(value)  # truncates: equal only when the number is whole
+            if whole != value or not _LONG_MIN <= whole <= _LONG_MAX:
+                raise NotHeld
+            return whole
+
+        return long_number
+    if kind is Kind.DECIMAL:
+
+        def decimal_number(value: DecodedValue) -> Any:
             if type(value) is not Decimal or not number_fits(column_type, value):
                 raise NotHeld
-            return as_cell(value)
+            return value
 
-        return number
+        return decimal_number
     if kind is Kind.NUMBER_TEXT:
 
         def number_text(value: DecodedValue) -> Any:

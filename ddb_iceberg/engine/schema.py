@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import Any
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names
-from ddb_iceberg.engine.type_profile import ItemProfile, NumberStats, ValueProfile, tag_of
+from ddb_iceberg.engine.type_profile import ItemProfile, NumberStats, ValueProfile, number_shape, tag_of
 from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports.typed_values import DecodedValue
 
@@ -154,13 +154,18 @@ def _number_stats(numbers: Iterable[Decimal]) -> NumberStats:
 
 def number_fits(column_type: ColumnType, number: Decimal | NumberStats) -> bool:
     """Whether a column type holds a number (or every number of a profile) exactly."""
-    stats = number if isinstance(number, NumberStats) else _number_stats([number])
-    if column_type.kind is Kind.NUMBER_TEXT:
+    kind = column_type.kind
+    if kind is Kind.NUMBER_TEXT:
         return True
-    if column_type.kind is Kind.LONG:
-        return stats.all_long
-    if column_type.kind is Kind.DECIMAL:
-        return stats.max_scale <= column_type.scale and stats.max_digits <= MAX_DECIMAL_PRECISION - column_type.scale
+    if isinstance(number, NumberStats):
+        all_long, digits, places = number.all_long, number.max_digits, number.max_scale
+    else:
+        digits, places = number_shape(number)
+        all_long = NumberStats.of(number).all_long if kind is Kind.LONG else False
+    if kind is Kind.LONG:
+        return all_long
+    if kind is Kind.DECIMAL:
+        return places <= column_type.scale and digits <= MAX_DECIMAL_PRECISION - column_type.scale
     return False
 
 

@@ -158,7 +158,10 @@ class SparkIcebergTable:
             partition_key = quote(layout.key_columns[0].name)
             self.spark.sql(f"ALTER TABLE {self.full_name} ADD PARTITION FIELD bucket({buckets}, {partition_key})")
         self.spark.sql(f"ALTER TABLE {self.full_name} SET IDENTIFIER FIELDS {keys}")
-        self.spark.sql(f"ALTER TABLE {self.full_name} WRITE ORDERED BY {keys}")
+        # Clustered by bucket and sorted inside each task: `WRITE ORDERED BY` would choose range distribution,
+        # which samples the whole input (building every row twice) before it shuffles.
+        distribution = "DISTRIBUTED BY PARTITION " if buckets else ""
+        self.spark.sql(f"ALTER TABLE {self.full_name} WRITE {distribution}LOCALLY ORDERED BY {keys}")
 
     def evolve(self, layout: Layout) -> None:
         """Add the columns and struct fields `layout` has and the table lacks; then record the layout.
@@ -277,14 +280,18 @@ class SparkIcebergTable:
         with self.snapshot_properties(properties):
             rows.drop(OP_COLUMN).writeTo(f"{self.catalog}.{self.namespace}.{self.name}.branch_{branch}").append()
 
-    def merge(self, changes: DataFrame, layout: Layout, properties: Mapping[str, str], branch: str) -> None:
+    def merge(
+        self, changes: DataFrame, layout: Layout, properties: Mapping[str, str], branch: str, *, replace: bool = False
+    ) -> None:
         """One MERGE, one commit to `branch`: upserts become exactly their image, deletes remove their row, and
-        no row is changed by a write older than the one it already shows."""
+        no row is changed by a write older than the one it already shows. With `replace` (a re-baseline), the
+        changes are the whole truth: rows they do not name are deleted, and the rows they name take their
+        image whatever the table's write time."""
         with self._registered(changes) as view:
             keys = [c.name for c in layout.key_columns]
             columns = [c.name for c in layout.columns]
             on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-            newer = f"s.{quote(WRITE_TIME_COLUMN)} >= t.{quote(WRITE_TIME_COLUMN)}"
+            newer = "true" if replace else f"s.{quote(WRITE_TIME_COLUMN)} >= t.{quote(WRITE_TIME_COLUMN)}"
             assignments = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns if c not in keys)
             names = ", ".join(quote(c) for c in columns)
             values = ", ".join(f"s.{quote(c)}" for c in columns)
@@ -293,6 +300,7 @@ class SparkIcebergTable:
                 f"WHEN MATCHED AND s.{OP_COLUMN} = '{DELETE}' AND {newer} THEN DELETE "
                 f"WHEN MATCHED AND s.{OP_COLUMN} = '{UPSERT}' AND {newer} THEN UPDATE SET {assignments} "
                 f"WHEN NOT MATCHED AND s.{OP_COLUMN} = '{UPSERT}' THEN INSERT ({names}) VALUES ({values})"
+                + (" WHEN NOT MATCHED BY SOURCE THEN DELETE" if replace else "")
             )
             with self.snapshot_properties(properties):
                 self.spark.sql(statement)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from
 from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, SYNC_ID, LedgerEntry
-from ddb_iceberg.engine.plan import SyncError, SyncPlan, plan_sync
+from ddb_iceberg.engine.plan import REBASELINE_HINT, SyncError, SyncPlan, plan_sync
 from ddb_iceberg.engine.records import OP_COLUMN, UPSERT
 from ddb_iceberg.engine.schema import Layout, describe_changes, plan_layout
 from ddb_iceberg.engine.spark_session import apply_engine_settings
@@ -64,6 +64,9 @@ class SyncResult:
     schema_changes: list[str] = field(default_factory=list)
     type_drift: list[str] = field(default_factory=list)
     accepted_gaps: list[str] = field(default_factory=list)
+    # Set by a re-baseline that replaced the table's rows: the time the table reflected before ("unknown" when
+    # its ledger was lost).
+    rebaseline_of: str | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
@@ -95,6 +98,11 @@ class SyncResult:
             f"  the table now reflects the DynamoDB table as of {self.reflects}",
             "  time: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.phase_seconds.items()),
         ]
+        if self.rebaseline_of is not None:
+            lines.append(
+                f"  re-baselined: the rows were replaced by full export {self.applied_exports[0]['export_id']} "
+                f"(before, the table reflected {self.rebaseline_of})"
+            )
         lines += [f"  schema: {change}" for change in self.schema_changes]
         lines += [f"  type drift: {drift}" for drift in self.type_drift]
         lines += [f"  accepted gap: {gap}" for gap in self.accepted_gaps]
@@ -114,6 +122,7 @@ def sync_table(
     table_properties: Mapping[str, str] | None = None,
     up_to: datetime | None = None,
     buckets: int | None = None,
+    rebaseline: bool = False,
     log: Log = lambda _message: None,
 ) -> SyncResult:
     """Bring the Iceberg table up to the latest export under `source`, in one commit (or none).
@@ -122,13 +131,16 @@ def sync_table(
     (`spark_table.TABLE_PROPERTIES`) of a table this sync creates, `buckets` its number of buckets of the
     partition key (0: not partitioned; default: from the full export's size, see `bucket_count`).
 
+    `rebaseline` replaces the rows of the table with the latest full export and the windows after it, in one
+    commit (history and tags stay): the way out of a gap or a lost ledger (`plan.plan_sync`).
+
     When another writer commits first (another sync, table upkeep), Iceberg refuses this sync's commit; the
     sync then plans again from the table as the other writer left it, at most `MAX_ATTEMPTS` times.
     """
     started = time.monotonic()
     apply_engine_settings(spark)
     table = SparkIcebergTable(spark, catalog, table_identifier)
-    request = _Request(key_attributes, allow_gaps, orphan_sweep_interval, table_properties, up_to, buckets)
+    request = _Request(key_attributes, allow_gaps, orphan_sweep_interval, table_properties, up_to, buckets, rebaseline)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             result = _sync_once(table, source, request, log)
@@ -160,6 +172,7 @@ class _Request:
     table_properties: Mapping[str, str] | None
     up_to: datetime | None
     buckets: int | None
+    rebaseline: bool
 
 
 def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request, log: Log) -> SyncResult:
@@ -174,11 +187,12 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         # The snapshot this sync plans from: its commit is published only if the table is still there.
         planned_from = table.current_snapshot_id()
         ledger = table.ledger()
-        if ledger is None and planned_from is not None:
+        if ledger is None and planned_from is not None and not request.rebaseline:
             raise SyncError(missing_ledger_message(result.table))
 
     listing = discover_exports(source)
-    plan = plan_sync(listing, ledger, allow_gaps=request.allow_gaps, up_to=request.up_to)
+    rebaseline = request.rebaseline and planned_from is not None
+    plan = plan_sync(listing, ledger, allow_gaps=request.allow_gaps, up_to=request.up_to, rebaseline=rebaseline)
     keys = _resolve_keys(layout, request.key_attributes, listing)
     result.skipped_exports = [e.export_id for e in plan.skipped]
     result.warnings = [f"{e.export_id}: {w}" for e in plan.exports for w in e.warnings]
@@ -192,7 +206,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
     log(f"Reading and verifying {len(plan.exports)} export(s) on Spark's executors ...")
     phase_started = time.monotonic()
     table_rows = None
-    if layout is not None and planned_from is not None:
+    if layout is not None and planned_from is not None and plan.baseline is None:
         existing, snapshot = layout, planned_from
         table_rows = lambda start, end: table.rows_written_between(existing, start, end, snapshot)  # noqa: E731
     changes = collect_changes(table.spark, plan, keys, layout, table_rows)
@@ -220,7 +234,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         branch = table.start_branch(planned_from)
         try:
             sync_id = uuid.uuid4().hex
-            _apply(table, plan, changes, new_layout, swept_at, sync_id, branch)
+            _apply(table, plan, changes, new_layout, swept_at, sync_id, branch, planned_from is None)
             committed = LedgerEntry.from_summary(*table.branch_head(branch))
             assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"
             result.tag = tag_name(plan.reflects_after)
@@ -240,6 +254,8 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
     result.snapshot_id = committed.snapshot_id
     result.reflects = format_timestamp(plan.reflects_after)
     result.accepted_gaps = [str(gap) for gap in plan.gaps]
+    if plan.rebaseline:
+        result.rebaseline_of = format_timestamp(plan.rebaseline_of) if plan.rebaseline_of else "unknown"
     result.applied_exports = [
         {
             "export_id": e.export_id,
@@ -258,8 +274,7 @@ def missing_ledger_message(table: str) -> str:
         f"table {table} holds data but no ddb_iceberg ledger describes its current snapshot, so what it "
         "reflects is unknown (another tool rolled it back, or replaced its snapshots and expired ours along with "
         "the ddb-iceberg.ledger table property). Refusing to guess: merging a full export onto it could keep rows "
-        "DynamoDB deleted. Re-baseline it from a new full export (drop the table and sync again; its history "
-        "goes with it)."
+        f"DynamoDB deleted. To recover, {REBASELINE_HINT}."
     )
 
 
@@ -309,14 +324,17 @@ def _apply(
     swept_at: datetime,
     sync_id: str,
     branch: str,
+    empty_table: bool,
 ) -> None:
     """Write the changes to the sync's branch in one commit that carries the ledger (the counts come from the
     commit's own summary); a plan with no effective change still commits an empty snapshot, so the ledger
     records the exports and the time the table now reflects."""
     properties = plan.snapshot_properties(swept_at, sync_id)
     rows = changes.rows(layout)
-    if plan.baseline is not None and plan.reflects_before is None:
+    if plan.baseline is not None and (empty_table or not layout.has_key_columns):
         table.append(rows.where(f"{OP_COLUMN} = '{UPSERT}'"), properties, branch)
+    elif plan.rebaseline:
+        table.merge(rows, layout, properties, branch, replace=True)
     elif changes.count:
         table.merge(rows, layout, properties, branch)
     if table.branch_head(branch)[1].get(SYNC_ID) != sync_id:

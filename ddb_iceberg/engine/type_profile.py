@@ -31,14 +31,32 @@ def tag_of(value: DecodedValue) -> str | None:
     raise TypeError(f"not a decoded DynamoDB value: {type(value).__name__}")
 
 
+def number_shape(number: Decimal) -> tuple[int, int]:
+    """(digits before the point, digits after it) of a finite number, without leading or trailing zeros: what
+    decides the exact types that hold it. Read off the number's digits (this runs for every number a sync reads)."""
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int), "DynamoDB numbers are finite"
+    if digits == (0,):
+        return 0, 0
+    if exponent >= 0:
+        return len(digits) + exponent, 0
+    scale, index = -exponent, len(digits) - 1
+    while scale and digits[index] == 0:
+        scale -= 1
+        index -= 1
+    return max(len(digits) + exponent, 0), scale
+
+
 def integer_digits(number: Decimal) -> int:
-    return max(number.adjusted() + 1, 0) if number else 0
+    return number_shape(number)[0]
 
 
 def scale(number: Decimal) -> int:
-    exponent = number.normalize(EXACT_CONTEXT).as_tuple().exponent
-    assert isinstance(exponent, int)
-    return max(-exponent, 0)
+    return number_shape(number)[1]
+
+
+# Integers of at most this many digits are longs; longer ones are compared with the range.
+_LONG_SAFE_DIGITS = 18
 
 
 class NumberStats:
@@ -52,10 +70,19 @@ class NumberStats:
         self.max_digits = 0
 
     def add(self, number: Decimal) -> None:
-        if self.all_long and not (number == number.to_integral_value() and _LONG_MIN <= number <= _LONG_MAX):
+        digits, places = number_shape(number)
+        if self.all_long and (places or (digits > _LONG_SAFE_DIGITS and not _LONG_MIN <= number <= _LONG_MAX)):
             self.all_long = False
-        self.max_scale = max(self.max_scale, scale(number))
-        self.max_digits = max(self.max_digits, integer_digits(number))
+        if places > self.max_scale:
+            self.max_scale = places
+        if digits > self.max_digits:
+            self.max_digits = digits
+
+    @classmethod
+    def of(cls, number: Decimal) -> NumberStats:
+        stats = cls()
+        stats.add(number)
+        return stats
 
     def merge(self, other: NumberStats) -> None:
         self.all_long = self.all_long and other.all_long

@@ -72,13 +72,21 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
     )
 
     def sync(
-        self, context: dg.AssetExecutionContext, source_uri: str, *, up_to: datetime | None, allow_gaps: bool
+        self,
+        context: dg.AssetExecutionContext,
+        source_uri: str,
+        *,
+        up_to: datetime | None,
+        allow_gaps: bool,
+        rebaseline: bool = False,
     ) -> SyncResult:
         emr = self._client("emr-serverless")
         self._prepare_application(emr, context)
         package = build_job_package()
         code = self.upload_job_package(package, context)
-        params = self.start_job_run_params(context.run_id, code, source_uri, up_to=up_to, allow_gaps=allow_gaps)
+        params = self.start_job_run_params(
+            context.run_id, code, source_uri, up_to=up_to, allow_gaps=allow_gaps, rebaseline=rebaseline
+        )
         recorder = _JobRunRecorder(emr)
         pipes = PipesEMRServerlessClient(
             client=recorder,  # type: ignore[arg-type]
@@ -145,13 +153,23 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
                 context.log.info(f"Uploaded the job's {name} to {uris[name]}")
         return uris
 
-    def client_token(self, run_id: str, source_uri: str, up_to: datetime | None, allow_gaps: bool) -> str:
+    def client_token(
+        self, run_id: str, source_uri: str, up_to: datetime | None, allow_gaps: bool, rebaseline: bool = False
+    ) -> str:
         """Same Dagster run, same request: a retried step finds the job run it already started."""
         request = f"{self.table}|{source_uri}|{up_to.isoformat() if up_to else ''}|{allow_gaps}"
+        request += "|rebaseline" if rebaseline else ""
         return f"{run_id}-{hashlib.sha256(request.encode()).hexdigest()}"[:CLIENT_TOKEN_LENGTH]
 
     def start_job_run_params(
-        self, run_id: str, code: dict[str, str], source_uri: str, *, up_to: datetime | None, allow_gaps: bool
+        self,
+        run_id: str,
+        code: dict[str, str],
+        source_uri: str,
+        *,
+        up_to: datetime | None,
+        allow_gaps: bool,
+        rebaseline: bool = False,
     ) -> dict[str, Any]:
         catalog = CatalogSettings(
             warehouse=self.warehouse,
@@ -169,6 +187,8 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             arguments += ["--up-to", up_to.isoformat()]
         if allow_gaps:
             arguments.append("--allow-gaps")
+        if rebaseline:
+            arguments.append("--rebaseline")
         if self.key_attributes:
             arguments += ["--key", ",".join(self.key_attributes)]
         if self.endpoint_url:
@@ -196,7 +216,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         return {
             "applicationId": self.application_id,
             "executionRoleArn": self.execution_role_arn,
-            "clientToken": self.client_token(run_id, source_uri, up_to, allow_gaps),
+            "clientToken": self.client_token(run_id, source_uri, up_to, allow_gaps, rebaseline),
             "name": f"ddb-iceberg {self.table}" + (f" up to {up_to.isoformat()}" if up_to else ""),
             "executionTimeoutMinutes": self.job_timeout_minutes,
             "jobDriver": {

@@ -30,9 +30,16 @@ class MergeRunnerResource(dg.ConfigurableResource, ABC):  # type: ignore[type-ar
 
     @abstractmethod
     def sync(
-        self, context: dg.AssetExecutionContext, source_uri: str, *, up_to: datetime | None, allow_gaps: bool
+        self,
+        context: dg.AssetExecutionContext,
+        source_uri: str,
+        *,
+        up_to: datetime | None,
+        allow_gaps: bool,
+        rebaseline: bool = False,
     ) -> SyncResult:
-        """Apply what the table lacks of the exports under `source_uri` that end no later than `up_to`."""
+        """Apply what the table lacks of the exports under `source_uri` that end no later than `up_to`
+        (`rebaseline`: replace the table's rows with the latest full export first, see `engine.sync`)."""
 
 
 def local_spark_config(warehouse: str, catalog_name: str = CATALOG_NAME, **overrides: str) -> dict[str, str]:
@@ -50,7 +57,13 @@ class LocalSparkMergeRunner(MergeRunnerResource):
     spark: LazyPySparkResource = Field(description="dagster-pyspark's session resource; see local_spark_config.")
 
     def sync(
-        self, context: dg.AssetExecutionContext, source_uri: str, *, up_to: datetime | None, allow_gaps: bool
+        self,
+        context: dg.AssetExecutionContext,
+        source_uri: str,
+        *,
+        up_to: datetime | None,
+        allow_gaps: bool,
+        rebaseline: bool = False,
     ) -> SyncResult:
         check_java()
         prepare_local_environment()
@@ -66,5 +79,6 @@ class LocalSparkMergeRunner(MergeRunnerResource):
             key_attributes=tuple(self.key_attributes) or None,
             allow_gaps=allow_gaps,
             up_to=up_to,
+            rebaseline=rebaseline,
             log=context.log.info,
         )

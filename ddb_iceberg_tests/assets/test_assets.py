@@ -130,3 +130,24 @@ def test_a_window_whose_predecessor_is_missing_is_refused(pipeline: Pipeline) ->
         run_config={"ops": {"ddb_iceberg_table": {"config": {"allow_gaps": True}}}},
     )
     assert _metadata(allowed, "ddb_iceberg_table")["reflects"] == "2026-01-01T03:00:00.000Z"
+
+
+def test_the_rebaseline_job_recovers_from_a_gap_with_a_new_full_export(pipeline: Pipeline) -> None:
+    pipeline.materialize([pipeline.full])
+    pipeline.windows(0, 0)
+    refused = pipeline.materialize(
+        [pipeline.incremental, pipeline.table], partition_key="2026-01-01T02:00", raise_on_error=False
+    )
+    failure = refused.failure_data_for_node("ddb_iceberg_table")
+    assert failure is not None and "rebaseline_job" in str(failure.error)
+
+    pipeline.materialize(
+        [pipeline.full], run_config={"ops": {"ddb_full_export": {"config": {"export_time": "2026-01-01T02:00:00Z"}}}}
+    )
+    job = pipeline.definitions.resolve_job_def("rebaseline_job")
+    result = job.execute_in_process(partition_key="2026-01-01T02:00", instance=pipeline.instance)
+    assert result.success
+    metadata = _metadata(result, "ddb_iceberg_table")
+    assert metadata["rebaseline_of"] == "2026-01-01T01:00:00.000Z"
+    assert metadata["reflects"] == "2026-01-01T03:00:00.000Z"
+    assert pipeline.items() == pipeline.truth("2026-01-01T03:00:00.000Z")

@@ -137,7 +137,7 @@ def test_a_table_with_rows_but_no_ledger_is_refused_never_taken_for_new(
     items, files = warehouse.items(), warehouse.files()
     with pytest.raises(SyncError, match="holds data but no ddb_iceberg ledger") as caught:
         warehouse.sync(history.source)
-    assert "Re-baseline" in str(caught.value)
+    assert "ddb-iceberg sync --rebaseline" in str(caught.value)
     assert warehouse.items() == items and warehouse.files() == files
 
 
