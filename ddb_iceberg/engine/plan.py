@@ -27,7 +27,6 @@ from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports import Export, ExportListing, Gap, find_gaps
 from ddb_iceberg.exports.manifest import format_timestamp
 
-
 # The way out when the chain of windows cannot continue (README, FAQ).
 REBASELINE_HINT = (
     "re-baseline the table from a new full export (export the table in full, then `ddb-iceberg sync --rebaseline`, "

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from ddb_iceberg.exports.typed_values import EXACT_CONTEXT, DecodedValue
+from ddb_iceberg.exports.typed_values import DecodedValue
 
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _TAG_BY_TYPE: dict[type, str] = {str: "S", Decimal: "N", bytes: "B", bool: "BOOL", dict: "M", list: "L"}

@@ -1,4 +1,4 @@
-"""Re-baseline: the table's rows replaced by a new full export (and the windows after it) in one commit, history kept."""
+"""Re-baseline: the rows replaced by a new full export (and the windows after it) in one commit, history kept."""
 
 from __future__ import annotations
 
