@@ -58,15 +58,16 @@ def ledger_history(table: Table) -> list[LedgerEntry]:
     def ancestry() -> Iterator[Ancestor]:
         snapshot = table.current_snapshot()
         while snapshot is not None:
-            yield snapshot.snapshot_id, dict(snapshot.summary.additional_properties) if snapshot.summary else {}
+            summary = dict(snapshot.summary.additional_properties) if snapshot.summary else {}
             parent = snapshot.parent_snapshot_id
+            yield Ancestor(snapshot.snapshot_id, summary, snapshot.sequence_number or 0, parent)
             snapshot = table.snapshot_by_id(parent) if parent is not None else None
 
-    return find_ledger(
-        ancestry(),
-        table.properties.get(LEDGER_PROPERTY),
-        lambda snapshot_id: table.snapshot_by_id(snapshot_id) is not None,
-    )
+    def sequence_number_of(snapshot_id: int) -> int | None:
+        snapshot = table.snapshot_by_id(snapshot_id)
+        return (snapshot.sequence_number or 0) if snapshot is not None else None
+
+    return find_ledger(ancestry(), table.properties.get(LEDGER_PROPERTY), sequence_number_of)
 
 
 def table_status(catalog: Catalog, identifier: str) -> TableStatus:

@@ -8,8 +8,8 @@ Where it lives (README, "The ledger"):
 Table upkeep (compaction, expiry of snapshots, dropped tags) and other writers commit snapshots without the
 ledger. The current snapshot's ancestry is searched first: the newest ancestor with a ledger tells what the
 table reflects, also after a rollback. Only when expiry has removed every such ancestor does the table
-property speak, and only if the snapshot it names is gone too (one still there but not an ancestor was
-rolled back past). No ledger at all on a table with data is refused, never taken for a new table.
+property speak, and only for a snapshot that was an ancestor (see `find_ledger`). No ledger at all on a table
+with data is refused, never taken for a new table.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from ddb_iceberg.exports.manifest import parse_timestamp
 
@@ -113,25 +114,37 @@ class LedgerEntry:
             return None
 
 
-# A snapshot of the current one's ancestry: its id and summary.
-Ancestor = tuple[int, Mapping[str, str]]
+class Ancestor(NamedTuple):
+    """A snapshot of the current one's ancestry."""
+
+    snapshot_id: int
+    summary: Mapping[str, str]
+    sequence_number: int
+    parent_id: int | None
 
 
 def find_ledger(
     ancestry: Iterable[Ancestor],
     table_property: str | None,
-    snapshot_exists: Callable[[int], bool],
+    sequence_number_of: Callable[[int], int | None],
     *,
     latest_only: bool = False,
 ) -> list[LedgerEntry]:
     """The ledger entries that describe the current snapshot, newest (the one that counts) first.
 
     `ancestry` is the current snapshot and its ancestors, newest first, as far as expiry left the chain (read
-    lazily: with `latest_only`, only up to the first entry). Empty when no ledger applies (module docstring).
+    lazily: with `latest_only`, only up to the first entry); `sequence_number_of` gives a snapshot's sequence
+    number, None when it is gone. Empty when no ledger applies.
+
+    The table property speaks only when no ancestor has an entry, and only for a snapshot that was in the
+    ancestry: one that is gone (expired), or one older than where expiry broke the chain (its tag kept it while
+    the commits after it were expired). A snapshot still there and not below a break was rolled back past.
     """
     entries: list[LedgerEntry] = []
-    for snapshot_id, summary in ancestry:
-        entry = LedgerEntry.from_summary(snapshot_id, summary)
+    oldest: Ancestor | None = None
+    for ancestor in ancestry:
+        oldest = ancestor
+        entry = LedgerEntry.from_summary(ancestor.snapshot_id, ancestor.summary)
         if entry is not None:
             entries.append(entry)
             if latest_only:
@@ -139,6 +152,12 @@ def find_ledger(
     if entries or not table_property:
         return entries
     stored = LedgerEntry.from_table_property(table_property)
-    if stored is None or snapshot_exists(stored.snapshot_id):
+    if stored is None:
         return []
-    return [stored]
+    stored_sequence = sequence_number_of(stored.snapshot_id)
+    if stored_sequence is None:
+        return [stored]
+    chain_broken = oldest is not None and oldest.parent_id is not None and sequence_number_of(oldest.parent_id) is None
+    if chain_broken and oldest is not None and stored_sequence < oldest.sequence_number:
+        return [stored]
+    return []

@@ -106,15 +106,16 @@ class SparkIcebergTable:
         def ancestry() -> Iterator[Ancestor]:
             snapshot = table.currentSnapshot()
             while snapshot is not None:
-                yield snapshot.snapshotId(), snapshot.summary()
                 parent = snapshot.parentId()
+                yield Ancestor(snapshot.snapshotId(), snapshot.summary(), snapshot.sequenceNumber(), parent)
                 snapshot = table.snapshot(parent) if parent is not None else None
 
+        def sequence_number_of(snapshot_id: int) -> int | None:
+            snapshot = table.snapshot(snapshot_id)
+            return int(snapshot.sequenceNumber()) if snapshot is not None else None
+
         return find_ledger(
-            ancestry(),
-            table.properties().get(LEDGER_PROPERTY),
-            lambda snapshot_id: table.snapshot(snapshot_id) is not None,
-            latest_only=latest_only,
+            ancestry(), table.properties().get(LEDGER_PROPERTY), sequence_number_of, latest_only=latest_only
         )
 
     def ledger(self) -> LedgerEntry | None:

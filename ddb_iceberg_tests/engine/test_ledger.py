@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ddb_iceberg.engine.ledger import REFLECTS_TIME, LedgerEntry, find_ledger
+from ddb_iceberg.engine.ledger import REFLECTS_TIME, Ancestor, LedgerEntry, find_ledger
 
 FOREIGN: dict[str, str] = {"added-data-files": "3"}  # a commit of compaction or of another writer
 # The time each sync's commit reflects, by snapshot id.
@@ -22,9 +22,22 @@ def _stored(snapshot_id: int, reflects: str) -> str:
 
 
 def _find(
-    ancestry: Sequence[tuple[int, Mapping[str, str]]], stored: str | None, existing: set[int], **options: bool
+    chain: Sequence[tuple[int, Mapping[str, str]]],
+    stored: str | None,
+    existing: set[int],
+    *,
+    expired_parent: int | None = None,
+    **options: bool,
 ) -> list[tuple[int, str]]:
-    found = find_ledger(ancestry, stored, existing.__contains__, **options)
+    """Snapshot ids stand for their sequence numbers (commit order); each snapshot's parent is the next in
+    `chain`, the last one's is `expired_parent` (None: the table's first snapshot)."""
+    parents = [snapshot_id for snapshot_id, _ in chain[1:]] + [expired_parent]
+    ancestry = [
+        Ancestor(i, summary, i, parent) for (i, summary), parent in zip(chain, parents[: len(chain)], strict=True)
+    ]
+    found = find_ledger(
+        ancestry, stored, lambda snapshot_id: snapshot_id if snapshot_id in existing else None, **options
+    )
     return [(entry.snapshot_id, entry.properties[REFLECTS_TIME]) for entry in found]
 
 
@@ -37,7 +50,12 @@ def test_the_newest_ancestor_with_a_ledger_counts_even_after_foreign_commits() -
 
 def test_after_expiry_the_table_property_speaks_for_the_expired_snapshot() -> None:
     # Compaction (5) after sync 3, then every older snapshot expired and every tag dropped.
-    assert _find([(5, FOREIGN)], _stored(3, T[3]), {5}) == [(3, T[3])]
+    assert _find([(5, FOREIGN)], _stored(3, T[3]), {5}, expired_parent=4) == [(3, T[3])]
+
+
+def test_after_expiry_that_kept_the_tagged_sync_but_not_the_commits_after_it_the_property_speaks() -> None:
+    # Sync 3 (tagged, so kept), compactions 4 and 5, then 4 expired: the chain from 5 breaks above 3.
+    assert _find([(5, FOREIGN)], _stored(3, T[3]), {3, 5}, expired_parent=4) == [(3, T[3])]
 
 
 def test_the_ancestry_beats_a_property_left_behind_by_a_run_that_died_before_writing_it() -> None:

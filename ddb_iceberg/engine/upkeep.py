@@ -1,0 +1,275 @@
+"""Table upkeep: compaction, snapshot expiry and orphan-file removal, done so that the ledger and syncs survive it.
+
+A table synced every 15 minutes takes 35,000 commits a year; each merge-on-read window adds delete files and
+small data files. Upkeep, in order:
+1. compaction of data files (sorted by the key), rewriting those with position deletes, and removal of the
+   delete files no data file needs any more;
+2. compaction of the remaining position delete files;
+3. `ddb-` tags older than the tag retention dropped (never the tag of the snapshot the ledger names), then
+   snapshots older than the snapshot retention expired (tags and branches keep theirs);
+4. files no snapshot references, older than a safe age, removed (a sync still writing is never that old).
+
+The ledger survives: it is in the table property `ddb-iceberg.ledger` and found through snapshot ancestry
+(`ledger.find_ledger`). Upkeep and syncs commit optimistically: a sync that loses to upkeep plans again
+(`sync.MAX_ATTEMPTS`), and a step of upkeep that loses to a sync runs again, at most `MAX_ATTEMPTS` times.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ddb_iceberg.engine.naming import quote
+from ddb_iceberg.engine.plan import SyncError
+from ddb_iceberg.engine.spark_table import SparkIcebergTable, commit_conflict
+from ddb_iceberg.engine.spark_types import sql_string
+from ddb_iceberg.engine.sync import tag_name
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+Log = Callable[[str], None]
+MAX_ATTEMPTS = 4
+TAG_PREFIX = "ddb-"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class UpkeepSettings:
+    """What upkeep keeps and when it compacts."""
+
+    snapshot_retention: timedelta = timedelta(days=7)
+    tag_retention: timedelta = timedelta(days=30)
+    # Older than any run can take: a file younger than this may belong to a sync still writing.
+    orphan_age: timedelta = timedelta(days=3)
+    # A file group is compacted once it has this many files (Iceberg's `min-input-files`) ...
+    min_input_files: int = 5
+    # ... or any data file with at least this many delete files applying to it (`delete-file-threshold`).
+    delete_file_threshold: int = 1
+
+    def __post_init__(self) -> None:
+        if self.orphan_age < timedelta(days=1):
+            raise SyncError("orphan files must be at least a day old to be removed (a sync may still be writing)")
+
+
+@dataclass(frozen=True)
+class FileStats:
+    """The files of the table's current snapshot."""
+
+    data_files: int = 0
+    data_bytes: int = 0
+    delete_files: int = 0
+    delete_bytes: int = 0
+    snapshots: int = 0
+
+
+@dataclass
+class UpkeepResult:
+    """What upkeep did; printed by the CLI and reported as the maintenance asset's metadata."""
+
+    table: str
+    before: FileStats = field(default_factory=FileStats)
+    after: FileStats = field(default_factory=FileStats)
+    data_files_rewritten: int = 0
+    data_files_added: int = 0
+    delete_files_removed: int = 0
+    snapshots_expired: int = 0
+    tags_dropped: list[str] = field(default_factory=list)
+    orphan_files_removed: int = 0
+    seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> UpkeepResult:
+        """The result a job reported (as `asdict` made it); fields this version does not know are left out."""
+        known = {f.name for f in dataclass_fields(cls)}
+        values = {name: value for name, value in fields.items() if name in known}
+        for name in ("before", "after"):
+            if isinstance(values.get(name), dict):
+                stats = {f.name for f in dataclass_fields(FileStats)}
+                values[name] = FileStats(**{k: v for k, v in values[name].items() if k in stats})
+        return cls(**values)
+
+    def describe(self) -> str:
+        before, after = self.before, self.after
+        lines = [
+            f"{self.table}: upkeep done in {self.seconds:.1f}s",
+            f"  data files {before.data_files} -> {after.data_files} ({_mb(before.data_bytes)} -> "
+            f"{_mb(after.data_bytes)}); delete files {before.delete_files} -> {after.delete_files}",
+            f"  compaction rewrote {self.data_files_rewritten} data file(s) into {self.data_files_added}, removed "
+            f"{self.delete_files_removed} delete file(s)",
+            f"  snapshots {before.snapshots} -> {after.snapshots} ({self.snapshots_expired} expired); tags dropped: "
+            f"{', '.join(self.tags_dropped) or 'none'}; orphan files removed: {self.orphan_files_removed}",
+            "  time: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.phase_seconds.items()),
+        ]
+        lines += [f"  warning: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def maintain_table(
+    spark: SparkSession,
+    catalog: str,
+    table_identifier: str,
+    settings: UpkeepSettings | None = None,
+    *,
+    now: datetime | None = None,
+    log: Log = lambda _message: None,
+) -> UpkeepResult:
+    """Compact the table, expire old snapshots and tags, and remove orphan files (module docstring).
+
+    Retention counts back from `now` (default: the clock); the age of orphan files always from the clock."""
+    from ddb_iceberg.engine.spark_session import apply_engine_settings
+
+    started = time.monotonic()
+    settings = settings or UpkeepSettings()
+    now = now or datetime.now(UTC)
+    apply_engine_settings(spark)
+    table = SparkIcebergTable(spark, catalog, table_identifier)
+    result = UpkeepResult(table=f"{table.namespace}.{table.name}")
+    if not table.exists():
+        raise SyncError(f"table {result.table} does not exist: nothing to maintain (a sync creates it)")
+    table.refresh()
+    if table.layout() is None:
+        raise SyncError(f"table {result.table} was not created by ddb_iceberg: refusing to touch it")
+    result.before = file_stats(table)
+    procedure = _Procedures(table, log)
+
+    def phase(name: str, step: Callable[[], _T]) -> _T:
+        phase_started = time.monotonic()
+        value = step()
+        result.phase_seconds[name] = round(time.monotonic() - phase_started, 2)
+        return value
+
+    if result.before.snapshots:
+        log(f"Compacting the data files of {result.table} ...")
+        compacted = phase("compact data files", lambda: procedure.rewrite_data_files(settings))
+        result.data_files_rewritten = int(compacted.get("rewritten_data_files_count", 0) or 0)
+        result.data_files_added = int(compacted.get("added_data_files_count", 0) or 0)
+        result.delete_files_removed = int(compacted.get("removed_delete_files_count", 0) or 0)
+        log("Compacting the position delete files ...")
+        deletes = phase("compact delete files", lambda: procedure.rewrite_position_delete_files(settings))
+        rewritten_deletes = int(deletes.get("rewritten_delete_files_count", 0) or 0)
+        result.delete_files_removed += rewritten_deletes - int(deletes.get("added_delete_files_count", 0) or 0)
+    log("Expiring old tags and snapshots ...")
+    result.tags_dropped = phase("drop old tags", lambda: _drop_old_tags(table, now - settings.tag_retention))
+    snapshots = file_stats(table).snapshots
+    phase("expire snapshots", lambda: procedure.expire_snapshots(now - settings.snapshot_retention))
+    log("Removing orphan files ...")
+    result.orphan_files_removed = phase(
+        "remove orphan files", lambda: table.remove_orphan_files(older_than=datetime.now(UTC) - settings.orphan_age)
+    )
+    result.after = file_stats(table)
+    result.snapshots_expired = snapshots - result.after.snapshots
+    if table.ledger() is None and result.after.snapshots:
+        # Cannot happen while the ledger property is there; say so loudly rather than let a sync find out.
+        result.warnings.append("the table has no ledger after upkeep: the next sync will refuse it (re-baseline)")
+    result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def file_stats(table: SparkIcebergTable) -> FileStats:
+    """Data and delete files of the current snapshot (from the manifests: no data file is read)."""
+    snapshots = sum(1 for _ in table._java_table().snapshots())
+    rows = table.spark.sql(
+        f"SELECT content, count(*) AS files, sum(file_size_in_bytes) AS size FROM {table.full_name}.files "
+        "GROUP BY content"
+    ).collect()
+    by_content = {int(row["content"]): (int(row["files"]), int(row["size"])) for row in rows}
+    data = by_content.get(0, (0, 0))
+    # 1: position deletes, 2: equality deletes (ddb_iceberg writes none, another writer might)
+    deletes = [by_content.get(kind, (0, 0)) for kind in (1, 2)]
+    return FileStats(
+        data_files=data[0],
+        data_bytes=data[1],
+        delete_files=sum(files for files, _ in deletes),
+        delete_bytes=sum(size for _, size in deletes),
+        snapshots=snapshots,
+    )
+
+
+def _drop_old_tags(table: SparkIcebergTable, before: datetime) -> list[str]:
+    """Drop the `ddb-` tags of snapshots committed before `before`, except the tag of the ledger's snapshot."""
+    ledger = table.ledger()
+    keep = tag_name(ledger.reflects) if ledger is not None else None
+    java = table._java_table()
+    cutoff = int(before.timestamp() * 1000)
+    dropped = []
+    for name, snapshot_id in sorted(table.tags().items()):
+        snapshot = java.snapshot(snapshot_id)
+        old = snapshot is not None and snapshot.timestampMillis() < cutoff
+        if name.startswith(TAG_PREFIX) and name != keep and old:
+            dropped.append(name)
+    if dropped:
+        transaction = java.manageSnapshots()
+        for name in dropped:
+            transaction = transaction.removeTag(name)
+        transaction.commit()
+        table.refresh()
+    return dropped
+
+
+class _Procedures:
+    """Iceberg's Spark procedures on one table, each retried when a sync commits first."""
+
+    def __init__(self, table: SparkIcebergTable, log: Log) -> None:
+        self.table = table
+        self.log = log
+        self.name = sql_string(f"{table.namespace}.{table.name}")
+        self.system = f"{quote(table.catalog)}.system"
+
+    def rewrite_data_files(self, settings: UpkeepSettings) -> dict[str, Any]:
+        options = _options(
+            {
+                "min-input-files": settings.min_input_files,
+                "delete-file-threshold": settings.delete_file_threshold,
+                "remove-dangling-deletes": "true",
+                # New files get the rewrite's own sequence number, so the delete files of the rows they replaced
+                # are older than every data file left and are removed as dangling (with the default, a delete
+                # file as new as the rewrite's starting point stays).
+                "use-starting-sequence-number": "false",
+                "partial-progress.enabled": "true",
+            }
+        )
+        return self._call(f"rewrite_data_files(table => {self.name}, strategy => 'sort', options => {options})")
+
+    def rewrite_position_delete_files(self, settings: UpkeepSettings) -> dict[str, Any]:
+        options = _options({"min-input-files": settings.min_input_files})
+        return self._call(f"rewrite_position_delete_files(table => {self.name}, options => {options})")
+
+    def expire_snapshots(self, older_than: datetime) -> dict[str, Any]:
+        moment = older_than.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return self._call(
+            f"expire_snapshots(table => {self.name}, older_than => TIMESTAMP '{moment}', retain_last => 1)"
+        )
+
+    def _call(self, procedure: str) -> dict[str, Any]:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                self.table.refresh()
+                rows = self.table.spark.sql(f"CALL {self.system}.{procedure}").collect()
+                return rows[0].asDict() if rows else {}
+            except Exception as error:
+                conflict = commit_conflict(error)
+                if conflict is None or attempt == MAX_ATTEMPTS:
+                    raise
+                self.log(f"A sync committed first ({conflict}); running this step again")
+                time.sleep(random.uniform(0.5, 2.0) * attempt)
+        raise AssertionError("unreachable")
+
+
+def _options(options: Mapping[str, object]) -> str:
+    return "map(" + ", ".join(f"{sql_string(k)}, {sql_string(str(v))}" for k, v in options.items()) + ")"
