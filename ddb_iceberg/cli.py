@@ -220,6 +220,55 @@ def sync(
 
 @cli.command()
 @click.option("--table", "table", required=True, help="Iceberg table as <namespace>.<table>.")
+@click.option(
+    "--warehouse", required=True, help="Local warehouse directory (the SQL catalog is <warehouse>/catalog.db)."
+)
+@click.option("--snapshot-retention-days", type=float, default=7.0, show_default=True, help="Expire older snapshots.")
+@click.option(
+    "--tag-retention-days", type=float, default=30.0, show_default=True, help="Drop older ddb- tags (not the latest)."
+)
+@click.option(
+    "--orphan-age-days", type=float, default=3.0, show_default=True, help="Remove unreferenced files older than this."
+)
+@click.option(
+    "--min-input-files", type=int, default=5, show_default=True, help="Compact a file group once it has this many."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option("--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central.")
+def maintain(
+    table: str,
+    warehouse: str,
+    snapshot_retention_days: float,
+    tag_retention_days: float,
+    orphan_age_days: float,
+    min_input_files: int,
+    as_json: bool,
+    jars: str | None,
+) -> None:
+    """Compact the table, expire old snapshots and tags, remove orphan files; the ledger and syncs survive it."""
+    from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogSettings, SparkSettings, build_spark_session
+    from ddb_iceberg.engine.upkeep import UpkeepSettings, maintain_table
+
+    progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
+    try:
+        settings = UpkeepSettings(
+            snapshot_retention=timedelta(days=snapshot_retention_days),
+            tag_retention=timedelta(days=tag_retention_days),
+            orphan_age=timedelta(days=orphan_age_days),
+            min_input_files=min_input_files,
+        )
+        progress("Starting Spark ...")
+        spark = build_spark_session(
+            CatalogSettings.local(warehouse), SparkSettings(jars=tuple(filter(None, (jars or "").split(","))))
+        )
+        result = maintain_table(spark, CATALOG_NAME, table, settings, log=progress)
+    except DdbIcebergError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(result.to_json() if as_json else result.describe())
+
+
+@cli.command()
+@click.option("--table", "table", required=True, help="Iceberg table as <namespace>.<table>.")
 @click.option("--warehouse", required=True, help="Local warehouse directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable status.")
 def status(table: str, warehouse: str, as_json: bool) -> None:

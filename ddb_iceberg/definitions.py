@@ -15,7 +15,13 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
-from ddb_iceberg.assets import build_iceberg_table, build_incremental_export, ddb_full_export
+from ddb_iceberg.assets import (
+    TABLE_GROUP,
+    build_iceberg_table,
+    build_incremental_export,
+    build_table_maintenance,
+    ddb_full_export,
+)
 from ddb_iceberg.checks import (
     baseline_row_count_matches_full_export,
     build_freshness_check,
@@ -33,7 +39,7 @@ from ddb_iceberg.resources import (
     SimulatedExporter,
     local_spark_config,
 )
-from ddb_iceberg.schedules import build_window_schedule
+from ddb_iceberg.schedules import build_maintenance_schedule, build_window_schedule
 
 LOCAL_ROOT = ".ddb_iceberg/local"
 
@@ -45,6 +51,8 @@ class Deployment:
     partitions_start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     window_minutes: int = 60
     lag_minutes: int = 20
+    # When upkeep runs (UTC): daily, at an hour of little traffic.
+    maintenance_cron: str = "30 4 * * *"
     resources: dict[str, object] = field(default_factory=dict)
 
 
@@ -75,6 +83,7 @@ def aws_deployment(environment: dict[str, str]) -> Deployment:
         ).replace(tzinfo=UTC),
         window_minutes=int(environment.get("DDB_ICEBERG_WINDOW_MINUTES", "60")),
         lag_minutes=int(environment.get("DDB_ICEBERG_EXPORT_LAG_MINUTES", "20")),
+        maintenance_cron=environment.get("DDB_ICEBERG_MAINTENANCE_CRON", Deployment.maintenance_cron),
         resources={
             "exporter": DynamoDBExporter(
                 table_arn=dg.EnvVar("DDB_ICEBERG_TABLE_ARN"),
@@ -111,8 +120,10 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
         description="Replace the table's rows with the latest full export (run full_export_job first) and the "
         "windows after it, up to the chosen window, in one commit: the way out of a gap or a lost ledger.",
     )
+    maintenance = build_table_maintenance(iceberg_table, TABLE_GROUP)
+    maintenance_job = dg.define_asset_job("maintenance_job", selection=[maintenance])
     return dg.Definitions(
-        assets=[ddb_full_export, incremental_export, iceberg_table],
+        assets=[ddb_full_export, incremental_export, iceberg_table, maintenance],
         asset_checks=[
             no_duplicate_keys,
             ledger_has_no_gap,
@@ -121,9 +132,10 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
                 timedelta(minutes=deployment.window_minutes), timedelta(minutes=deployment.lag_minutes)
             ),
         ],
-        jobs=[full_export_job, sync_window_job, rebaseline_job],
+        jobs=[full_export_job, sync_window_job, rebaseline_job, maintenance_job],
         schedules=[
-            build_window_schedule(sync_window_job, partitions, deployment.window_minutes, deployment.lag_minutes)
+            build_window_schedule(sync_window_job, partitions, deployment.window_minutes, deployment.lag_minutes),
+            build_maintenance_schedule(maintenance_job, deployment.maintenance_cron),
         ],
         resources=deployment.resources,
     )

@@ -1,4 +1,4 @@
-"""The schedule: export and merge each window shortly after it closes."""
+"""The schedules: export and merge each window shortly after it closes; keep the table in shape daily."""
 
 from datetime import timedelta
 from typing import Any
@@ -42,3 +42,15 @@ def build_window_schedule(
         return dg.RunRequest(run_key=closed[-1], partition_key=closed[-1])
 
     return sync_each_window
+
+
+def build_maintenance_schedule(job: Any, cron_schedule: str) -> dg.ScheduleDefinition:
+    # Upkeep and syncs may overlap: both commit optimistically and retry (engine.upkeep), so no pool is needed.
+    return dg.ScheduleDefinition(
+        name="maintain_table_daily",
+        job=job,
+        cron_schedule=cron_schedule,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Compacts the Iceberg table, expires old snapshots and tags, removes orphan files.",
+    )

@@ -14,10 +14,10 @@ from ddb_iceberg.definitions import aws_deployment, build_definitions, defs, loc
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_local_definitions_hold_the_three_assets_checks_job_and_schedule() -> None:
+def test_local_definitions_hold_the_assets_checks_jobs_and_schedules() -> None:
     definitions = build_definitions(local_deployment())
     specs = {spec.key.to_user_string() for spec in definitions.resolve_all_asset_specs()}
-    assert specs == {"ddb_full_export", "ddb_incremental_export", "ddb_iceberg_table"}
+    assert specs == {"ddb_full_export", "ddb_incremental_export", "ddb_iceberg_table", "ddb_iceberg_table_maintenance"}
     checks = {key.name for check in definitions.asset_checks or [] for key in check.check_keys}
     assert checks == {
         "no_duplicate_keys",
@@ -27,6 +27,8 @@ def test_local_definitions_hold_the_three_assets_checks_job_and_schedule() -> No
     }
     assert definitions.resolve_job_def("sync_window_job").partitions_def is not None
     assert definitions.resolve_schedule_def("sync_each_window").cron_schedule == "20 * * * *"
+    assert definitions.resolve_schedule_def("maintain_table_daily").cron_schedule == "30 4 * * *"
+    assert definitions.resolve_job_def("rebaseline_job").partitions_def is not None
     table = definitions.resolve_assets_def("ddb_iceberg_table")
     assert table.backfill_policy == dg.BackfillPolicy.single_run()
     assert {key.to_user_string() for key in table.asset_deps[dg.AssetKey("ddb_iceberg_table")]} == {
@@ -59,4 +61,9 @@ def test_dagster_cli_validates_and_lists_the_assets(tmp_path: Path) -> None:
         [str(dagster), "asset", "list", "-m", "ddb_iceberg.definitions"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env, check=False,
     )  # fmt: skip
-    assert listed.stdout.split() == ["ddb_full_export", "ddb_iceberg_table", "ddb_incremental_export"]
+    assert listed.stdout.split() == [
+        "ddb_full_export",
+        "ddb_iceberg_table",
+        "ddb_iceberg_table_maintenance",
+        "ddb_incremental_export",
+    ]

@@ -70,6 +70,17 @@ def test_sync_status_and_query(tmp_path: Path) -> None:
     assert query.returncode == 0, query.stderr
     assert json.loads(query.stdout) == {"n": len(_truth(table, 3))}
 
+    maintained = _run(
+        "maintain", "--table", "dynamodb.orders", "--warehouse", str(warehouse), "--json",
+        "--min-input-files", "1", "--snapshot-retention-days", "0",
+    )  # fmt: skip
+    assert maintained.returncode == 0, maintained.stderr
+    upkeep = json.loads(maintained.stdout)
+    # One commit applied all four exports: one data file, nothing to compact, the one snapshot kept.
+    assert upkeep["before"]["data_files"] == upkeep["after"]["data_files"] == 1
+    assert upkeep["after"]["snapshots"] == 1 and upkeep["tags_dropped"] == []
+    assert table_items(local_catalog(warehouse), "dynamodb.orders") == _truth(table, 3)
+
 
 def test_gap_exits_non_zero_naming_the_interval(test_table_source: Path, tmp_path: Path) -> None:
     result = _run("sync", "--source", str(test_table_source), "--table", "t.t", "--warehouse", str(tmp_path))

@@ -1,5 +1,8 @@
 """The Spark job's entry point: `spark-submit [--py-files ddb_iceberg.zip] ddb_iceberg/engine/job.py ARGS`.
 
+It syncs the table (the default `--task sync`) or maintains it (`--task maintain`: compaction, expiry, orphan
+removal, see `engine.upkeep`).
+
 It runs unchanged on local Spark and on EMR Serverless: the session comes from spark-submit (or is built
 locally when run with plain Python), the catalog is registered from the arguments, and the result is printed
 as one JSON line after `RESULT_MARKER` so whoever launched the job can read it from the driver's log.
@@ -15,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ddb_iceberg.engine.plan import GapError, SyncError
 from ddb_iceberg.engine.schema import KeyTypeError
@@ -27,6 +30,7 @@ from ddb_iceberg.engine.spark_session import (
     configure_catalog,
 )
 from ddb_iceberg.engine.sync import SyncResult, sync_table
+from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings, maintain_table
 from ddb_iceberg.errors import DdbIcebergError, SettingError
 from ddb_iceberg.exports import ExportError, ExportSource, Gap, S3Options
 from ddb_iceberg.exports.manifest import format_timestamp, parse_timestamp
@@ -34,6 +38,8 @@ from ddb_iceberg.exports.manifest import format_timestamp, parse_timestamp
 RESULT_MARKER = "DDB_ICEBERG_RESULT "
 PIPES_CONTEXT_VARIABLE = "DAGSTER_PIPES_CONTEXT"
 PIPES_RESULT_KEY = "ddb_iceberg_sync_result"
+PIPES_UPKEEP_RESULT_KEY = "ddb_iceberg_upkeep_result"
+SYNC, MAINTAIN = "sync", "maintain"
 ERROR_PREFIX = "ddb_iceberg: "
 # The same error as one JSON line, for the launcher to raise again as the error it is (see error_from_record).
 ERROR_RECORD_PREFIX = "DDB_ICEBERG_ERROR "
@@ -69,7 +75,8 @@ def _utc_moment(text: str) -> datetime:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ddb_iceberg.engine.job", description=__doc__)
-    parser.add_argument("--source", required=True, help="Directory or s3://bucket/prefix holding AWSDynamoDB/")
+    parser.add_argument("--task", choices=[SYNC, MAINTAIN], default=SYNC)
+    parser.add_argument("--source", help="Directory or s3://bucket/prefix holding AWSDynamoDB/ (sync)")
     parser.add_argument("--table", required=True, help="<namespace>.<table>")
     parser.add_argument("--warehouse", required=True, help="Local directory, or s3://bucket/prefix for Glue")
     parser.add_argument("--catalog-kind", choices=["local", "glue"], default="local")
@@ -83,10 +90,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--region", default=None)
     parser.add_argument("--s3-endpoint", default=None, help="Local stand-ins of S3 only")
     parser.add_argument("--glue-endpoint", default=None, help="Local stand-ins of Glue only")
-    return parser.parse_args(argv)
+    defaults = UpkeepSettings()
+    parser.add_argument("--snapshot-retention-days", type=float, default=defaults.snapshot_retention.days)
+    parser.add_argument("--tag-retention-days", type=float, default=defaults.tag_retention.days)
+    parser.add_argument("--orphan-age-days", type=float, default=defaults.orphan_age.days)
+    parser.add_argument("--min-input-files", type=int, default=defaults.min_input_files)
+    args = parser.parse_args(argv)
+    if args.task == SYNC and not args.source:
+        parser.error("--source is required to sync")
+    return args
 
 
-def run(args: argparse.Namespace, log: Callable[[str], None]) -> SyncResult:
+def upkeep_settings(args: argparse.Namespace) -> UpkeepSettings:
+    return UpkeepSettings(
+        snapshot_retention=timedelta(days=args.snapshot_retention_days),
+        tag_retention=timedelta(days=args.tag_retention_days),
+        orphan_age=timedelta(days=args.orphan_age_days),
+        min_input_files=args.min_input_files,
+    )
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None]) -> SyncResult | UpkeepResult:
     from pyspark.sql import SparkSession
 
     catalog = CatalogSettings(
@@ -105,6 +129,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> SyncResult:
         configure_catalog(spark, catalog)
     else:
         spark = build_spark_session(catalog)
+    if args.task == MAINTAIN:
+        return maintain_table(spark, catalog.name, args.table, upkeep_settings(args), log=log)
     source = ExportSource.from_uri(args.source, S3Options(region=args.region, endpoint_url=args.s3_endpoint))
     return sync_table(
         spark,
@@ -158,7 +184,8 @@ def _main_under_pipes(args: argparse.Namespace) -> int:
             _report_error(error)
             pipes.log.error(str(error))
             return 1
-        pipes.report_custom_message({PIPES_RESULT_KEY: asdict(result)})
+        key = PIPES_UPKEEP_RESULT_KEY if isinstance(result, UpkeepResult) else PIPES_RESULT_KEY
+        pipes.report_custom_message({key: asdict(result)})
     print(RESULT_MARKER + result.to_json().replace("\n", ""))
     return 0
 

@@ -334,7 +334,9 @@ class SparkIcebergTable:
         moment = older_than.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         rows = self.spark.sql(
             f"CALL {quote(self.catalog)}.system.remove_orphan_files("
-            f"table => {sql_string(f'{self.namespace}.{self.name}')}, older_than => TIMESTAMP '{moment}')"
+            f"table => {sql_string(f'{self.namespace}.{self.name}')}, older_than => TIMESTAMP '{moment}', "
+            # List through the table's FileIO (S3FileIO on AWS) rather than a Hadoop file system for s3://.
+            "prefix_listing => true)"
         ).collect()
         return len(rows)
 

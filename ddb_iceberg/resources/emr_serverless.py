@@ -2,7 +2,7 @@
 
 import hashlib
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -11,9 +11,10 @@ from botocore.exceptions import ClientError
 from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesEMRServerlessClient
 from pydantic import Field
 
-from ddb_iceberg.engine.job import ERROR_RECORD_PREFIX, PIPES_RESULT_KEY, error_from_record
+from ddb_iceberg.engine.job import ERROR_RECORD_PREFIX, PIPES_RESULT_KEY, PIPES_UPKEEP_RESULT_KEY, error_from_record
 from ddb_iceberg.engine.spark_session import CATALOG_NAME, ICEBERG_EXTENSIONS, CatalogSettings
 from ddb_iceberg.engine.sync import SyncResult
+from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
 from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.resources.job_package import ARCHIVE_NAME, ENTRY_POINT_NAME, JobPackage, build_job_package
 from ddb_iceberg.resources.merge_runners import MergeRunnerResource
@@ -80,13 +81,33 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         allow_gaps: bool,
         rebaseline: bool = False,
     ) -> SyncResult:
-        emr = self._client("emr-serverless")
-        self._prepare_application(emr, context)
-        package = build_job_package()
-        code = self.upload_job_package(package, context)
+        code = self._prepare(context)
         params = self.start_job_run_params(
             context.run_id, code, source_uri, up_to=up_to, allow_gaps=allow_gaps, rebaseline=rebaseline
         )
+        return SyncResult.from_dict(self._run_job(context, params, PIPES_RESULT_KEY))
+
+    def maintain(self, context: dg.AssetExecutionContext, settings: UpkeepSettings) -> UpkeepResult:
+        code = self._prepare(context)
+        arguments = ["--task", "maintain", *self._catalog_arguments()]
+        arguments += [
+            "--snapshot-retention-days", str(settings.snapshot_retention / timedelta(days=1)),
+            "--tag-retention-days", str(settings.tag_retention / timedelta(days=1)),
+            "--orphan-age-days", str(settings.orphan_age / timedelta(days=1)),
+            "--min-input-files", str(settings.min_input_files),
+        ]  # fmt: skip
+        token = self._token(context.run_id, f"{self.table}|maintain|{arguments}")
+        params = self._job_run_params(code, arguments, token, f"ddb-iceberg {self.table} upkeep")
+        return UpkeepResult.from_dict(self._run_job(context, params, PIPES_UPKEEP_RESULT_KEY))
+
+    def _prepare(self, context: dg.AssetExecutionContext) -> dict[str, str]:
+        """The application ready and the job's code in S3 (its URIs)."""
+        self._prepare_application(self._client("emr-serverless"), context)
+        return self.upload_job_package(build_job_package(), context)
+
+    def _run_job(self, context: dg.AssetExecutionContext, params: dict[str, Any], result_key: str) -> dict[str, Any]:
+        """Start the job run through Pipes, wait for it, and return the result it reported."""
+        emr = self._client("emr-serverless")
         recorder = _JobRunRecorder(emr)
         pipes = PipesEMRServerlessClient(
             client=recorder,  # type: ignore[arg-type]
@@ -104,8 +125,8 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             if self.stop_application:
                 emr.stop_application(applicationId=self.application_id)
         for message in reversed(invocation.get_custom_messages()):
-            if isinstance(message, dict) and PIPES_RESULT_KEY in message:
-                return SyncResult.from_dict(message[PIPES_RESULT_KEY])
+            if isinstance(message, dict) and result_key in message:
+                return dict(message[result_key])
         raise dg.Failure(
             description=(
                 f"EMR Serverless job run {recorder.job_run_id} succeeded, so the table is up to date, but its "
@@ -158,7 +179,9 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
     ) -> str:
         """Same Dagster run, same request: a retried step finds the job run it already started."""
         request = f"{self.table}|{source_uri}|{up_to.isoformat() if up_to else ''}|{allow_gaps}"
-        request += "|rebaseline" if rebaseline else ""
+        return self._token(run_id, request + ("|rebaseline" if rebaseline else ""))
+
+    def _token(self, run_id: str, request: str) -> str:
         return f"{run_id}-{hashlib.sha256(request.encode()).hexdigest()}"[:CLIENT_TOKEN_LENGTH]
 
     def start_job_run_params(
@@ -171,18 +194,8 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         allow_gaps: bool,
         rebaseline: bool = False,
     ) -> dict[str, Any]:
-        catalog = CatalogSettings(
-            warehouse=self.warehouse,
-            kind="glue",
-            name=self.catalog_name,
-            region=self.region,
-            s3_endpoint=self.endpoint_url,
-            glue_endpoint=self.endpoint_url,
-        )
-        arguments = ["--source", source_uri, "--table", self.table, "--warehouse", self.warehouse]
-        arguments += ["--catalog-kind", "glue", "--catalog-name", self.catalog_name]
-        if self.region:
-            arguments += ["--region", self.region]
+        """The StartJobRun request of a sync."""
+        arguments = ["--source", source_uri, *self._catalog_arguments()]
         if up_to:
             arguments += ["--up-to", up_to.isoformat()]
         if allow_gaps:
@@ -191,8 +204,28 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             arguments.append("--rebaseline")
         if self.key_attributes:
             arguments += ["--key", ",".join(self.key_attributes)]
+        token = self.client_token(run_id, source_uri, up_to, allow_gaps, rebaseline)
+        name = f"ddb-iceberg {self.table}" + (f" up to {up_to.isoformat()}" if up_to else "")
+        return self._job_run_params(code, arguments, token, name)
+
+    def _catalog_arguments(self) -> list[str]:
+        arguments = ["--table", self.table, "--warehouse", self.warehouse]
+        arguments += ["--catalog-kind", "glue", "--catalog-name", self.catalog_name]
+        if self.region:
+            arguments += ["--region", self.region]
         if self.endpoint_url:
             arguments += ["--s3-endpoint", self.endpoint_url, "--glue-endpoint", self.endpoint_url]
+        return arguments
+
+    def _job_run_params(self, code: dict[str, str], arguments: list[str], token: str, name: str) -> dict[str, Any]:
+        catalog = CatalogSettings(
+            warehouse=self.warehouse,
+            kind="glue",
+            name=self.catalog_name,
+            region=self.region,
+            s3_endpoint=self.endpoint_url,
+            glue_endpoint=self.endpoint_url,
+        )
         conf = {
             "spark.sql.extensions": ICEBERG_EXTENSIONS,
             "spark.sql.session.timeZone": "UTC",
@@ -216,8 +249,8 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         return {
             "applicationId": self.application_id,
             "executionRoleArn": self.execution_role_arn,
-            "clientToken": self.client_token(run_id, source_uri, up_to, allow_gaps, rebaseline),
-            "name": f"ddb-iceberg {self.table}" + (f" up to {up_to.isoformat()}" if up_to else ""),
+            "clientToken": token,
+            "name": name,
             "executionTimeoutMinutes": self.job_timeout_minutes,
             "jobDriver": {
                 "sparkSubmit": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
@@ -17,7 +18,11 @@ from ddb_iceberg.engine.spark_session import (
     prepare_local_environment,
 )
 from ddb_iceberg.engine.sync import SyncResult, sync_table
+from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings, maintain_table
 from ddb_iceberg.exports import ExportSource
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 class MergeRunnerResource(dg.ConfigurableResource, ABC):  # type: ignore[type-arg]
@@ -40,6 +45,10 @@ class MergeRunnerResource(dg.ConfigurableResource, ABC):  # type: ignore[type-ar
     ) -> SyncResult:
         """Apply what the table lacks of the exports under `source_uri` that end no later than `up_to`
         (`rebaseline`: replace the table's rows with the latest full export first, see `engine.sync`)."""
+
+    @abstractmethod
+    def maintain(self, context: dg.AssetExecutionContext, settings: UpkeepSettings) -> UpkeepResult:
+        """Compact the table, expire old snapshots and tags, remove orphan files (see `engine.upkeep`)."""
 
 
 def local_spark_config(warehouse: str, catalog_name: str = CATALOG_NAME, **overrides: str) -> dict[str, str]:
@@ -65,14 +74,8 @@ class LocalSparkMergeRunner(MergeRunnerResource):
         allow_gaps: bool,
         rebaseline: bool = False,
     ) -> SyncResult:
-        check_java()
-        prepare_local_environment()
-        session = self.spark.spark_session
-        # A session that already existed keeps its static settings; the catalog is a runtime setting.
-        for key, value in CatalogSettings(warehouse=self.warehouse, name=self.catalog_name).spark_conf().items():
-            session.conf.set(key, value)
         return sync_table(
-            session,
+            self._session(),
             self.catalog_name,
             self.table,
             ExportSource.from_uri(source_uri),
@@ -82,3 +85,15 @@ class LocalSparkMergeRunner(MergeRunnerResource):
             rebaseline=rebaseline,
             log=context.log.info,
         )
+
+    def _session(self) -> SparkSession:
+        check_java()
+        prepare_local_environment()
+        session: SparkSession = self.spark.spark_session
+        # A session that already existed keeps its static settings; the catalog is a runtime setting.
+        for key, value in CatalogSettings(warehouse=self.warehouse, name=self.catalog_name).spark_conf().items():
+            session.conf.set(key, value)
+        return session
+
+    def maintain(self, context: dg.AssetExecutionContext, settings: UpkeepSettings) -> UpkeepResult:
+        return maintain_table(self._session(), self.catalog_name, self.table, settings, log=context.log.info)

@@ -151,3 +151,25 @@ def test_the_rebaseline_job_recovers_from_a_gap_with_a_new_full_export(pipeline:
     assert metadata["rebaseline_of"] == "2026-01-01T01:00:00.000Z"
     assert metadata["reflects"] == "2026-01-01T03:00:00.000Z"
     assert pipeline.items() == pipeline.truth("2026-01-01T03:00:00.000Z")
+
+
+def test_the_maintenance_asset_compacts_reports_and_the_next_window_applies(pipeline: Pipeline) -> None:
+    pipeline.materialize([pipeline.full])
+    for hour in range(4):  # one window at a time, as the schedule runs them: delete files pile up
+        pipeline.windows(hour, hour)
+    (maintenance,) = [
+        a
+        for a in pipeline.definitions.assets or []
+        if isinstance(a, dg.AssetsDefinition) and a.key.to_user_string() == "ddb_iceberg_table_maintenance"
+    ]
+    config = {"snapshot_retention_days": 0, "tag_retention_days": 0, "min_input_files": 2}
+    result = pipeline.materialize(
+        [maintenance], run_config={"ops": {"ddb_iceberg_table_maintenance": {"config": config}}}
+    )
+    metadata = _metadata(result, "ddb_iceberg_table_maintenance")
+    assert metadata["delete_files_before"] > 0 and metadata["delete_files_after"] == 0
+    assert metadata["data_files_after"] < metadata["data_files_before"]
+    assert metadata["snapshots_expired"] > 0 and metadata["tags_dropped"] == 4
+    assert pipeline.items() == pipeline.truth("2026-01-01T04:00:00.000Z")
+    pipeline.windows(4, 4)
+    assert pipeline.items() == pipeline.truth("2026-01-01T05:00:00.000Z")

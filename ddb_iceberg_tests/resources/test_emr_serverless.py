@@ -96,6 +96,20 @@ class AwsStack:
             raise_on_error=False,
         )
 
+    def maintain(self, runner: EmrServerlessMergeRunner, **config: Any) -> dg.ExecuteInProcessResult:
+        definitions = self.definitions(runner)
+        (maintenance,) = [
+            a
+            for a in definitions.assets or []
+            if isinstance(a, dg.AssetsDefinition) and a.key.to_user_string() == "ddb_iceberg_table_maintenance"
+        ]
+        return dg.materialize(
+            [maintenance],
+            resources=definitions.resources,
+            run_config={"ops": {"ddb_iceberg_table_maintenance": {"config": config}}},
+            raise_on_error=False,
+        )
+
     def write_exports(self, table: SimulatedTable, windows: int) -> None:
         source = ExportSource.from_uri(f"s3://{self.exports}/ddb", self.moto.s3_options)
         write_series(table, ExportTarget.for_source(source), windows=windows)
@@ -188,6 +202,23 @@ def test_the_table_asset_merges_on_emr_serverless_into_glue(aws: AwsStack) -> No
     # EMR keeps the driver's logs where the resource says.
     logs = s3.list_objects_v2(Bucket=aws.artifacts, Prefix="emr-logs/")["Contents"]
     assert any(obj["Key"].endswith("/SPARK_DRIVER/stderr.gz") for obj in logs)
+
+
+def test_the_maintenance_asset_runs_upkeep_as_an_emr_serverless_job(aws: AwsStack) -> None:
+    table = SimulatedTable(SimulationConfig(seed=35, initial_items=80))
+    aws.write_exports(table, windows=3)
+    runner = aws.runner()
+    assert aws.materialize(runner, "2026-01-01T00:00", "2026-01-01T01:00").success
+    assert aws.materialize(runner, "2026-01-01T02:00", "2026-01-01T02:00").success
+
+    result = aws.maintain(runner, snapshot_retention_days=0, tag_retention_days=0, min_input_files=2)
+    assert result.success
+    metadata = _table_metadata(result)
+    assert metadata["delete_files_before"] > 0 and metadata["delete_files_after"] == 0
+    assert metadata["data_files_after"] < metadata["data_files_before"] and metadata["snapshots_expired"] > 0
+    assert "--task" in aws.standin.commands[list(aws.standin.commands)[-1]]
+    assert table_items(aws.catalog().load_catalog(), aws.table) == _truth(table, 3)
+    assert aws.catalog().status(aws.table).reflects == "2026-01-01T03:00:00.000Z"
 
 
 def _inserted_after_baseline(table: SimulatedTable) -> int:

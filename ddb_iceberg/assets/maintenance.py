@@ -1,0 +1,71 @@
+"""Upkeep of the Iceberg table as an asset: each materialization compacts, expires and cleans, and reports it."""
+
+from datetime import timedelta
+from typing import Any
+
+import dagster as dg
+
+from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
+from ddb_iceberg.errors import DdbIcebergError
+from ddb_iceberg.resources import MergeRunnerResource
+
+DEFAULTS = UpkeepSettings()
+
+
+class TableMaintenanceConfig(dg.Config):
+    """What upkeep keeps and when it compacts (defaults: `engine.upkeep.UpkeepSettings`)."""
+
+    snapshot_retention_days: float = DEFAULTS.snapshot_retention / timedelta(days=1)
+    tag_retention_days: float = DEFAULTS.tag_retention / timedelta(days=1)
+    orphan_age_days: float = DEFAULTS.orphan_age / timedelta(days=1)
+    min_input_files: int = DEFAULTS.min_input_files
+
+    def settings(self) -> UpkeepSettings:
+        return UpkeepSettings(
+            snapshot_retention=timedelta(days=self.snapshot_retention_days),
+            tag_retention=timedelta(days=self.tag_retention_days),
+            orphan_age=timedelta(days=self.orphan_age_days),
+            min_input_files=self.min_input_files,
+        )
+
+
+def build_table_maintenance(iceberg_table: dg.AssetsDefinition, group_name: str) -> dg.AssetsDefinition:
+    @dg.asset(name="ddb_iceberg_table_maintenance", group_name=group_name, deps=[iceberg_table], kinds={"iceberg"})
+    def ddb_iceberg_table_maintenance(
+        context: dg.AssetExecutionContext, config: TableMaintenanceConfig, merge_runner: MergeRunnerResource
+    ) -> dg.MaterializeResult[None]:
+        """Upkeep of the Iceberg table: compaction, expiry of old snapshots and tags, removal of orphan files."""
+        try:
+            settings = config.settings()
+            result = merge_runner.maintain(context, settings)
+        except DdbIcebergError as error:
+            raise dg.Failure(description="\n".join([str(error), *getattr(error, "__notes__", ())])) from None
+        for line in result.describe().splitlines():
+            context.log.info(line)
+        return dg.MaterializeResult(metadata=upkeep_metadata(result))
+
+    return ddb_iceberg_table_maintenance
+
+
+def upkeep_metadata(result: UpkeepResult) -> dict[str, Any]:
+    """Numbers Dagster plots over time on the asset's page."""
+    before, after = result.before, result.after
+    metadata: dict[str, Any] = {
+        "table": result.table,
+        "data_files_before": dg.MetadataValue.int(before.data_files),
+        "data_files_after": dg.MetadataValue.int(after.data_files),
+        "data_mb_before": dg.MetadataValue.float(round(before.data_bytes / 1e6, 3)),
+        "data_mb_after": dg.MetadataValue.float(round(after.data_bytes / 1e6, 3)),
+        "delete_files_before": dg.MetadataValue.int(before.delete_files),
+        "delete_files_after": dg.MetadataValue.int(after.delete_files),
+        "delete_files_removed": dg.MetadataValue.int(result.delete_files_removed),
+        "data_files_rewritten": dg.MetadataValue.int(result.data_files_rewritten),
+        "snapshots_expired": dg.MetadataValue.int(result.snapshots_expired),
+        "snapshots_after": dg.MetadataValue.int(after.snapshots),
+        "tags_dropped": dg.MetadataValue.int(len(result.tags_dropped)),
+        "orphan_files_removed": dg.MetadataValue.int(result.orphan_files_removed),
+        "seconds": dg.MetadataValue.float(result.seconds),
+    }
+    if result.warnings:
+        metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings))
+    return metadata
