@@ -348,9 +348,17 @@ def demo(workdir: str, windows: int) -> None:
 @click.option("--windows", default=12, show_default=True, help="Hourly windows in the series.")
 @click.option("--churn", default=0.02, show_default=True, help="Share of the table written per window.")
 @click.option("--runs", default=3, show_default=True, help="Runs of each measurement (median, min-max).")
+@click.option("--upkeep-windows", default=100, show_default=True, help="One-window syncs before upkeep (0: skip).")
 @click.option("--workdir", default=".ddb_iceberg/bench", show_default=True, help="Scratch directory (emptied).")
 def bench(
-    scale_items: str, window_tables: str, series_items: int, windows: int, churn: float, runs: int, workdir: str
+    scale_items: str,
+    window_tables: str,
+    series_items: int,
+    windows: int,
+    churn: float,
+    runs: int,
+    upkeep_windows: int,
+    workdir: str,
 ) -> None:
     """Measure whole syncs as a user runs them, and a reference pipeline; prints Markdown for BENCHMARKS.md."""
     from ddb_iceberg.bench import run_benchmarks
@@ -363,6 +371,7 @@ def bench(
         windows=windows,
         churn=churn,
         runs=runs,
+        upkeep_windows=upkeep_windows,
         log=click.echo,
     )
     click.echo(report.markdown())

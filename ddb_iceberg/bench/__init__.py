@@ -12,6 +12,8 @@ repeated `runs` times and reported as median (min-max). Scenarios:
    Guidance sample's design, one Spark job per export) on the same exports, in the same run.
 4. One scheduled window: one window into the series' table, against the reference's per-window job.
 5. The floor: the same full export gunzipped, parsed and written as Parquet by pyarrow alone, in this process.
+6. Upkeep: the series' table after `upkeep_windows` one-window syncs: files, and full scans and point lookups
+   by DuckDB and Spark, before and after `maintain_table` (`bench.upkeep`).
 
 For 2 and 4 each table is loaded once and its warehouse copied; every run restores the copy and times the sync.
 """
@@ -33,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ddb_iceberg.bench.upkeep import upkeep_figures
 from ddb_iceberg.exports import ExportSource
 from ddb_iceberg.exports.manifest import ManifestSummary
 from ddb_iceberg.simulator import ExportTarget
@@ -177,6 +180,7 @@ def run_benchmarks(
     windows: int = 12,
     churn: float = 0.02,
     runs: int = 3,
+    upkeep_windows: int = 100,
     log: Log = print,
 ) -> BenchReport:
     report = BenchReport()
@@ -309,6 +313,21 @@ def run_benchmarks(
         f"{full_load.median:.1f} s vs {3 * floor.median + start.median:.1f} s "
         f"({(full_load.median - start.median) / floor.median:.1f}x the floor after Spark's start)"
     )
+
+    if upkeep_windows:
+        log(f"6. Upkeep after {upkeep_windows} one-window syncs ...")
+        root = workdir / "upkeep"
+        table = BulkTable(series_items)
+        full = table.full_export(_target(root / "all"))
+        ids = [
+            table.window(
+                _target(root / "all"), table.start + h * HOUR, table.start + (h + 1) * HOUR, int(series_items * churn)
+            ).export_id
+            for h in range(upkeep_windows)
+        ]
+        key = (f"CUST#{12_345 % 400:05d}", 12_345)
+        for name, value in upkeep_figures(root / "all", full.export_id, ids, root, key, log).items():
+            figures[f"upkeep: {name}"] = value
     return report
 
 
