@@ -67,6 +67,18 @@ class Timing:
         return f"{self.median:.1f} s ({min(self.seconds):.1f}-{max(self.seconds):.1f}, {len(self.seconds)} runs)"
 
 
+class _Logged(dict[str, str]):
+    """Figures that are also logged as they are measured (a long run's partial results are not lost)."""
+
+    def __init__(self, log: Log) -> None:
+        super().__init__()
+        self._log = log
+
+    def __setitem__(self, name: str, value: str) -> None:
+        super().__setitem__(name, value)
+        self._log(f"   {name}: {value}")
+
+
 @dataclass
 class BenchReport:
     figures: dict[str, str] = field(default_factory=dict)
@@ -183,7 +195,7 @@ def run_benchmarks(
     upkeep_windows: int = 100,
     log: Log = print,
 ) -> BenchReport:
-    report = BenchReport()
+    report = BenchReport(figures=_Logged(log), checks=_Logged(log))
     figures, checks = report.figures, report.checks
     if workdir.exists():
         shutil.rmtree(workdir)
