@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ddb_iceberg.engine.upkeep import UpkeepSettings
 from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports, find_gaps
 from ddb_iceberg.exports.manifest import format_timestamp
@@ -24,6 +25,7 @@ def _s3_options(region: str | None, endpoint_url: str | None) -> S3Options:
     return S3Options(region=region, endpoint_url=endpoint_url)
 
 
+_UPKEEP = UpkeepSettings().in_days()
 _s3_region = click.option("--s3-region", default=None, help="AWS Region of an s3:// source (default: AWS's chain).")
 _s3_endpoint = click.option(
     "--s3-endpoint-url",
@@ -223,15 +225,21 @@ def sync(
 @click.option(
     "--warehouse", required=True, help="Local warehouse directory (the SQL catalog is <warehouse>/catalog.db)."
 )
-@click.option("--snapshot-retention-days", type=float, default=7.0, show_default=True, help="Expire older snapshots.")
 @click.option(
-    "--tag-retention-days", type=float, default=30.0, show_default=True, help="Drop older ddb- tags (not the latest)."
+    "--snapshot-retention-days",
+    default=_UPKEEP["snapshot_retention"],
+    show_default=True,
+    help="Expire older snapshots.",
+)
+@click.option("--tag-retention-days", default=_UPKEEP["tag_retention"], show_default=True, help="Drop older ddb- tags.")
+@click.option(
+    "--orphan-age-days", default=_UPKEEP["orphan_age"], show_default=True, help="Remove unreferenced files this old."
 )
 @click.option(
-    "--orphan-age-days", type=float, default=3.0, show_default=True, help="Remove unreferenced files older than this."
-)
-@click.option(
-    "--min-input-files", type=int, default=5, show_default=True, help="Compact a file group once it has this many."
+    "--min-input-files",
+    default=int(_UPKEEP["min_input_files"]),
+    show_default=True,
+    help="Compact a file group once it has this many files.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central.")
@@ -247,15 +255,12 @@ def maintain(
 ) -> None:
     """Compact the table, expire old snapshots and tags, remove orphan files; the ledger and syncs survive it."""
     from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogSettings, SparkSettings, build_spark_session
-    from ddb_iceberg.engine.upkeep import UpkeepSettings, maintain_table
+    from ddb_iceberg.engine.upkeep import maintain_table
 
     progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
     try:
-        settings = UpkeepSettings(
-            snapshot_retention=timedelta(days=snapshot_retention_days),
-            tag_retention=timedelta(days=tag_retention_days),
-            orphan_age=timedelta(days=orphan_age_days),
-            min_input_files=min_input_files,
+        settings = UpkeepSettings.from_days(
+            snapshot_retention_days, tag_retention_days, orphan_age_days, min_input_files
         )
         progress("Starting Spark ...")
         spark = build_spark_session(

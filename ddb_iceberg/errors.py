@@ -12,3 +12,8 @@ class DdbIcebergError(Exception):
 
 class SettingError(DdbIcebergError):
     """A setting that cannot work: a source URI, a table name, a catalog kind."""
+
+
+def described(error: BaseException, message: str | None = None) -> str:
+    """The error's message (or `message`) and the notes a runner added to it (where a remote job ran, its logs)."""
+    return "\n".join([message or str(error), *getattr(error, "__notes__", ())])

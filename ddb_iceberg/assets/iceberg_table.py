@@ -7,7 +7,7 @@ import dagster as dg
 from ddb_iceberg.assets.exports import ddb_full_export, window_of
 from ddb_iceberg.engine.plan import GapError
 from ddb_iceberg.engine.sync import SyncResult
-from ddb_iceberg.errors import DdbIcebergError
+from ddb_iceberg.errors import DdbIcebergError, described
 from ddb_iceberg.resources import ExporterResource, IcebergCatalogResource, MergeRunnerResource
 
 TABLE_GROUP = "iceberg"
@@ -67,22 +67,17 @@ def build_iceberg_table(
             )
         except GapError as error:
             raise dg.Failure(
-                description=_described(error, f"A window before this one is missing: {error}"),
+                description=described(error, f"A window before this one is missing: {error}"),
                 metadata={"gaps": [str(gap) for gap in error.gaps]},
             ) from None
         except DdbIcebergError as error:
-            raise dg.Failure(description=_described(error, str(error))) from None
+            raise dg.Failure(description=described(error)) from None
         result = results[-1]
         for line in result.describe().splitlines():
             context.log.info(line)
         return dg.MaterializeResult(metadata=_metadata(results, catalog, merge_runner.table))
 
     return ddb_iceberg_table
-
-
-def _described(error: DdbIcebergError, message: str) -> str:
-    """The message and what the runner added to it (where a remote job ran, its logs)."""
-    return "\n".join([message, *getattr(error, "__notes__", ())])
 
 
 def _metadata(results: list[SyncResult], catalog: IcebergCatalogResource, table: str) -> dict[str, Any]:
@@ -96,7 +91,7 @@ def _metadata(results: list[SyncResult], catalog: IcebergCatalogResource, table:
         "reflects": last.reflects or "",
         "tag": last.tag or "",
         "exports_applied": dg.MetadataValue.int(sum(len(r.applied_exports) for r in results)),
-        "rebaseline_of": next((r.rebaseline_of for r in results if r.rebaseline_of), "") or "not a re-baseline",
+        "rebaseline_of": next((r.rebaseline_of for r in results if r.rebaseline_of), "not a re-baseline"),
         "schema_changes": dg.MetadataValue.md("\n".join(f"- {c}" for r in results for c in r.schema_changes) or "none"),
         "type_drift": dg.MetadataValue.md("\n".join(f"- {d}" for d in last.type_drift) or "none"),
         "seconds": dg.MetadataValue.float(round(sum(r.seconds for r in results), 2)),

@@ -1,31 +1,27 @@
 """Upkeep of the Iceberg table as an asset: each materialization compacts, expires and cleans, and reports it."""
 
-from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 
 from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
-from ddb_iceberg.errors import DdbIcebergError
+from ddb_iceberg.errors import DdbIcebergError, described
 from ddb_iceberg.resources import MergeRunnerResource
 
-DEFAULTS = UpkeepSettings()
+DEFAULTS = UpkeepSettings().in_days()
 
 
 class TableMaintenanceConfig(dg.Config):
     """What upkeep keeps and when it compacts (defaults: `engine.upkeep.UpkeepSettings`)."""
 
-    snapshot_retention_days: float = DEFAULTS.snapshot_retention / timedelta(days=1)
-    tag_retention_days: float = DEFAULTS.tag_retention / timedelta(days=1)
-    orphan_age_days: float = DEFAULTS.orphan_age / timedelta(days=1)
-    min_input_files: int = DEFAULTS.min_input_files
+    snapshot_retention_days: float = DEFAULTS["snapshot_retention"]
+    tag_retention_days: float = DEFAULTS["tag_retention"]
+    orphan_age_days: float = DEFAULTS["orphan_age"]
+    min_input_files: int = int(DEFAULTS["min_input_files"])
 
     def settings(self) -> UpkeepSettings:
-        return UpkeepSettings(
-            snapshot_retention=timedelta(days=self.snapshot_retention_days),
-            tag_retention=timedelta(days=self.tag_retention_days),
-            orphan_age=timedelta(days=self.orphan_age_days),
-            min_input_files=self.min_input_files,
+        return UpkeepSettings.from_days(
+            self.snapshot_retention_days, self.tag_retention_days, self.orphan_age_days, self.min_input_files
         )
 
 
@@ -39,7 +35,7 @@ def build_table_maintenance(iceberg_table: dg.AssetsDefinition, group_name: str)
             settings = config.settings()
             result = merge_runner.maintain(context, settings)
         except DdbIcebergError as error:
-            raise dg.Failure(description="\n".join([str(error), *getattr(error, "__notes__", ())])) from None
+            raise dg.Failure(description=described(error)) from None
         for line in result.describe().splitlines():
             context.log.info(line)
         return dg.MaterializeResult(metadata=upkeep_metadata(result))

@@ -127,11 +127,12 @@ def sync_process(source: Path, warehouse: Path, *options: str) -> Synced:
     return Synced(seconds, json.loads(stdout))
 
 
-def spark_start_process() -> float:
+def spark_start_process(*, class_data_sharing: bool = True) -> float:
     """A process that starts Spark as a sync does, runs one query and exits."""
     code = (
-        "from ddb_iceberg.engine.spark_session import CatalogSettings, build_spark_session;"
-        "import tempfile; build_spark_session(CatalogSettings.local(tempfile.mkdtemp())).sql('select 1').collect()"
+        "from ddb_iceberg.engine.spark_session import CatalogSettings, SparkSettings, build_spark_session;"
+        f"import tempfile; settings = SparkSettings(class_data_sharing={class_data_sharing});"
+        "build_spark_session(CatalogSettings.local(tempfile.mkdtemp()), settings).sql('select 1').collect()"
     )
     return _run([sys.executable, "-c", code])[0]
 
@@ -211,6 +212,8 @@ def run_benchmarks(
     for _ in range(runs):
         start.add(spark_start_process())
     figures["Spark's start, whole process"] = str(start)
+    without = Timing([spark_start_process(class_data_sharing=False) for _ in range(runs)])
+    figures["Spark's start, whole process, without the class data sharing archive"] = str(without)
 
     # 1. Scale ---------------------------------------------------------------------------------------------
     loads: dict[int, tuple[Timing, list[float], Synced]] = {}

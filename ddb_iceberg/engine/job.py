@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from ddb_iceberg.engine.plan import GapError, SyncError
 from ddb_iceberg.engine.schema import KeyTypeError
@@ -90,24 +90,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--region", default=None)
     parser.add_argument("--s3-endpoint", default=None, help="Local stand-ins of S3 only")
     parser.add_argument("--glue-endpoint", default=None, help="Local stand-ins of Glue only")
-    defaults = UpkeepSettings()
-    parser.add_argument("--snapshot-retention-days", type=float, default=defaults.snapshot_retention.days)
-    parser.add_argument("--tag-retention-days", type=float, default=defaults.tag_retention.days)
-    parser.add_argument("--orphan-age-days", type=float, default=defaults.orphan_age.days)
-    parser.add_argument("--min-input-files", type=int, default=defaults.min_input_files)
+    for name, default in UpkeepSettings().in_days().items():
+        parser.add_argument(_UPKEEP_OPTIONS[name], dest=name, type=type(default), default=default)
     args = parser.parse_args(argv)
     if args.task == SYNC and not args.source:
         parser.error("--source is required to sync")
     return args
 
 
+# The job's options for `UpkeepSettings.from_days`.
+_UPKEEP_OPTIONS = {
+    "snapshot_retention": "--snapshot-retention-days",
+    "tag_retention": "--tag-retention-days",
+    "orphan_age": "--orphan-age-days",
+    "min_input_files": "--min-input-files",
+}
+
+
+def upkeep_arguments(settings: UpkeepSettings) -> list[str]:
+    """The job's arguments that `upkeep_settings` reads back as `settings`."""
+    return [text for name, value in settings.in_days().items() for text in (_UPKEEP_OPTIONS[name], str(value))]
+
+
 def upkeep_settings(args: argparse.Namespace) -> UpkeepSettings:
-    return UpkeepSettings(
-        snapshot_retention=timedelta(days=args.snapshot_retention_days),
-        tag_retention=timedelta(days=args.tag_retention_days),
-        orphan_age=timedelta(days=args.orphan_age_days),
-        min_input_files=args.min_input_files,
-    )
+    return UpkeepSettings.from_days(**{name: getattr(args, name) for name in _UPKEEP_OPTIONS})
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> SyncResult | UpkeepResult:

@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import Any
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names
-from ddb_iceberg.engine.type_profile import ItemProfile, NumberStats, ValueProfile, number_shape, tag_of
+from ddb_iceberg.engine.type_profile import ItemProfile, NumberStats, ValueProfile, is_long, number_shape, tag_of
 from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports.typed_values import DecodedValue
 
@@ -160,8 +160,8 @@ def number_fits(column_type: ColumnType, number: Decimal | NumberStats) -> bool:
     if isinstance(number, NumberStats):
         all_long, digits, places = number.all_long, number.max_digits, number.max_scale
     else:
-        digits, places = number_shape(number)
-        all_long = NumberStats.of(number).all_long if kind is Kind.LONG else False
+        shape = digits, places = number_shape(number)
+        all_long = kind is Kind.LONG and is_long(number, shape)
     if kind is Kind.LONG:
         return all_long
     if kind is Kind.DECIMAL:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -93,7 +94,7 @@ class SparkSettings:
     Glue catalog also needs ICEBERG_AWS_BUNDLE (EMR ships it).
 
     A local driver JVM starts from a class data sharing archive (`cds_archive`), made by the first run: it
-    saves about 4 of the 8 to 12 seconds a session takes to start and answer its first query (BENCHMARKS.md)."""
+    cuts a session's start and first query from about 11 to 7 seconds (BENCHMARKS.md)."""
 
     master: str = "local[*]"
     driver_memory: str = "2g"
@@ -154,7 +155,11 @@ def _cds_options(class_path: tuple[str, ...]) -> list[str]:
     java = shutil.which("java", path=str(Path(os.environ["JAVA_HOME"]) / "bin")) if "JAVA_HOME" in os.environ else None
     java = java or shutil.which("java") or "java"
     binary = Path(java).resolve()
-    identity = f"{binary}:{binary.stat().st_mtime_ns if binary.exists() else 0}:{pyspark_version()}:{class_path}"
+    # The JVM ignores an archive made with another class path, and Spark's own jars are on it: each PySpark
+    # installation (each virtual environment) needs its own archive.
+    spark_jars = Path(importlib.util.find_spec("pyspark").origin or "").parent / "jars"  # type: ignore[union-attr]
+    identity = f"{binary}:{binary.stat().st_mtime_ns if binary.exists() else 0}:{spark_jars}:{pyspark_version()}"
+    identity += f":{class_path}"
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ddb_iceberg"
     archive = folder / f"spark-driver-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.jsa"
     quiet = ["-Xlog:cds=off", "-Xlog:cds+dynamic=off"]

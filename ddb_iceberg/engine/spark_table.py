@@ -344,6 +344,29 @@ class SparkIcebergTable:
         refs = self._java_table().refs()
         return {name: int(ref.snapshotId()) for name, ref in refs.items() if ref.isTag()}
 
+    def tags_committed_before(self, before: datetime) -> list[str]:
+        """The tags whose snapshot was committed before `before`, by name."""
+        table, cutoff = self._java_table(), int(before.timestamp() * 1000)
+        old = []
+        for name, snapshot_id in sorted(self.tags().items()):
+            snapshot = table.snapshot(snapshot_id)
+            if snapshot is not None and snapshot.timestampMillis() < cutoff:
+                old.append(name)
+        return old
+
+    def drop_tags(self, names: list[str]) -> None:
+        """Drop the tags in one commit."""
+        if not names:
+            return
+        snapshots = self._java_table().manageSnapshots()
+        for name in names:
+            snapshots = snapshots.removeTag(name)
+        snapshots.commit()
+        self.refresh()
+
+    def snapshot_count(self) -> int:
+        return sum(1 for _ in self._java_table().snapshots())
+
     def read(self, version: str | int | None = None) -> DataFrame:
         if version is None:
             return self.spark.table(f"{self.catalog}.{self.namespace}.{self.name}")

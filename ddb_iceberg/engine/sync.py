@@ -41,9 +41,13 @@ BUCKET_BYTES = 512 * 1024 * 1024
 MAX_BUCKETS = 1024
 
 
+# Tags of the snapshots syncs commit (upkeep drops old ones, never the ledger's).
+TAG_PREFIX = "ddb-"
+
+
 def tag_name(moment: datetime) -> str:
     """The tag of the snapshot that reflects the DynamoDB table as of `moment` (UTC)."""
-    return "ddb-" + moment.strftime("%Y%m%dT%H%M%SZ")
+    return TAG_PREFIX + moment.strftime("%Y%m%dT%H%M%SZ")
 
 
 @dataclass

@@ -59,6 +59,12 @@ def scale(number: Decimal) -> int:
 _LONG_SAFE_DIGITS = 18
 
 
+def is_long(number: Decimal, shape: tuple[int, int]) -> bool:
+    """Whether a number of this `number_shape` is a whole number in the range of a long."""
+    digits, places = shape
+    return not places and (digits <= _LONG_SAFE_DIGITS or _LONG_MIN <= number <= _LONG_MAX)
+
+
 class NumberStats:
     """Enough of a set of numbers to choose the narrowest exact type that holds them all."""
 
@@ -70,19 +76,13 @@ class NumberStats:
         self.max_digits = 0
 
     def add(self, number: Decimal) -> None:
-        digits, places = number_shape(number)
-        if self.all_long and (places or (digits > _LONG_SAFE_DIGITS and not _LONG_MIN <= number <= _LONG_MAX)):
+        shape = digits, places = number_shape(number)
+        if self.all_long and not is_long(number, shape):
             self.all_long = False
         if places > self.max_scale:
             self.max_scale = places
         if digits > self.max_digits:
             self.max_digits = digits
-
-    @classmethod
-    def of(cls, number: Decimal) -> NumberStats:
-        stats = cls()
-        stats.add(number)
-        return stats
 
     def merge(self, other: NumberStats) -> None:
         self.all_long = self.all_long and other.all_long

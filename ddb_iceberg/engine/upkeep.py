@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddb_iceberg.engine.naming import quote
 from ddb_iceberg.engine.plan import SyncError
+from ddb_iceberg.engine.spark_session import apply_engine_settings
 from ddb_iceberg.engine.spark_table import SparkIcebergTable, commit_conflict
 from ddb_iceberg.engine.spark_types import sql_string
-from ddb_iceberg.engine.sync import tag_name
+from ddb_iceberg.engine.sync import TAG_PREFIX, tag_name
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 Log = Callable[[str], None]
 MAX_ATTEMPTS = 4
-TAG_PREFIX = "ddb-"
 _T = TypeVar("_T")
 
 
@@ -56,6 +56,27 @@ class UpkeepSettings:
     def __post_init__(self) -> None:
         if self.orphan_age < timedelta(days=1):
             raise SyncError("orphan files must be at least a day old to be removed (a sync may still be writing)")
+
+    @classmethod
+    def from_days(
+        cls, snapshot_retention: float, tag_retention: float, orphan_age: float, min_input_files: int
+    ) -> UpkeepSettings:
+        """The settings as users give them (CLI options, the job's arguments, the asset's config): in days."""
+        return cls(
+            snapshot_retention=timedelta(days=snapshot_retention),
+            tag_retention=timedelta(days=tag_retention),
+            orphan_age=timedelta(days=orphan_age),
+            min_input_files=min_input_files,
+        )
+
+    def in_days(self) -> dict[str, float]:
+        """The arguments of `from_days` that give these settings back."""
+        return {
+            "snapshot_retention": self.snapshot_retention / timedelta(days=1),
+            "tag_retention": self.tag_retention / timedelta(days=1),
+            "orphan_age": self.orphan_age / timedelta(days=1),
+            "min_input_files": self.min_input_files,
+        }
 
 
 @dataclass(frozen=True)
@@ -132,8 +153,6 @@ def maintain_table(
     """Compact the table, expire old snapshots and tags, and remove orphan files (module docstring).
 
     Retention counts back from `now` (default: the clock); the age of orphan files always from the clock."""
-    from ddb_iceberg.engine.spark_session import apply_engine_settings
-
     started = time.monotonic()
     settings = settings or UpkeepSettings()
     now = now or datetime.now(UTC)
@@ -166,7 +185,7 @@ def maintain_table(
         result.delete_files_removed += rewritten_deletes - int(deletes.get("added_delete_files_count", 0) or 0)
     log("Expiring old tags and snapshots ...")
     result.tags_dropped = phase("drop old tags", lambda: _drop_old_tags(table, now - settings.tag_retention))
-    snapshots = file_stats(table).snapshots
+    snapshots = table.snapshot_count()
     phase("expire snapshots", lambda: procedure.expire_snapshots(now - settings.snapshot_retention))
     log("Removing orphan files ...")
     result.orphan_files_removed = phase(
@@ -183,7 +202,7 @@ def maintain_table(
 
 def file_stats(table: SparkIcebergTable) -> FileStats:
     """Data and delete files of the current snapshot (from the manifests: no data file is read)."""
-    snapshots = sum(1 for _ in table._java_table().snapshots())
+    snapshots = table.snapshot_count()
     rows = table.spark.sql(
         f"SELECT content, count(*) AS files, sum(file_size_in_bytes) AS size FROM {table.full_name}.files "
         "GROUP BY content"
@@ -205,20 +224,8 @@ def _drop_old_tags(table: SparkIcebergTable, before: datetime) -> list[str]:
     """Drop the `ddb-` tags of snapshots committed before `before`, except the tag of the ledger's snapshot."""
     ledger = table.ledger()
     keep = tag_name(ledger.reflects) if ledger is not None else None
-    java = table._java_table()
-    cutoff = int(before.timestamp() * 1000)
-    dropped = []
-    for name, snapshot_id in sorted(table.tags().items()):
-        snapshot = java.snapshot(snapshot_id)
-        old = snapshot is not None and snapshot.timestampMillis() < cutoff
-        if name.startswith(TAG_PREFIX) and name != keep and old:
-            dropped.append(name)
-    if dropped:
-        transaction = java.manageSnapshots()
-        for name in dropped:
-            transaction = transaction.removeTag(name)
-        transaction.commit()
-        table.refresh()
+    dropped = [t for t in table.tags_committed_before(before) if t.startswith(TAG_PREFIX) and t != keep]
+    table.drop_tags(dropped)
     return dropped
 
 

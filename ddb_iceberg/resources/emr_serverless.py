@@ -2,7 +2,7 @@
 
 import hashlib
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -11,7 +11,13 @@ from botocore.exceptions import ClientError
 from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesEMRServerlessClient
 from pydantic import Field
 
-from ddb_iceberg.engine.job import ERROR_RECORD_PREFIX, PIPES_RESULT_KEY, PIPES_UPKEEP_RESULT_KEY, error_from_record
+from ddb_iceberg.engine.job import (
+    ERROR_RECORD_PREFIX,
+    PIPES_RESULT_KEY,
+    PIPES_UPKEEP_RESULT_KEY,
+    error_from_record,
+    upkeep_arguments,
+)
 from ddb_iceberg.engine.spark_session import CATALOG_NAME, ICEBERG_EXTENSIONS, CatalogSettings
 from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
@@ -89,13 +95,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
 
     def maintain(self, context: dg.AssetExecutionContext, settings: UpkeepSettings) -> UpkeepResult:
         code = self._prepare(context)
-        arguments = ["--task", "maintain", *self._catalog_arguments()]
-        arguments += [
-            "--snapshot-retention-days", str(settings.snapshot_retention / timedelta(days=1)),
-            "--tag-retention-days", str(settings.tag_retention / timedelta(days=1)),
-            "--orphan-age-days", str(settings.orphan_age / timedelta(days=1)),
-            "--min-input-files", str(settings.min_input_files),
-        ]  # fmt: skip
+        arguments = ["--task", "maintain", *self._catalog_arguments(), *upkeep_arguments(settings)]
         token = self._token(context.run_id, f"{self.table}|maintain|{arguments}")
         params = self._job_run_params(code, arguments, token, f"ddb-iceberg {self.table} upkeep")
         return UpkeepResult.from_dict(self._run_job(context, params, PIPES_UPKEEP_RESULT_KEY))

@@ -124,16 +124,21 @@ def test_the_ledger_survives_upkeep_and_a_rewrite_by_pyiceberg(warehouse: LocalW
     assert warehouse.items() == history.truth(3)
 
 
-def test_a_table_with_rows_but_no_ledger_is_refused_never_taken_for_new(
-    warehouse: LocalWarehouse, tmp_path: Path
-) -> None:
-    history = History(tmp_path, seed=23)
+def lose_the_ledger(warehouse: LocalWarehouse, history: History) -> None:
+    """A table synced to hour 1 whose ledger another tool removed; then a window and a full export at hour 2."""
     history.add_windows(1)
     warehouse.sync(history.source, key_attributes=history.table.key_attributes)
     _upkeep_with_spark(warehouse)
     warehouse.spark.sql(f"ALTER TABLE {warehouse.catalog}.dynamodb.orders UNSET TBLPROPERTIES ('{LEDGER_PROPERTY}')")
     history.add_windows(1)
     write_full_export(history.table, history.target, history.time(2))
+
+
+def test_a_table_with_rows_but_no_ledger_is_refused_never_taken_for_new(
+    warehouse: LocalWarehouse, tmp_path: Path
+) -> None:
+    history = History(tmp_path, seed=23)
+    lose_the_ledger(warehouse, history)
     items, files = warehouse.items(), warehouse.files()
     with pytest.raises(SyncError, match="holds data but no ddb_iceberg ledger") as caught:
         warehouse.sync(history.source)

@@ -10,7 +10,7 @@ from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, REBASELINE_OF
 from ddb_iceberg.engine.plan import GapError
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.simulator import write_full_export, write_incremental_export
-from ddb_iceberg_tests.engine.test_data_safety import HOUR, History, _snapshots, _upkeep_with_spark
+from ddb_iceberg_tests.engine.test_data_safety import HOUR, History, _snapshots, lose_the_ledger
 from ddb_iceberg_tests.helpers import LocalWarehouse
 
 
@@ -62,12 +62,7 @@ def test_a_rebaseline_removes_rows_deleted_between_two_full_exports(warehouse: L
 
 def test_a_table_whose_ledger_was_lost_is_recovered_by_a_rebaseline(warehouse: LocalWarehouse, tmp_path: Path) -> None:
     history = History(tmp_path, seed=43)
-    history.add_windows(1)
-    warehouse.sync(history.source, key_attributes=history.table.key_attributes)
-    _upkeep_with_spark(warehouse)
-    warehouse.spark.sql(f"ALTER TABLE {warehouse.catalog}.dynamodb.orders UNSET TBLPROPERTIES ('{LEDGER_PROPERTY}')")
-    history.add_windows(1)
-    write_full_export(history.table, history.target, history.time(2))
+    lose_the_ledger(warehouse, history)
     history.add_windows(1)
 
     result = warehouse.sync(history.source, rebaseline=True)
