@@ -26,13 +26,12 @@ from ddb_iceberg.engine.records import (
     MENTIONED,
     RECORD_SCHEMA,
     SUMMARY,
-    TASK_SCHEMA,
     UPSERT,
     FileToRead,
     ReadTask,
     TaskSummary,
     key_values,
-    read_tasks,
+    read_task_slots,
     row_builder,
     spark_schema,
 )
@@ -103,10 +102,10 @@ def collect_changes(
         plan, tuple(key_attributes), layout, spark.sparkContext.defaultParallelism
     )
     files = {(file.export_ord, file.file_ord): file for task in tasks for file in task.files}
-    descriptions = spark.sparkContext.parallelize([(pickle.dumps(task),) for task in tasks], max(len(tasks), 1))
+    slots = max(len(tasks), 1)
     records = (
-        spark.createDataFrame(descriptions, TASK_SCHEMA)
-        .mapInArrow(read_tasks, RECORD_SCHEMA)
+        spark.range(0, len(tasks), 1, slots)
+        .mapInArrow(read_task_slots([pickle.dumps(task) for task in tasks]), RECORD_SCHEMA)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     cached = [records]

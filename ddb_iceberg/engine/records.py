@@ -169,6 +169,21 @@ def read_tasks(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
                 yield _meta_batch(SUMMARY, first.export_ord, first.file_ord, 0, summary)
 
 
+def read_task_slots(
+    tasks: Sequence[bytes],
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """mapInArrow over `spark.range(len(tasks))`: `read_tasks` of the pickled task each id names. The tasks travel
+    with the function (their size grows with the files, not the items), so no Python RDD and no worker of its
+    own are needed to hand them out."""
+
+    def read_slots(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            slots = batch.column("id").to_pylist()
+            yield from read_tasks([pa.RecordBatch.from_pydict({"task": [tasks[slot] for slot in slots]})])
+
+    return read_slots
+
+
 def _meta_batch(kind: str, export_ord: int, file_ord: int, line: int, meta: object) -> pa.RecordBatch:
     out = _Batches()
     out.add("", 0, export_ord, file_ord, line, kind, None, pickle.dumps(meta))
