@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 EMR_ARCH ?= arm64
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format bench dev screenshot emr-python-env clean
+.PHONY: help install demo test lint format bench dev screenshot emr-python-deps emr-python-env clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,7 +49,10 @@ dev: install ## Start the Dagster UI (dagster dev) on the local default
 screenshot: install ## Photograph the asset graph for the README (needs Debian's chromium)
 	$(BIN)/python docs/screenshot.py
 
-emr-python-env: ## Build the Spark job's Python archive for EMR Serverless (needs Docker): dist/
+emr-python-deps: ## Build the Spark job's Python dependencies for EMR Serverless from wheels (no Docker): dist/
+	$(VENV)/bin/ddb-iceberg emr-python-deps --arch $(EMR_ARCH) --output dist/ddb-iceberg-python-deps.zip
+
+emr-python-env: ## Alternative: the job's own Python interpreter and dependencies, built with Docker: dist/
 	docker buildx build --platform linux/$(EMR_ARCH) --output type=local,dest=dist deploy/emr-python
 
 clean: ## Remove the virtualenv and every local artefact

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY, LEDGER_PROPERTY, Ancestor, LedgerEntry, find_ledger
+from ddb_iceberg.engine.ledger import (
+    LAYOUT_PROPERTY,
+    LEDGER_PROPERTY,
+    REBASELINE_OF,
+    Ancestor,
+    LedgerEntry,
+    find_ledger,
+)
 from ddb_iceberg.engine.rows import row_to_item
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
+from ddb_iceberg.engine.sync import SyncResult, tag_name
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.exports.typed_values import DecodedItem
 
@@ -98,6 +107,33 @@ def table_status(catalog: Catalog, identifier: str) -> TableStatus:
         )
     status.tags = sorted(name for name, ref in table.refs().items() if ref.snapshot_ref_type.value == "tag")
     return status
+
+
+LEDGER_RESULT_WARNING = "the job's result did not arrive; this result was read from the table's ledger"
+
+
+def result_from_ledger(catalog: Catalog, identifier: str, request_id: str, up_to: datetime | None) -> SyncResult | None:
+    """What a sync that made the request `request_id` did, as its ledger recorded it: its commit's entry; or,
+    when it committed nothing, "up to date" if the table reflects `up_to` already. None if the ledger shows
+    neither (the work cannot be confirmed)."""
+    table = catalog.load_table(identifier)
+    history = ledger_history(table)
+    result = SyncResult(table=identifier, warnings=[LEDGER_RESULT_WARNING])
+    entry = next((entry for entry in history if entry.request_id == request_id), None)
+    if entry is None:
+        latest = history[0] if history else None
+        if latest is None or up_to is None or latest.reflects < up_to:
+            return None
+        result.snapshot_id, result.reflects = latest.snapshot_id, format_timestamp(latest.reflects)
+        return result
+    result.snapshot_id, result.reflects = entry.snapshot_id, format_timestamp(entry.reflects)
+    result.tag = tag_name(entry.reflects) if tag_name(entry.reflects) in table.refs() else None
+    result.applied_exports = [{"export_id": export_id} for export_id in entry.applied_exports]
+    result.rows_inserted, result.rows_updated = entry.rows_inserted, entry.rows_updated
+    result.rows_deleted = entry.rows_deleted
+    result.accepted_gaps = list(entry.accepted_gaps)
+    result.rebaseline_of = entry.properties.get(REBASELINE_OF)
+    return result
 
 
 def table_items(

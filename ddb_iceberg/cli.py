@@ -382,6 +382,25 @@ def bench(
     click.echo(report.markdown())
 
 
+@cli.command("emr-python-deps")
+@click.option(
+    "--arch", "architecture", type=click.Choice(["arm64", "x86_64"]), default="arm64", show_default=True,
+    help="The EMR Serverless application's architecture.",
+)  # fmt: skip
+@click.option("--output", default="dist/ddb-iceberg-python-deps.zip", show_default=True, help="The zip to write.")
+@click.option("--python-version", default="3.11", show_default=True, help="The EMR image's Python version.")
+def emr_python_deps(architecture: str, output: str, python_version: str) -> None:
+    """Build the Spark job's Python dependencies for EMR Serverless from PyPI's wheels (no Docker)."""
+    from ddb_iceberg.resources.job_package import build_python_dependencies
+
+    try:
+        path = build_python_dependencies(architecture, Path(output), python_version)
+    except DdbIcebergError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Wrote {path} ({path.stat().st_size / 1e6:.0f} MB). Upload it to S3 and point the merge runner's")
+    click.echo("python_dependencies (DDB_ICEBERG_EMR_PYTHON_DEPENDENCIES) at it.")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="ddb-iceberg")

@@ -39,6 +39,7 @@ from ddb_iceberg.resources import (
     SimulatedExporter,
     local_spark_config,
 )
+from ddb_iceberg.resources.emr_serverless import EMR_ICEBERG_JAR
 from ddb_iceberg.schedules import build_maintenance_schedule, build_window_schedule
 
 LOCAL_ROOT = ".ddb_iceberg/local"
@@ -90,6 +91,8 @@ def aws_deployment(environment: dict[str, str]) -> Deployment:
                 s3_bucket=dg.EnvVar("DDB_ICEBERG_EXPORT_BUCKET"),
                 s3_prefix=dg.EnvVar("DDB_ICEBERG_EXPORT_PREFIX"),
                 region=region,
+                max_concurrent_exports=int(environment.get("DDB_ICEBERG_MAX_CONCURRENT_EXPORTS", "8")),
+                export_price_per_gb_usd=float(environment.get("DDB_ICEBERG_EXPORT_PRICE_PER_GB_USD", "0.10")),
             ),
             "merge_runner": EmrServerlessMergeRunner(
                 table=dg.EnvVar("DDB_ICEBERG_TABLE"),
@@ -101,6 +104,9 @@ def aws_deployment(environment: dict[str, str]) -> Deployment:
                 warehouse=dg.EnvVar("DDB_ICEBERG_WAREHOUSE"),
                 region=region,
                 python_environment=environment.get("DDB_ICEBERG_EMR_PYTHON_ENVIRONMENT") or None,
+                python_dependencies=environment.get("DDB_ICEBERG_EMR_PYTHON_DEPENDENCIES") or None,
+                python_executable=environment.get("DDB_ICEBERG_EMR_PYTHON", "python3.11"),
+                iceberg_jar=environment.get("DDB_ICEBERG_EMR_ICEBERG_JAR", EMR_ICEBERG_JAR),
             ),
             "catalog": GlueIcebergCatalog(region=region),
         },

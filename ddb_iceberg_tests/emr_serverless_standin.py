@@ -4,9 +4,12 @@ moto answers EMR Serverless's API but marks every job run SUCCESS without runnin
 makes a job run do what EMR does with it: fetch the `sparkSubmit` entry point and `--py-files` from (moto's)
 S3, run them with local `spark-submit` and the driver environment from `spark.emr-serverless.driverEnv.*`,
 ship the driver's stdout and stderr to (moto's) CloudWatch Logs and S3 where EMR puts them, and move the job
-run through SUBMITTED, RUNNING and SUCCESS or FAILED (or CANCELLED). Like EMR, it honours `clientToken` (the
-same token starts nothing new) and refuses job runs on a stopped application without auto-start; it accepts
-the `emr-spark-*` release labels moto's check predates. The EMR image's Iceberg jar
+run through SUBMITTED, RUNNING and SUCCESS or FAILED (or CANCELLED), billing its resources as EMR does (the
+workers' vCPU and memory for the run's time, one minute at least). Like EMR, it honours `clientToken` (the
+same token starts nothing new), refuses job runs on a stopped application without auto-start, and unpacks
+`spark.archives` into the driver's working directory under their `#alias`; it accepts the `emr-spark-*` release
+labels moto's check predates. `drop_results` stands for CloudWatch Logs delivering the driver's output after
+dagster stopped reading it: the job's Pipes result messages never arrive. The EMR image's Iceberg jar
 (`spark.jars=/usr/share/aws/...`) is stood in for by the same Iceberg release from Maven, with the AWS bundle
 that EMR's image carries.
 """
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shlex
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,9 @@ class EmrServerlessStandIn:
         self.work_dir = work_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.commands: dict[str, list[str]] = {}
+        self.environments: dict[str, dict[str, str]] = {}
+        self.output: dict[str, str] = {}
+        self.drop_results = False
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         original_create = EMRServerlessBackend.create_application
@@ -85,12 +93,17 @@ class EmrServerlessStandIn:
         monkeypatch.setattr(EMRServerlessBackend, "cancel_job_run", cancel_job_run)
 
     def _run(self, job_run: JobRun) -> None:
+        started = time.monotonic()
         try:
             code, stdout, stderr = self._spark_submit(job_run)
         except Exception as error:  # a stand-in that breaks must fail the job run, not hang it
             code, stdout, stderr = 1, b"", f"stand-in error: {error!r}".encode()
         if job_run.state == "CANCELLED":
             return
+        job_run.billed_resource_utilization = _billed(job_run, time.monotonic() - started)
+        self.output[job_run.id] = (stdout + stderr).decode(errors="replace")
+        if self.drop_results:
+            stdout = b"".join(line for line in stdout.splitlines(keepends=True) if b"report_custom_message" not in line)
         self._ship_logs(job_run, stdout, stderr)
         if code == 0:
             job_run.state = "SUCCESS"
@@ -113,8 +126,9 @@ class EmrServerlessStandIn:
             self._download(driver["entryPoint"], work),
             *driver.get("entryPointArguments", []),
         ]  # fmt: skip
+        # Nothing of this process's import path leaks into the job: only what the job run's settings give it.
         env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name != "PYTHONPATH"},
             "SPARK_HOME": str(Path(pyspark.__file__).parent),
             "PYSPARK_PYTHON": sys.executable,
             "AWS_ACCESS_KEY_ID": MOTO_CREDENTIALS["aws_access_key_id"],
@@ -122,8 +136,8 @@ class EmrServerlessStandIn:
             "AWS_REGION": MOTO_REGION,
             **driver_env,
         }
-        env.pop("PYTHONPATH", None)  # nothing of this process's import path leaks into the job
         self.commands[job_run.id] = command
+        self.environments[job_run.id] = driver_env
         job_run.state = "RUNNING"
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=work)
         self.processes[job_run.id] = process
@@ -144,7 +158,11 @@ class EmrServerlessStandIn:
                     continue
                 if key == "spark.jars" and setting == EMR_ICEBERG_JAR:
                     continue  # the image's jar: LOCAL_PACKAGES stand in for it
-                if key in ("spark.archives", "spark.submit.pyFiles"):
+                if key == "spark.archives":
+                    for archive in setting.split(","):
+                        self._unpack(archive, work)
+                    continue
+                if key == "spark.submit.pyFiles":
                     raise NotImplementedError(f"the stand-in does not fetch {key}")
                 if key.startswith(("spark.driver.memory", "spark.executor.")):
                     continue  # sized for EMR workers, not for this machine
@@ -154,6 +172,14 @@ class EmrServerlessStandIn:
             else:
                 options += [option, value]
         return options, driver_env
+
+    def _unpack(self, archive: str, work: Path) -> None:
+        """What EMR does with `spark.archives=<uri>#<alias>`: the archive unpacked in the working directory."""
+        uri, _, alias = archive.partition("#")
+        with zipfile.ZipFile(self._download(uri, work)) as unpacked:
+            for member in unpacked.infolist():
+                path = Path(unpacked.extract(member, work / (alias or Path(uri).stem)))
+                path.chmod((member.external_attr >> 16) & 0o777 or 0o644)
 
     def _download(self, uri: str, work: Path) -> str:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
@@ -185,3 +211,24 @@ class EmrServerlessStandIn:
             for name, output in (("stdout", stdout), ("stderr", stderr)):
                 key = f"{prefix.rstrip('/')}{driver_prefix}/{name}.gz".lstrip("/")
                 s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(output))
+
+
+def _billed(job_run: JobRun, seconds: float) -> dict[str, float]:
+    """EMR's bill of a run: its driver's and initial executors' vCPU and memory for the run's time (at least a
+    minute), and no storage (each worker's first 20 GB are free)."""
+    submit = str(job_run.job_driver["sparkSubmit"].get("sparkSubmitParameters", ""))  # type: ignore[index]
+
+    def setting(name: str, default: str) -> str:
+        found = re.search(rf"--conf {re.escape(name)}=(\S+)", submit)
+        return found.group(1) if found else default
+
+    def gigabytes(text: str) -> float:
+        return float(text.rstrip("gG"))
+
+    executors = int(setting("spark.dynamicAllocation.minExecutors", "1"))
+    vcpu = int(setting("spark.driver.cores", "4")) + executors * int(setting("spark.executor.cores", "4"))
+    memory = gigabytes(setting("spark.driver.memory", "16g")) + executors * (
+        gigabytes(setting("spark.executor.memory", "16g")) + gigabytes(setting("spark.executor.memoryOverhead", "0g"))
+    )
+    hours = max(seconds, 60.0) / 3600
+    return {"vCPUHour": round(vcpu * hours, 6), "memoryGBHour": round(memory * hours, 6), "storageGBHour": 0.0}

@@ -9,6 +9,7 @@ from ddb_iceberg.engine.plan import GapError
 from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.errors import DdbIcebergError, described
 from ddb_iceberg.resources import ExporterResource, IcebergCatalogResource, MergeRunnerResource
+from ddb_iceberg.resources.prices import numeric_metadata, summed
 
 TABLE_GROUP = "iceberg"
 PREVIEW_ROWS = 5
@@ -96,6 +97,8 @@ def _metadata(results: list[SyncResult], catalog: IcebergCatalogResource, table:
         "type_drift": dg.MetadataValue.md("\n".join(f"- {d}" for d in last.type_drift) or "none"),
         "seconds": dg.MetadataValue.float(round(sum(r.seconds for r in results), 2)),
     }
+    # Where the merge ran and what it cost (EMR Serverless): numbers, so the asset's page plots cost per window.
+    metadata |= numeric_metadata(summed([r.job_run for r in results if r.job_run]))
     if last.warnings:
         metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in last.warnings))
     metadata["preview"] = dg.MetadataValue.md(_preview(catalog, table))

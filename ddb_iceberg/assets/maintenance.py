@@ -7,6 +7,7 @@ import dagster as dg
 from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
 from ddb_iceberg.errors import DdbIcebergError, described
 from ddb_iceberg.resources import MergeRunnerResource
+from ddb_iceberg.resources.prices import numeric_metadata
 
 DEFAULTS = UpkeepSettings().in_days()
 
@@ -62,6 +63,7 @@ def upkeep_metadata(result: UpkeepResult) -> dict[str, Any]:
         "orphan_files_removed": dg.MetadataValue.int(result.orphan_files_removed),
         "seconds": dg.MetadataValue.float(result.seconds),
     }
+    metadata |= numeric_metadata(result.job_run)
     if result.warnings:
         metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings))
     return metadata

@@ -27,6 +27,7 @@ from ddb_iceberg.engine.spark_session import (
     ICEBERG_EXTENSIONS,
     CatalogSettings,
     build_spark_session,
+    check_spark_classes,
     configure_catalog,
 )
 from ddb_iceberg.engine.sync import SyncResult, sync_table
@@ -87,6 +88,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--up-to", default=None, type=_utc_moment, help="Apply only exports that end by then (ISO 8601; UTC if naive)"
     )
+    parser.add_argument(
+        "--request-id", default=None, help="Recorded in the commit's ledger, so the launcher can find its commit"
+    )
     parser.add_argument("--region", default=None)
     parser.add_argument("--s3-endpoint", default=None, help="Local stand-ins of S3 only")
     parser.add_argument("--glue-endpoint", default=None, help="Local stand-ins of Glue only")
@@ -135,6 +139,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> SyncResult | Up
         configure_catalog(spark, catalog)
     else:
         spark = build_spark_session(catalog)
+    check_spark_classes(spark, catalog)
     if args.task == MAINTAIN:
         return maintain_table(spark, catalog.name, args.table, upkeep_settings(args), log=log)
     source = ExportSource.from_uri(args.source, S3Options(region=args.region, endpoint_url=args.s3_endpoint))
@@ -147,6 +152,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> SyncResult | Up
         allow_gaps=args.allow_gaps,
         up_to=args.up_to,
         rebaseline=args.rebaseline,
+        request_id=args.request_id,
         log=log,
     )
 

@@ -39,6 +39,9 @@ ORPHANS_SWEPT_AT = PROPERTY_PREFIX + "orphans-swept-at"
 REBASELINE_OF = PROPERTY_PREFIX + "rebaseline-of"
 # Names the sync attempt that made the commit, so that it can find its own snapshot among others' commits.
 SYNC_ID = PROPERTY_PREFIX + "sync-id"
+# Names the request the sync served (the EMR Serverless job run's client token), when its launcher gave one: a
+# launcher that did not receive the job's result finds the commit by it (resources.emr_serverless).
+REQUEST_ID = PROPERTY_PREFIX + "request-id"
 # What Iceberg itself records in a commit's summary.
 MERGE_INSERTED = "spark.merge-into.num-target-rows-inserted"
 MERGE_UPDATED = "spark.merge-into.num-target-rows-updated"
@@ -67,6 +70,7 @@ class LedgerEntry:
     rows_deleted: int = 0
     orphans_swept_at: datetime | None = None
     sync_id: str = ""
+    request_id: str = ""
     # The entry as it was stored: every `ddb-iceberg.*` property of the commit.
     properties: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -97,6 +101,7 @@ class LedgerEntry:
             rows_deleted=int(properties[ROWS_DELETED]),
             orphans_swept_at=parse_timestamp(summary[ORPHANS_SWEPT_AT]) if ORPHANS_SWEPT_AT in summary else None,
             sync_id=summary.get(SYNC_ID, ""),
+            request_id=summary.get(REQUEST_ID, ""),
             properties=properties,
         )
 

@@ -19,6 +19,7 @@ from ddb_iceberg.engine.ledger import (
     ORPHANS_SWEPT_AT,
     REBASELINE_OF,
     REFLECTS_TIME,
+    REQUEST_ID,
     SYNC_ID,
     TABLE_ARN,
     LedgerEntry,
@@ -77,7 +78,7 @@ class SyncPlan:
     def is_noop(self) -> bool:
         return not self.exports
 
-    def snapshot_properties(self, swept_at: datetime, sync_id: str) -> dict[str, str]:
+    def snapshot_properties(self, swept_at: datetime, sync_id: str, request_id: str | None = None) -> dict[str, str]:
         """The ledger entry of the commit that applies this plan (its row counts are the commit's own)."""
         properties = {
             SYNC_ID: sync_id,
@@ -89,6 +90,8 @@ class SyncPlan:
             TABLE_ARN: self.table_arn,
             ACCEPTED_GAPS: json.dumps([str(g) for g in self.gaps]),
         }
+        if request_id:
+            properties[REQUEST_ID] = request_id
         if self.rebaseline:
             properties[REBASELINE_OF] = format_timestamp(self.rebaseline_of) if self.rebaseline_of else "unknown"
         return properties

@@ -233,6 +233,40 @@ ENGINE_SQL_CONF = {
 }
 
 
+# Classes the job needs on Spark's class path, and what puts them there (on EMR the job is launched by
+# EmrServerlessMergeRunner, whose settings these name).
+_ICEBERG_JAR_HINT = (
+    "set the merge runner's `iceberg_jar` (DDB_ICEBERG_EMR_ICEBERG_JAR) to Iceberg's Spark runtime jar for Spark 4.1"
+)
+ICEBERG_CLASSES = {"org.apache.iceberg.spark.SparkCatalog": _ICEBERG_JAR_HINT}
+GLUE_CLASSES = {
+    "org.apache.iceberg.aws.glue.GlueCatalog": _ICEBERG_JAR_HINT,
+    # The AWS SDK v2 that Iceberg's Glue catalog and S3FileIO call: EMR's image carries it.
+    "software.amazon.awssdk.services.glue.GlueClient": (
+        "add the jar of org.apache.iceberg:iceberg-aws-bundle to spark.jars (EMR's image carries the AWS SDK)"
+    ),
+}
+
+
+def check_spark_classes(spark: SparkSession, catalog: CatalogSettings, required: dict[str, str] | None = None) -> None:
+    """Fail at the session's start, in one line naming the setting to change, when a class the job needs does
+    not load: a wrong jar path otherwise surfaces as a Py4J dump at the first query."""
+    if required is None:
+        required = ICEBERG_CLASSES | (GLUE_CLASSES if catalog.kind == "glue" else {})
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    jars = spark.conf.get("spark.jars", "") or "(none)"
+    for name, hint in required.items():
+        try:
+            jvm.java.lang.Class.forName(name, False, loader)
+        except Exception:  # Py4JJavaError (ClassNotFoundException, NoClassDefFoundError)
+            raise SettingError(
+                f"Spark cannot load {name}, which the job needs (spark.jars={jars}): {hint} "
+                "(README: 'Bringing your own Iceberg jar')"
+            ) from None
+
+
 def apply_engine_settings(spark: SparkSession) -> None:
     for key, value in ENGINE_SQL_CONF.items():
         spark.conf.set(key, value)

@@ -76,6 +76,9 @@ class SyncResult:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     # Peak memory of the driver's Python process so far (what must not grow with the table: BENCHMARKS.md).
     driver_peak_mb: float = 0.0
+    # Added by the launcher: where the job ran and what it was billed (an EMR Serverless job run's id, billed
+    # resource utilization and estimated cost; empty for a local run).
+    job_run: dict[str, float | str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -127,6 +130,7 @@ def sync_table(
     up_to: datetime | None = None,
     buckets: int | None = None,
     rebaseline: bool = False,
+    request_id: str | None = None,
     log: Log = lambda _message: None,
 ) -> SyncResult:
     """Bring the Iceberg table up to the latest export under `source`, in one commit (or none).
@@ -140,11 +144,16 @@ def sync_table(
 
     When another writer commits first (another sync, table upkeep), Iceberg refuses this sync's commit; the
     sync then plans again from the table as the other writer left it, at most `MAX_ATTEMPTS` times.
+
+    `request_id` (the launcher's name for this request) is recorded in the commit's ledger entry, so that a
+    launcher that lost the job's result can still find what it did (`LedgerEntry.request_id`).
     """
     started = time.monotonic()
     apply_engine_settings(spark)
     table = SparkIcebergTable(spark, catalog, table_identifier)
-    request = _Request(key_attributes, allow_gaps, orphan_sweep_interval, table_properties, up_to, buckets, rebaseline)
+    request = _Request(
+        key_attributes, allow_gaps, orphan_sweep_interval, table_properties, up_to, buckets, rebaseline, request_id
+    )
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             result = _sync_once(table, source, request, log)
@@ -177,6 +186,7 @@ class _Request:
     up_to: datetime | None
     buckets: int | None
     rebaseline: bool
+    request_id: str | None
 
 
 def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request, log: Log) -> SyncResult:
@@ -238,7 +248,8 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         branch = table.start_branch(planned_from)
         try:
             sync_id = uuid.uuid4().hex
-            _apply(table, plan, changes, new_layout, swept_at, sync_id, branch, planned_from is None)
+            properties = plan.snapshot_properties(swept_at, sync_id, request.request_id)
+            _apply(table, plan, changes, new_layout, properties, branch, planned_from is None)
             committed = LedgerEntry.from_summary(*table.branch_head(branch))
             assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"
             result.tag = tag_name(plan.reflects_after)
@@ -325,15 +336,13 @@ def _apply(
     plan: SyncPlan,
     changes: Changes,
     layout: Layout,
-    swept_at: datetime,
-    sync_id: str,
+    properties: dict[str, str],
     branch: str,
     empty_table: bool,
 ) -> None:
     """Write the changes to the sync's branch in one commit that carries the ledger (the counts come from the
     commit's own summary); a plan with no effective change still commits an empty snapshot, so the ledger
     records the exports and the time the table now reflects."""
-    properties = plan.snapshot_properties(swept_at, sync_id)
     rows = changes.rows(layout)
     if plan.baseline is not None and (empty_table or not layout.has_key_columns):
         table.append(rows.where(f"{OP_COLUMN} = '{UPSERT}'"), properties, branch)
@@ -341,7 +350,7 @@ def _apply(
         table.merge(rows, layout, properties, branch, replace=True)
     elif changes.count:
         table.merge(rows, layout, properties, branch)
-    if table.branch_head(branch)[1].get(SYNC_ID) != sync_id:
+    if table.branch_head(branch)[1].get(SYNC_ID) != properties[SYNC_ID]:
         table.commit_empty(properties, branch)
 
 

@@ -106,6 +106,9 @@ class UpkeepResult:
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Added by the launcher: where the job ran and what it was billed (an EMR Serverless job run's id, billed
+    # resource utilization and estimated cost; empty for a local run).
+    job_run: dict[str, float | str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -2,6 +2,7 @@
 
 import hashlib
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError
 from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesEMRServerlessClient
 from pydantic import Field
 
+from ddb_iceberg.catalog_access import result_from_ledger
 from ddb_iceberg.engine.job import (
     ERROR_RECORD_PREFIX,
     PIPES_RESULT_KEY,
@@ -22,14 +24,18 @@ from ddb_iceberg.engine.spark_session import CATALOG_NAME, ICEBERG_EXTENSIONS, C
 from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
 from ddb_iceberg.errors import DdbIcebergError
+from ddb_iceberg.resources.catalog import GlueIcebergCatalog
 from ddb_iceberg.resources.job_package import ARCHIVE_NAME, ENTRY_POINT_NAME, JobPackage, build_job_package
 from ddb_iceberg.resources.merge_runners import MergeRunnerResource
+from ddb_iceberg.resources.prices import EmrServerlessPrices, job_run_costs
 
 # Where EMR's images keep the Iceberg runtime (with the Glue catalog and S3FileIO beside it in the AWS SDK).
 EMR_ICEBERG_JAR = "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
 DEFAULT_LOG_GROUP = "/aws/emr-serverless"
 CLIENT_TOKEN_LENGTH = 64  # EMR Serverless's limit
 APPLICATION_START_TIMEOUT_SECONDS = 600.0
+# Where `spark.archives` unpacks the job's Python dependencies in the driver's and executors' working directories.
+PYTHON_DEPENDENCIES_ALIAS = "pydeps"
 
 
 class EmrServerlessMergeRunner(MergeRunnerResource):
@@ -60,10 +66,28 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
     executor_disk: str = Field(default="50g", description="Disk of an executor (shuffles, cached records).")
     min_executors: int = Field(default=1, description="Lower bound of dynamic allocation.")
     max_executors: int = Field(default=16, description="Upper bound of dynamic allocation.")
-    iceberg_jar: str = Field(default=EMR_ICEBERG_JAR, description="Iceberg runtime jar on the EMR image.")
+    iceberg_jar: str = Field(
+        default=EMR_ICEBERG_JAR,
+        description="Iceberg's Spark runtime jar: the EMR image's (the default), or an s3:// URI of your own "
+        "iceberg-spark-runtime-4.1_2.13 jar. The job checks at start that it loads.",
+    )
+    python_dependencies: str | None = Field(
+        default=None,
+        description="s3:// URI of the archive `ddb-iceberg emr-python-deps` builds (pyarrow and pandas wheels for "
+        "the application's architecture, no Docker), run with the image's own `python_executable`.",
+    )
+    python_executable: str = Field(
+        default="python3.11",
+        description="The image's Python 3.11 that runs the job with `python_dependencies`.",
+    )
     python_environment: str | None = Field(
         default=None,
-        description="s3:// URI of a venv-pack archive with pyarrow (see the README); EMR's own Python otherwise.",
+        description="s3:// URI of a venv-pack archive with its own interpreter (built with Docker, see the README); "
+        "an alternative to `python_dependencies`.",
+    )
+    prices: EmrServerlessPrices = Field(
+        default_factory=EmrServerlessPrices,
+        description="Prices that turn each job run's billed resource utilization into an estimated cost.",
     )
     spark_conf: dict[str, str] = Field(default_factory=dict, description="More Spark settings for the job run.")
     start_application: bool = Field(
@@ -87,26 +111,44 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         allow_gaps: bool,
         rebaseline: bool = False,
     ) -> SyncResult:
-        code = self._prepare(context)
+        code, architecture = self._prepare(context)
         params = self.start_job_run_params(
             context.run_id, code, source_uri, up_to=up_to, allow_gaps=allow_gaps, rebaseline=rebaseline
         )
-        return SyncResult.from_dict(self._run_job(context, params, PIPES_RESULT_KEY))
+        job_run = self._run_job(context, params, PIPES_RESULT_KEY)
+        if job_run.result is not None:
+            result = SyncResult.from_dict(job_run.result)
+        else:
+            result = self._result_from_ledger(context, params["clientToken"], up_to, job_run.job_run_id)
+        result.job_run = self._billing(job_run.job_run_id, architecture)
+        return result
 
     def maintain(self, context: dg.AssetExecutionContext, settings: UpkeepSettings) -> UpkeepResult:
-        code = self._prepare(context)
+        code, architecture = self._prepare(context)
         arguments = ["--task", "maintain", *self._catalog_arguments(), *upkeep_arguments(settings)]
         token = self._token(context.run_id, f"{self.table}|maintain|{arguments}")
         params = self._job_run_params(code, arguments, token, f"ddb-iceberg {self.table} upkeep")
-        return UpkeepResult.from_dict(self._run_job(context, params, PIPES_UPKEEP_RESULT_KEY))
+        job_run = self._run_job(context, params, PIPES_UPKEEP_RESULT_KEY)
+        if job_run.result is None:
+            raise dg.Failure(
+                description=(
+                    f"EMR Serverless job run {job_run.job_run_id} (table upkeep) succeeded, but its result did not "
+                    f"arrive through CloudWatch Logs ({self.log_group}): check that the job role may write there."
+                ),
+                metadata={"driver_logs": self.driver_log_uri(job_run.job_run_id)},
+            )
+        result = UpkeepResult.from_dict(job_run.result)
+        result.job_run = self._billing(job_run.job_run_id, architecture)
+        return result
 
-    def _prepare(self, context: dg.AssetExecutionContext) -> dict[str, str]:
-        """The application ready and the job's code in S3 (its URIs)."""
-        self._prepare_application(self._client("emr-serverless"), context)
-        return self.upload_job_package(build_job_package(), context)
+    def _prepare(self, context: dg.AssetExecutionContext) -> tuple[dict[str, str], str]:
+        """The application ready and the job's code in S3: the code's URIs and the application's architecture."""
+        architecture = self._prepare_application(self._client("emr-serverless"), context)
+        return self.upload_job_package(build_job_package(), context), architecture
 
-    def _run_job(self, context: dg.AssetExecutionContext, params: dict[str, Any], result_key: str) -> dict[str, Any]:
-        """Start the job run through Pipes, wait for it, and return the result it reported."""
+    def _run_job(self, context: dg.AssetExecutionContext, params: dict[str, Any], result_key: str) -> "_JobRunEnd":
+        """Start the job run through Pipes and wait for it: the run and the result it reported (None when the
+        Pipes message did not arrive: dagster reads CloudWatch Logs for only a few seconds after the run ends)."""
         emr = self._client("emr-serverless")
         recorder = _JobRunRecorder(emr)
         pipes = PipesEMRServerlessClient(
@@ -124,22 +166,47 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         finally:
             if self.stop_application:
                 emr.stop_application(applicationId=self.application_id)
+        assert recorder.job_run_id is not None, "the Pipes client returned without starting a job run"
         for message in reversed(invocation.get_custom_messages()):
             if isinstance(message, dict) and result_key in message:
-                return dict(message[result_key])
-        raise dg.Failure(
-            description=(
-                f"EMR Serverless job run {recorder.job_run_id} succeeded, so the table is up to date, but its "
-                f"result did not arrive through CloudWatch Logs ({self.log_group}): check that the job role may "
-                "write there. The table's status (its ledger) shows what it reflects."
-            ),
-            metadata={"driver_logs": self.driver_log_uri(recorder.job_run_id or "")},
+                return _JobRunEnd(recorder.job_run_id, dict(message[result_key]))
+        return _JobRunEnd(recorder.job_run_id, None)
+
+    def _result_from_ledger(
+        self, context: dg.AssetExecutionContext, request_id: str, up_to: datetime | None, job_run_id: str
+    ) -> SyncResult:
+        """The result of a job run whose message did not arrive, read from the table's ledger (the commit the
+        job made carries its request id); a failure only if the ledger does not show the run's work."""
+        context.log.warning(
+            f"EMR Serverless job run {job_run_id} succeeded, but its result did not arrive through CloudWatch Logs "
+            f"({self.log_group}); reading what it did from the table's ledger"
         )
+        catalog = GlueIcebergCatalog(region=self.region, glue_endpoint=self.endpoint_url, s3_endpoint=self.endpoint_url)
+        result = result_from_ledger(catalog.load_catalog(), self.table, request_id, up_to)
+        if result is None:
+            raise dg.Failure(
+                description=(
+                    f"EMR Serverless job run {job_run_id} succeeded, but its result did not arrive through "
+                    f"CloudWatch Logs ({self.log_group}), and the ledger of {self.table} shows no commit of this "
+                    f"run (request {request_id}){f' and does not reflect {up_to.isoformat()}' if up_to else ''}. "
+                    "Check the driver's logs; the job role must be allowed to write to the log group."
+                ),
+                metadata={"driver_logs": self.driver_log_uri(job_run_id), "request_id": request_id},
+            )
+        return result
+
+    def _billing(self, job_run_id: str, architecture: str) -> dict[str, float | str]:
+        """The job run's id, billed resource utilization and estimated cost (EMR reports the bill once the run
+        has ended)."""
+        job_run = self._client("emr-serverless").get_job_run(applicationId=self.application_id, jobRunId=job_run_id)
+        billed = job_run["jobRun"].get("billedResourceUtilization") or {}
+        return {"job_run_id": job_run_id, **job_run_costs(billed, architecture, self.prices)}
 
     def _client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
-    def _prepare_application(self, emr: Any, context: dg.AssetExecutionContext) -> None:
+    def _prepare_application(self, emr: Any, context: dg.AssetExecutionContext) -> str:
+        """Check the application's release and start it if asked to; returns its architecture."""
         application = emr.get_application(applicationId=self.application_id)["application"]
         if application["releaseLabel"] != self.release_label:
             raise dg.Failure(
@@ -156,6 +223,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
                 if state not in ("CREATED", "STARTING", "STOPPED") or time.monotonic() > deadline:
                     raise dg.Failure(f"EMR Serverless application {self.application_id} did not start: it is {state}")
                 time.sleep(self.poll_seconds)
+        return str(application.get("architecture") or "X86_64")
 
     def upload_job_package(self, package: JobPackage, context: dg.AssetExecutionContext) -> dict[str, str]:
         """Upload the entry point and archive under `<code_location>/<digest>/`, unless that version is there."""
@@ -195,7 +263,9 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         rebaseline: bool = False,
     ) -> dict[str, Any]:
         """The StartJobRun request of a sync."""
-        arguments = ["--source", source_uri, *self._catalog_arguments()]
+        token = self.client_token(run_id, source_uri, up_to, allow_gaps, rebaseline)
+        # The commit records the request, so that its result can be read from the ledger if its message is lost.
+        arguments = ["--source", source_uri, *self._catalog_arguments(), "--request-id", token]
         if up_to:
             arguments += ["--up-to", up_to.isoformat()]
         if allow_gaps:
@@ -204,7 +274,6 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             arguments.append("--rebaseline")
         if self.key_attributes:
             arguments += ["--key", ",".join(self.key_attributes)]
-        token = self.client_token(run_id, source_uri, up_to, allow_gaps, rebaseline)
         name = f"ddb-iceberg {self.table}" + (f" up to {up_to.isoformat()}" if up_to else "")
         return self._job_run_params(code, arguments, token, name)
 
@@ -274,6 +343,19 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         }
 
     def _python_environment_conf(self) -> dict[str, str]:
+        if self.python_environment and self.python_dependencies:
+            raise dg.Failure("set python_dependencies or python_environment, not both: they are alternatives")
+        if self.python_dependencies:
+            # The image's interpreter, with the wheels unpacked beside the job: PySpark adds PYTHONPATH to its own.
+            path = f"./{PYTHON_DEPENDENCIES_ALIAS}"
+            return {
+                "spark.archives": f"{self.python_dependencies}#{PYTHON_DEPENDENCIES_ALIAS}",
+                "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": self.python_executable,
+                "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": self.python_executable,
+                "spark.emr-serverless.driverEnv.PYTHONPATH": path,
+                "spark.executorEnv.PYSPARK_PYTHON": self.python_executable,
+                "spark.executorEnv.PYTHONPATH": path,
+            }
         if not self.python_environment:
             return {}
         python = "./environment/bin/python"
@@ -332,6 +414,14 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
                 continue
             records += [e["message"] for e in events["events"] if e["message"].startswith(ERROR_RECORD_PREFIX)]
         return error_from_record(records[-1]) if records else None
+
+
+@dataclass(frozen=True)
+class _JobRunEnd:
+    """A job run that succeeded, and the result it reported (None if its message did not arrive)."""
+
+    job_run_id: str
+    result: dict[str, Any] | None
 
 
 class _JobRunRecorder:

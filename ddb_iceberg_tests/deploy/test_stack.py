@@ -1,14 +1,20 @@
 """The CloudFormation stack in deploy/ddb-iceberg.yaml: cfn-lint is clean, and the template keeps the security
 properties a user relies on. Each property is a small checker returning a list of problems; each checker is run
 on the real template (no problems) and on mutated copies (a problem), so every assertion is shown to be able to fail.
+
+Beyond the shape of the policies, the template is resolved as CloudFormation would deploy it (its Conditions for
+given parameters, Refs and ARNs made concrete) and a small IAM evaluator asks whether each call a real run makes
+is allowed, and whether calls no code path makes are refused.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,7 @@ from cfnlint.config import ManualArgs
 from cfnlint.decode import decode
 
 from ddb_iceberg.definitions import aws_deployment
+from ddb_iceberg.resources.emr_serverless import EmrServerlessMergeRunner
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "deploy" / "ddb-iceberg.yaml"
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -34,9 +41,23 @@ EXPORTER_DYNAMODB_ACTIONS = {
     "dynamodb:ExportTableToPointInTime",
     "dynamodb:DescribeContinuousBackups",
     "dynamodb:DescribeExport",
+    "dynamodb:ListExports",
 }
-# What Iceberg's GlueCatalog calls for the merge: load, create, commit and list tables (it never drops one).
-JOB_GLUE_ACTIONS = {"glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"}
+# What Iceberg's GlueCatalog calls for the merge (load, create, commit and list tables; it never drops one), and what
+# the Glue-backed Hive metastore of Spark's session catalog calls (the `default` database, the database list).
+JOB_GLUE_ACTIONS = {
+    "glue:GetDatabase",
+    "glue:GetDatabases",
+    "glue:CreateDatabase",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+}
+# PyIceberg on the Dagster side only reads.
+DAGSTER_GLUE_ACTIONS = {"glue:GetDatabase", "glue:GetTable"}
+# Actions IAM authorizes on `Resource: "*"` only (no resource type in the Service Authorization Reference).
+STAR_ONLY_ACTIONS = frozenset({"dynamodb:ListExports"})
 OUTPUT_ENV_VARS = {
     "SourceTableArn": "DDB_ICEBERG_TABLE_ARN",
     "ExportBucketName": "DDB_ICEBERG_EXPORT_BUCKET",
@@ -94,6 +115,11 @@ WILDCARD_ALLOW_LIST: list[tuple[re.Pattern[str], frozenset[str] | None, str]] = 
         re.compile(r"^\$\{EmrApplication\.Arn\}/jobruns/\*$"),
         None,
         "the job runs of the stack's one EMR Serverless application",
+    ),
+    (
+        re.compile(r"^\*$"),
+        STAR_ONLY_ACTIONS,
+        "dynamodb:ListExports has no resource-level permission (the exporter finds existing exports with it)",
     ),
 ]
 
@@ -154,10 +180,24 @@ def policy_documents(template: Template) -> Iterator[tuple[str, dict[str, Any]]]
             yield name, props["PolicyDocument"]
 
 
+def conditional_statements(entry: Any) -> Iterator[tuple[str, Statement]]:
+    """The statements a Statement-list entry can deploy: itself, or both branches of an `Fn::If` (conservative:
+    every statement some choice of parameters deploys must pass the checks), with the condition in the label."""
+    if isinstance(entry, dict) and set(entry) == {"Fn::If"}:
+        condition, when_true, when_false = entry["Fn::If"]
+        for label, branch in ((f"if {condition}", when_true), (f"unless {condition}", when_false)):
+            for inner_label, statement in conditional_statements(branch):
+                yield " ".join(filter(None, [label, inner_label])), statement
+    elif isinstance(entry, dict) and entry != {"Ref": "AWS::NoValue"}:
+        yield "", entry
+
+
 def statements(template: Template) -> Iterator[tuple[str, Statement]]:
     for location, document in policy_documents(template):
-        for index, statement in enumerate(as_list(document.get("Statement"))):
-            yield f"{location}[{statement.get('Sid', index)}]", statement
+        for index, entry in enumerate(as_list(document.get("Statement"))):
+            for condition, statement in conditional_statements(entry):
+                label = f"{statement.get('Sid', index)}" + (f" ({condition})" if condition else "")
+                yield f"{location}[{label}]", statement
 
 
 def allow_statements(template: Template) -> Iterator[tuple[str, Statement]]:
@@ -175,10 +215,11 @@ def statement_by_sid(template: Template, resource: str, sid: str) -> Statement:
     props = properties(template, resource)
     documents = [policy["PolicyDocument"] for policy in props.get("Policies", [])] or [props["PolicyDocument"]]
     for document in documents:
-        for statement in as_list(document["Statement"]):
-            if statement.get("Sid") == sid:
-                found: Statement = statement
-                return found
+        for entry in as_list(document["Statement"]):
+            for _, statement in conditional_statements(entry):
+                if statement.get("Sid") == sid:
+                    found: Statement = statement
+                    return found
     raise KeyError(f"{resource} has no statement {sid}")
 
 
@@ -263,13 +304,20 @@ def check_emr_application(template: Template) -> list[str]:
 
 
 def check_no_star_resources(template: Template) -> list[str]:
-    """No statement applies to every resource (`Resource: "*"`), nor uses NotResource."""
+    """No statement applies to every resource (`Resource: "*"`), nor uses NotResource. The exception: an Allow of
+    actions IAM authorizes on "*" only (STAR_ONLY_ACTIONS), alone in its statement and held to the stack's Region."""
     problems = []
     for location, statement in statements(template):
         if "NotResource" in statement:
             problems.append(f"{location}: uses NotResource")
-        if any(render(resource) == "*" for resource in as_list(statement.get("Resource"))):
-            problems.append(f"{location}: Resource is '*'")
+        if not any(render(resource) == "*" for resource in as_list(statement.get("Resource"))):
+            continue
+        actions = set(actions_of(statement))
+        if statement.get("Effect") != "Allow" or not actions or not actions <= STAR_ONLY_ACTIONS:
+            problems.append(f"{location}: Resource is '*' for {sorted(actions - STAR_ONLY_ACTIONS) or sorted(actions)}")
+        region = statement.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion")
+        if region != {"Ref": "AWS::Region"}:
+            problems.append(f"{location}: Resource is '*' without an aws:RequestedRegion condition on the stack's")
     return problems
 
 
@@ -358,11 +406,7 @@ def check_glue_actions(template: Template) -> list[str]:
     problems = []
     for location, statement in allow_statements(template):
         glue = {a for a in actions_of(statement) if a.startswith("glue:")}
-        allowed = (
-            JOB_GLUE_ACTIONS
-            if location.startswith(JOB_ROLE)
-            else {"glue:GetDatabase", "glue:GetTable", "glue:GetTables"}
-        )
+        allowed = JOB_GLUE_ACTIONS if location.startswith(JOB_ROLE) else DAGSTER_GLUE_ACTIONS
         if glue - allowed:
             problems.append(f"{location}: Glue actions {sorted(glue - allowed)} that no code path needs")
     return problems
@@ -393,6 +437,348 @@ def check_output_descriptions(template: Template) -> list[str]:
     return problems
 
 
+# --- the template as deployed, and what its roles may do -------------------------------------------------------
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+STACK = "ddb-iceberg"
+# Parameters without a default, as a deployment passes them.
+REQUIRED_PARAMETERS = {"DynamoDBTableName": "orders-source"}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+# What Ref and Fn::GetAtt return for the stack's resources: made-up names in the formats AWS gives them.
+EXPORT_BUCKET = f"{STACK}-exportbucket-1a2b3c"
+WAREHOUSE_BUCKET = f"{STACK}-warehousebucket-4d5e6f"
+ARTIFACTS_BUCKET = f"{STACK}-artifactsbucket-7a8b9c"
+APPLICATION_ID = "00fexampleapp0001"
+APPLICATION_ARN = f"arn:aws:emr-serverless:{REGION}:{ACCOUNT}:/applications/{APPLICATION_ID}"
+OTHER_APPLICATION_ARN = f"arn:aws:emr-serverless:{REGION}:{ACCOUNT}:/applications/00fsomeoneelses01"
+JOB_RUN_ARN = f"{APPLICATION_ARN}/jobruns/00fexamplerun0001"
+JOB_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{STACK}-EmrJobRole-AB12CD34"
+LOG_GROUP = f"/aws/emr-serverless/ddb-iceberg-{STACK}"
+
+
+@dataclass
+class Deployed:
+    """A template as CloudFormation deploys it for some parameters: each `Fn::If` decided, `AWS::NoValue` gone."""
+
+    template: Template
+    parameters: dict[str, str]
+
+    def names(self) -> dict[str, str]:
+        """What `${Name}` and `${Name.Attribute}` stand for in this deployment."""
+        bucket = {
+            "ExportBucket": EXPORT_BUCKET,
+            "WarehouseBucket": WAREHOUSE_BUCKET,
+            "ArtifactsBucket": ARTIFACTS_BUCKET,
+        }
+        return {
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": STACK,
+            **self.parameters,
+            **bucket,
+            **{f"{name}.Arn": f"arn:aws:s3:::{value}" for name, value in bucket.items()},
+            "GlueDatabase": self.parameters["GlueDatabaseName"],
+            "EmrLogGroup": LOG_GROUP,
+            "EmrApplication.Arn": APPLICATION_ARN,
+            "EmrApplication.ApplicationId": APPLICATION_ID,
+            "EmrJobRole.Arn": JOB_ROLE_ARN,
+        }
+
+
+def deploy(template: Template, **overrides: str) -> Deployed:
+    """Resolve the template's Conditions for its parameter defaults, REQUIRED_PARAMETERS and `overrides`."""
+    declared = template.get("Parameters", {})
+    assert set(overrides) <= set(declared), f"no such parameters: {set(overrides) - set(declared)}"
+    defaults = {name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
+    parameters = defaults | REQUIRED_PARAMETERS | overrides
+    conditions = template.get("Conditions", {})
+
+    def value(node: Any) -> str:
+        return parameters[node["Ref"]] if isinstance(node, dict) and set(node) == {"Ref"} else str(node)
+
+    def holds(node: Any) -> bool:
+        [(function, argument)] = node.items()
+        if function == "Fn::Equals":
+            return value(argument[0]) == value(argument[1])
+        if function == "Fn::Not":
+            return not holds(argument[0])
+        if function == "Fn::And":
+            return all(map(holds, argument))
+        if function == "Fn::Or":
+            return any(map(holds, argument))
+        if function == "Condition":
+            return holds(conditions[argument])
+        raise ValueError(f"teach deploy() the condition function {function}")
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"}:
+                name, when_true, when_false = node["Fn::If"]
+                return walk(when_true if holds(conditions[name]) else when_false)
+            return {
+                key: child for key, child in ((key, walk(child)) for key, child in node.items()) if child != NO_VALUE
+            }
+        if isinstance(node, list):
+            return [child for child in map(walk, node) if child != NO_VALUE]
+        return node
+
+    return Deployed(walk(template), parameters)
+
+
+def concrete(value: Any, names: dict[str, str]) -> str:
+    """A policy value as AWS sees it once deployed (a KeyError names anything `names` lacks)."""
+    if isinstance(value, str):
+        return value
+    [(function, argument)] = value.items()
+    if function == "Ref":
+        return names[argument]
+    if function == "Fn::GetAtt":
+        return names[argument if isinstance(argument, str) else ".".join(argument)]
+    if function == "Fn::Sub":
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+        local = names | {key: concrete(inner, names) for key, inner in variables.items()}
+        return re.sub(r"\$\{([^}!]+)\}", lambda match: local[match.group(1)], text)
+    if function == "Fn::Join":
+        return str(argument[0]).join(concrete(part, names) for part in argument[1])
+    raise ValueError(f"teach concrete() the function {function}")
+
+
+def matches(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
+    """IAM's wildcards: `*` any run of characters (`/` and `:` too), `?` one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, re.IGNORECASE if ignore_case else 0) is not None
+
+
+CONDITION_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda expected, actual: expected == actual,
+    "StringLike": matches,
+    "ArnEquals": lambda expected, actual: expected == actual,
+    "ArnLike": matches,
+    "Bool": lambda expected, actual: expected.lower() == actual.lower(),
+}
+
+
+@dataclass
+class Call:
+    """One AWS request as IAM authorizes it: an action on each of its resources, with its request context."""
+
+    why: str
+    action: str
+    resources: tuple[str, ...]
+    context: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.action} on {', '.join(self.resources)} ({self.why})"
+
+
+def identity_statements(deployed: Deployed, principal: str) -> list[Statement]:
+    """The statements of a role's inline policies, or of a managed policy."""
+    props = properties(deployed.template, principal)
+    documents = [policy["PolicyDocument"] for policy in props.get("Policies", [])] or [props["PolicyDocument"]]
+    return [statement for document in documents for statement in as_list(document.get("Statement"))]
+
+
+def allowed(deployed: Deployed, principal: str, call: Call) -> bool:
+    """IAM's verdict on `call` from the principal's own policies: an Allow matches for every resource (action,
+    resource, every condition; a condition key the request lacks fails), and no Deny matches."""
+    names = deployed.names()
+
+    def applies(statement: Statement, resource: str) -> bool:
+        if "NotAction" in statement or "NotResource" in statement:
+            raise ValueError("NotAction and NotResource are refused by check_no_* and not evaluated here")
+        if not any(matches(action, call.action, ignore_case=True) for action in actions_of(statement)):
+            return False
+        if not any(matches(concrete(r, names), resource) for r in as_list(statement.get("Resource"))):
+            return False
+        for operator, block in statement.get("Condition", {}).items():
+            test = CONDITION_OPERATORS[operator]  # a KeyError: teach the evaluator that operator first
+            for key, expected in block.items():
+                actual = call.context.get(key)
+                if actual is None or not any(test(concrete(e, names), actual) for e in as_list(expected)):
+                    return False
+        return True
+
+    statements_ = identity_statements(deployed, principal)
+    for resource in call.resources:
+        relevant = [statement for statement in statements_ if applies(statement, resource)]
+        if not relevant or any(statement["Effect"] == "Deny" for statement in relevant):
+            return False
+    return True
+
+
+def _glue(resource: str) -> str:
+    return f"arn:aws:glue:{REGION}:{ACCOUNT}:{resource}"
+
+
+def _s3(bucket: str, key: str = "") -> str:
+    return f"arn:aws:s3:::{bucket}" + (f"/{key}" if key else "")
+
+
+def _log_stream(stream: str) -> str:
+    return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{LOG_GROUP}:log-stream:{stream}"
+
+
+def job_run_calls(parameters: dict[str, str]) -> list[Call]:
+    """What the merge job calls as its role on EMR Serverless: Spark's Glue-backed session catalog starting,
+    Iceberg's GlueCatalog and S3FileIO, reading exports and its code, EMR writing its logs."""
+    db, table, prefix = parameters["GlueDatabaseName"], parameters["IcebergTableName"], parameters["ExportPrefix"]
+    catalog, database, default = _glue("catalog"), _glue(f"database/{db}"), _glue("database/default")
+    table_arn = _glue(f"table/{db}/{table}")
+    data_file = _s3(WAREHOUSE_BUCKET, f"warehouse/{db}.db/{table}/data/00000-0-1a2b.parquet")
+    driver = f"/applications/{APPLICATION_ID}/jobs/00fexamplerun0001/SPARK_DRIVER/stdout"
+    return [
+        Call("the Glue metastore client checks the default database", "glue:GetDatabase", (catalog, default)),
+        Call("it and Spark create default when it is missing", "glue:CreateDatabase", (catalog, default)),
+        Call("the Hive metastore client lists databases", "glue:GetDatabases", (catalog,)),
+        Call("CREATE NAMESPACE IF NOT EXISTS, default location", "glue:GetDatabase", (catalog, database)),
+        Call("Iceberg loads the table", "glue:GetTable", (catalog, database, table_arn)),
+        Call("the first run creates the table", "glue:CreateTable", (catalog, database, table_arn)),
+        Call("every commit", "glue:UpdateTable", (catalog, database, table_arn)),
+        Call("list the database's tables", "glue:GetTables", (catalog, database, table_arn)),
+        Call(
+            "read an export",
+            "s3:GetObject",
+            (_s3(EXPORT_BUCKET, f"{prefix}/AWSDynamoDB/0123-ab/manifest-summary.json"),),
+        ),
+        Call("list the exports", "s3:ListBucket", (_s3(EXPORT_BUCKET),), {"s3:prefix": f"{prefix}/AWSDynamoDB/"}),
+        Call("fetch the job's code", "s3:GetObject", (_s3(ARTIFACTS_BUCKET, "code/0123abcd/entry_point.py"),)),
+        Call("EMR writes the job's logs to S3", "s3:PutObject", (_s3(ARTIFACTS_BUCKET, f"emr-logs{driver}.gz"),)),
+        *(
+            Call("S3FileIO reads, writes and cleans up table files", action, (data_file,))
+            for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+        ),
+        Call("remove_orphan_files lists the table's files", "s3:ListBucket", (_s3(WAREHOUSE_BUCKET),)),
+        Call("EMR ships the driver's output to CloudWatch", "logs:CreateLogStream", (_log_stream(driver),)),
+        Call("EMR ships the driver's output to CloudWatch", "logs:PutLogEvents", (_log_stream(driver),)),
+    ]
+
+
+def job_role_refusals(parameters: dict[str, str]) -> list[Call]:
+    """What no code path of the job calls, so its role must not be able to."""
+    db, table, prefix = parameters["GlueDatabaseName"], parameters["IcebergTableName"], parameters["ExportPrefix"]
+    catalog, database, default = _glue("catalog"), _glue(f"database/{db}"), _glue("database/default")
+    table_arn, other = _glue(f"table/{db}/{table}"), _glue("database/other")
+    return [
+        Call("drop the table", "glue:DeleteTable", (catalog, database, table_arn)),
+        *(
+            Call("Glue partitions are Hive tables'; Iceberg keeps its own", action, (catalog, database, table_arn))
+            for action in (
+                "glue:GetPartition",
+                "glue:GetPartitions",
+                "glue:CreatePartition",
+                "glue:BatchCreatePartition",
+            )
+        ),
+        Call("create the stack's database (the stack does)", "glue:CreateDatabase", (catalog, database)),
+        Call("create any other database", "glue:CreateDatabase", (catalog, other)),
+        Call("read another database", "glue:GetDatabase", (catalog, other)),
+        Call("read another database's table", "glue:GetTable", (catalog, other, _glue("table/other/t"))),
+        Call("read a table in default", "glue:GetTable", (catalog, default, _glue("table/default/t"))),
+        Call("create a table in default", "glue:CreateTable", (catalog, default, _glue("table/default/t"))),
+        Call("change the default database", "glue:UpdateDatabase", (catalog, default)),
+        Call("delete the default database", "glue:DeleteDatabase", (catalog, default)),
+        Call("write into the exports", "s3:PutObject", (_s3(EXPORT_BUCKET, f"{prefix}/AWSDynamoDB/x"),)),
+        Call("change its own code", "s3:PutObject", (_s3(ARTIFACTS_BUCKET, "code/0123abcd/entry_point.py"),)),
+        Call("list all of the export bucket", "s3:ListBucket", (_s3(EXPORT_BUCKET),), {"s3:prefix": ""}),
+        Call("read the source table", "dynamodb:Scan", (f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/x",)),
+    ]
+
+
+def orchestrator_calls(parameters: dict[str, str]) -> list[Call]:
+    """What the Dagster code location calls: the exporter, the EMR Serverless runner (through Dagster Pipes),
+    and PyIceberg's Glue catalog for status and checks."""
+    db, table, prefix = parameters["GlueDatabaseName"], parameters["IcebergTableName"], parameters["ExportPrefix"]
+    catalog, database, table_arn = _glue("catalog"), _glue(f"database/{db}"), _glue(f"table/{db}/{table}")
+    source = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{parameters['DynamoDBTableName']}"
+    export_object = _s3(EXPORT_BUCKET, f"{prefix}/AWSDynamoDB/0123-ab/manifest-files.json")
+    code = _s3(ARTIFACTS_BUCKET, "code/0123abcd/ddb_iceberg_job.zip")
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{LOG_GROUP}:*"
+    return [
+        Call("check point-in-time recovery is on", "dynamodb:DescribeContinuousBackups", (source,)),
+        Call("find an export already made", "dynamodb:ListExports", ("*",), {"aws:RequestedRegion": REGION}),
+        Call("start an export", "dynamodb:ExportTableToPointInTime", (source,)),
+        Call("wait for it", "dynamodb:DescribeExport", (f"{source}/export/01700000000000-abcd1234",)),
+        Call("DynamoDB writes the export as its caller", "s3:PutObject", (export_object,)),
+        Call("read an export's manifests", "s3:GetObject", (export_object,)),
+        Call("list the exports", "s3:ListBucket", (_s3(EXPORT_BUCKET),), {"s3:prefix": f"{prefix}/"}),
+        Call("head_object: is this job package there", "s3:GetObject", (code,)),
+        Call("head_object answers 404, not 403, for a missing one", "s3:ListBucket", (_s3(ARTIFACTS_BUCKET),)),
+        Call("upload the job package", "s3:PutObject", (code,)),
+        Call("check the application's release", "emr-serverless:GetApplication", (APPLICATION_ARN,)),
+        Call("start the job run", "emr-serverless:StartJobRun", (APPLICATION_ARN,)),
+        Call("with its tags", "emr-serverless:TagResource", (JOB_RUN_ARN,)),
+        Call("pass the job role", "iam:PassRole", (JOB_ROLE_ARN,), {"iam:PassedToService": EMR_SERVICE}),
+        Call("watch the job run", "emr-serverless:GetJobRun", (JOB_RUN_ARN,)),
+        Call("cancel it", "emr-serverless:CancelJobRun", (JOB_RUN_ARN,)),
+        Call("link its dashboard", "emr-serverless:GetDashboardForJobRun", (JOB_RUN_ARN,)),
+        Call("Pipes reads the job's messages", "logs:GetLogEvents", (_log_stream("x/SPARK_DRIVER/stdout"),)),
+        Call("Pipes reads the job's messages", "logs:FilterLogEvents", (group,)),
+        Call("Pipes checks the stream exists", "logs:DescribeLogStreams", (group,)),
+        Call("PyIceberg loads the table", "glue:GetTable", (catalog, database, table_arn)),
+        Call(
+            "and its metadata", "s3:GetObject", (_s3(WAREHOUSE_BUCKET, f"warehouse/{db}.db/{table}/metadata/1.json"),)
+        ),
+        Call("and its metadata", "s3:ListBucket", (_s3(WAREHOUSE_BUCKET),)),
+    ]
+
+
+def orchestrator_refusals(parameters: dict[str, str]) -> list[Call]:
+    """What no code path of the Dagster side calls, so the policy must not allow it."""
+    db, table = parameters["GlueDatabaseName"], parameters["IcebergTableName"]
+    catalog, database, table_arn = _glue("catalog"), _glue(f"database/{db}"), _glue(f"table/{db}/{table}")
+    source = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{parameters['DynamoDBTableName']}"
+    return [
+        Call("list exports in another Region", "dynamodb:ListExports", ("*",), {"aws:RequestedRegion": "us-east-1"}),
+        Call("read the source table's items", "dynamodb:Scan", (source,)),
+        Call("export another table", "dynamodb:ExportTableToPointInTime", (source + "-other",)),
+        Call("write the table's files", "s3:PutObject", (_s3(WAREHOUSE_BUCKET, f"warehouse/{db}.db/{table}/x"),)),
+        Call("commit to the table (only the job does)", "glue:UpdateTable", (catalog, database, table_arn)),
+        Call("create the table (only the job does)", "glue:CreateTable", (catalog, database, table_arn)),
+        Call("read the default database", "glue:GetDatabase", (catalog, _glue("database/default"))),
+        Call("run jobs on another application", "emr-serverless:StartJobRun", (OTHER_APPLICATION_ARN,)),
+        Call(
+            "pass the job role elsewhere", "iam:PassRole", (JOB_ROLE_ARN,), {"iam:PassedToService": "ec2.amazonaws.com"}
+        ),
+    ]
+
+
+def _audit(deployed: Deployed, principal: str, needed: list[Call], refused: list[Call]) -> list[str]:
+    problems = [f"{principal}: cannot {call}" for call in needed if not allowed(deployed, principal, call)]
+    return problems + [f"{principal}: may {call}" for call in refused if allowed(deployed, principal, call)]
+
+
+def check_job_role_real_run(template: Template) -> list[str]:
+    """The job role can make every call a real run makes, and none of those no code path makes."""
+    deployed = deploy(template)
+    return _audit(deployed, JOB_ROLE, job_run_calls(deployed.parameters), job_role_refusals(deployed.parameters))
+
+
+def check_orchestrator_real_run(template: Template) -> list[str]:
+    """The Dagster policy allows every call the code location makes, and none of those no code path makes."""
+    deployed = deploy(template)
+    needed, refused = orchestrator_calls(deployed.parameters), orchestrator_refusals(deployed.parameters)
+    return _audit(deployed, DAGSTER_POLICY, needed, refused)
+
+
+def check_application_lifecycle(template: Template) -> list[str]:
+    """StartApplication / StopApplication: Dagster may call each exactly when the parameter mirroring the runner's
+    setting says the runner does, on the stack's application only; the job role never."""
+    problems = []
+    for starts, stops in itertools.product(["false", "true"], repeat=2):
+        deployed = deploy(template, RunnerStartsApplication=starts, RunnerStopsApplication=stops)
+        variant = f"RunnerStartsApplication={starts}, RunnerStopsApplication={stops}"
+        for action, wanted in (("emr-serverless:StartApplication", starts), ("emr-serverless:StopApplication", stops)):
+            for principal in (DAGSTER_POLICY, JOB_ROLE):
+                expected = wanted == "true" and principal == DAGSTER_POLICY
+                if allowed(deployed, principal, Call("", action, (APPLICATION_ARN,))) != expected:
+                    problems.append(f"{variant}: {principal} {'cannot' if expected else 'may'} {action}")
+            if allowed(deployed, DAGSTER_POLICY, Call("", action, (OTHER_APPLICATION_ARN,))):
+                problems.append(f"{variant}: {DAGSTER_POLICY} may {action} on another application")
+    return problems
+
+
 CHECKERS: list[Callable[[Template], list[str]]] = [
     check_buckets_private,
     check_buckets_deny_insecure_transport,
@@ -406,6 +792,9 @@ CHECKERS: list[Callable[[Template], list[str]]] = [
     check_glue_actions,
     check_export_listing_is_prefixed,
     check_output_descriptions,
+    check_job_role_real_run,
+    check_orchestrator_real_run,
+    check_application_lifecycle,
 ]
 
 
@@ -456,6 +845,60 @@ def test_the_outputs_feed_every_setting_the_aws_deployment_reads() -> None:
     }
     assert len(needed) >= 9
     assert needed - set(OUTPUT_ENV_VARS.values()) == set()
+
+
+def test_the_application_parameters_mirror_the_runner() -> None:
+    """The stack's defaults grant StartApplication / StopApplication exactly when the aws deployment's runner calls
+    them (it does not: the application auto-starts and auto-stops); the parameters name real runner settings."""
+    template = load_template()
+    runner = aws_deployment({}).resources["merge_runner"]
+    assert isinstance(runner, EmrServerlessMergeRunner)
+    for parameter, setting in (
+        ("RunnerStartsApplication", "start_application"),
+        ("RunnerStopsApplication", "stop_application"),
+    ):
+        assert setting in EmrServerlessMergeRunner.model_fields
+        assert template["Parameters"][parameter]["Default"] == str(getattr(runner, setting)).lower()
+        assert setting in template["Parameters"][parameter]["Description"]
+
+
+def test_the_evaluator_follows_iam() -> None:
+    """The evaluator the real-run checks rely on: wildcards, conditions (a missing key fails), Deny wins."""
+    template: Template = {
+        "Parameters": {"GlueDatabaseName": {"Default": "db"}},
+        "Resources": {
+            "P": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {
+                    "PolicyDocument": {
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": "s3:Get*",
+                                "Resource": {"Fn::Sub": "${WarehouseBucket.Arn}/*"},
+                            },
+                            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*/secret/*"},
+                            {
+                                "Effect": "Allow",
+                                "Action": "s3:ListBucket",
+                                "Resource": "arn:aws:s3:::b",
+                                "Condition": {"StringLike": {"s3:prefix": ["p/*"]}},
+                            },
+                        ]
+                    }
+                },
+            }
+        },
+    }
+    deployed = deploy(template)
+    assert allowed(deployed, "P", Call("", "s3:getobject", (_s3(WAREHOUSE_BUCKET, "a/b"),)))
+    assert not allowed(deployed, "P", Call("", "s3:GetObject", (_s3(WAREHOUSE_BUCKET, "x/secret/y"),)))
+    assert not allowed(deployed, "P", Call("", "s3:PutObject", (_s3(WAREHOUSE_BUCKET, "a"),)))
+    assert not allowed(deployed, "P", Call("", "s3:GetObject", (_s3(EXPORT_BUCKET, "a"),)))
+    assert allowed(deployed, "P", Call("", "s3:ListBucket", ("arn:aws:s3:::b",), {"s3:prefix": "p/q"}))
+    assert not allowed(deployed, "P", Call("", "s3:ListBucket", ("arn:aws:s3:::b",), {"s3:prefix": "q"}))
+    assert not allowed(deployed, "P", Call("", "s3:ListBucket", ("arn:aws:s3:::b",)))
+    assert not allowed(deployed, "P", Call("", "s3:GetObject", (_s3(WAREHOUSE_BUCKET, "a"), _s3(EXPORT_BUCKET, "a"))))
 
 
 def test_the_wildcard_allow_list_is_all_used(template: Template) -> None:
@@ -523,6 +966,54 @@ def _drop_action(action: str) -> Callable[[Statement], None]:
         statement["Action"] = [a for a in as_list(statement["Action"]) if a != action]
 
     return edit
+
+
+def _set_resource(*resources: Any) -> Callable[[Statement], None]:
+    def edit(statement: Statement) -> None:
+        statement["Resource"] = list(resources)
+
+    return edit
+
+
+def _glue_sub(resource: str) -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"}
+
+
+def _statement_entries(template: Template, resource: str) -> list[Any]:
+    props = properties(template, resource)
+    document = props["Policies"][0]["PolicyDocument"] if "Policies" in props else props["PolicyDocument"]
+    entries: list[Any] = document["Statement"]
+    return entries
+
+
+def _has_sid(entry: Any, sid: str) -> bool:
+    return any(statement.get("Sid") == sid for _, statement in conditional_statements(entry))
+
+
+def _drop_statement(resource: str, sid: str) -> Callable[[Template], None]:
+    def mutate(template: Template) -> None:
+        entries = _statement_entries(template, resource)
+        entries[:] = [entry for entry in entries if not _has_sid(entry, sid)]
+
+    return mutate
+
+
+def _make_unconditional(resource: str, sid: str) -> Callable[[Template], None]:
+    """Replace the `Fn::If` holding statement `sid` by the statement itself."""
+
+    def mutate(template: Template) -> None:
+        entries = _statement_entries(template, resource)
+        entries[:] = [statement_by_sid(template, resource, sid) if _has_sid(e, sid) else e for e in entries]
+
+    return mutate
+
+
+def _set_condition(resource: str, sid: str, condition: str) -> Callable[[Template], None]:
+    def mutate(template: Template) -> None:
+        [entry] = [entry for entry in _statement_entries(template, resource) if _has_sid(entry, sid)]
+        entry["Fn::If"][0] = condition
+
+    return mutate
 
 
 _BUCKET: KeyPath = ["Resources", "WarehouseBucket"]
@@ -789,6 +1280,187 @@ MUTATIONS = [
         check_export_listing_is_prefixed,
         f"{JOB_ROLE}",
         id="job-role-lists-the-whole-export-bucket",
+    ),
+    pytest.param(
+        _drop_statement(JOB_ROLE, "GlueDefaultDatabase"),
+        check_job_role_real_run,
+        "cannot glue:GetDatabase on arn:aws:glue:eu-west-1:123456789012:catalog, "
+        "arn:aws:glue:eu-west-1:123456789012:database/default",
+        id="job-role-cannot-look-up-default",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "GlueDefaultDatabase", _drop_action("glue:CreateDatabase")),
+        check_job_role_real_run,
+        "cannot glue:CreateDatabase",
+        id="job-role-cannot-create-missing-default",
+    ),
+    pytest.param(
+        _edit_statement(
+            JOB_ROLE, "GlueDefaultDatabase", _set_resource(_glue_sub("catalog"), _glue_sub("databases/default"))
+        ),
+        check_job_role_real_run,
+        "cannot glue:GetDatabase",
+        id="default-database-arn-typo",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "GlueDefaultDatabase", _set_resource(_glue_sub("database/default"))),
+        check_job_role_real_run,
+        "cannot glue:CreateDatabase",
+        id="default-database-without-catalog",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "GlueDefaultDatabase", _set_resource(_glue_sub("catalog"), _glue_sub("database/*"))),
+        check_job_role_real_run,
+        "may glue:CreateDatabase on arn:aws:glue:eu-west-1:123456789012:catalog, "
+        "arn:aws:glue:eu-west-1:123456789012:database/other",
+        id="job-role-creates-any-database",
+    ),
+    pytest.param(
+        _drop_statement(JOB_ROLE, "GlueListDatabases"),
+        check_job_role_real_run,
+        "cannot glue:GetDatabases",
+        id="job-role-cannot-list-databases",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "GlueCatalogTables", _drop_action("glue:UpdateTable")),
+        check_job_role_real_run,
+        "cannot glue:UpdateTable",
+        id="job-role-cannot-commit",
+    ),
+    pytest.param(
+        _edit_statement(
+            JOB_ROLE,
+            "GlueCatalogTables",
+            lambda statement: statement["Resource"].pop(0),  # the catalog
+        ),
+        check_job_role_real_run,
+        "cannot glue:GetTable",
+        id="job-role-tables-without-catalog",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "GlueCatalogTables", _append_action("glue:GetPartitions")),
+        check_job_role_real_run,
+        "may glue:GetPartitions",
+        id="job-role-reads-glue-partitions",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "GlueCatalogTables", _append_action("glue:BatchCreatePartition")),
+        check_glue_actions,
+        "glue:BatchCreatePartition",
+        id="job-role-writes-glue-partitions",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "ReadWriteWarehouseObjects", _drop_action("s3:DeleteObject")),
+        check_job_role_real_run,
+        "cannot s3:DeleteObject",
+        id="job-role-cannot-clean-up",
+    ),
+    pytest.param(
+        _drop_statement(DAGSTER_POLICY, "FindExports"),
+        check_orchestrator_real_run,
+        "cannot dynamodb:ListExports",
+        id="exporter-cannot-find-exports",
+    ),
+    pytest.param(
+        _drop_statement(DAGSTER_POLICY, "FindExports"),
+        check_dynamodb_actions,
+        "expected",
+        id="exporter-actions-without-list-exports",
+    ),
+    pytest.param(
+        _edit_statement(
+            DAGSTER_POLICY,
+            "FindExports",
+            _set_resource({"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/x"}),
+        ),
+        check_orchestrator_real_run,
+        "cannot dynamodb:ListExports",
+        id="list-exports-on-a-table-arn-never-matches",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "FindExports", lambda statement: statement.pop("Condition")),
+        check_no_star_resources,
+        "without an aws:RequestedRegion condition",
+        id="list-exports-in-every-region",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "FindExports", lambda statement: statement.pop("Condition")),
+        check_orchestrator_real_run,
+        "may dynamodb:ListExports",
+        id="list-exports-in-another-region",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "FindExports", _append_action("dynamodb:DescribeExport")),
+        check_no_star_resources,
+        "Resource is '*' for ['dynamodb:DescribeExport']",
+        id="star-resource-for-another-action",
+    ),
+    pytest.param(
+        _edit_statement(
+            DAGSTER_POLICY,
+            "ListArtifacts",
+            lambda statement: statement.update(Condition={"StringLike": {"s3:prefix": ["code", "code/*"]}}),
+        ),
+        check_orchestrator_real_run,
+        "cannot s3:ListBucket on arn:aws:s3:::ddb-iceberg-artifactsbucket-7a8b9c",
+        id="head-object-gets-403-not-404",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "ReadCatalog", _drop_action("glue:GetTable")),
+        check_orchestrator_real_run,
+        "cannot glue:GetTable",
+        id="dagster-cannot-load-the-table",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "ReadCatalog", _append_action("glue:UpdateTable")),
+        check_orchestrator_real_run,
+        "may glue:UpdateTable",
+        id="dagster-commits",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "ReadCatalog", _append_action("glue:GetTables")),
+        check_glue_actions,
+        "glue:GetTables",
+        id="dagster-lists-tables",
+    ),
+    pytest.param(
+        _make_unconditional(DAGSTER_POLICY, "StartApplication"),
+        check_application_lifecycle,
+        "RunnerStartsApplication=false, RunnerStopsApplication=false: DagsterManagedPolicy may "
+        "emr-serverless:StartApplication",
+        id="start-application-unconditional",
+    ),
+    pytest.param(
+        _set_condition(DAGSTER_POLICY, "StopApplication", "GrantStartApplication"),
+        check_application_lifecycle,
+        "RunnerStartsApplication=false, RunnerStopsApplication=true: DagsterManagedPolicy cannot "
+        "emr-serverless:StopApplication",
+        id="stop-application-on-the-wrong-condition",
+    ),
+    pytest.param(
+        _edit_statement(
+            DAGSTER_POLICY,
+            "StartApplication",
+            _set_resource(
+                {"Fn::Sub": "arn:${AWS::Partition}:emr-serverless:${AWS::Region}:${AWS::AccountId}:/applications/*"}
+            ),
+        ),
+        check_application_lifecycle,
+        "may emr-serverless:StartApplication on another application",
+        id="start-any-application",
+    ),
+    pytest.param(
+        _add_statement(
+            JOB_ROLE,
+            {
+                "Effect": "Allow",
+                "Action": "emr-serverless:StopApplication",
+                "Resource": {"Fn::GetAtt": ["EmrApplication", "Arn"]},
+            },
+        ),
+        check_application_lifecycle,
+        "EmrJobRole may emr-serverless:StopApplication",
+        id="job-role-stops-the-application",
     ),
     pytest.param(
         _set(["Outputs", "Warehouse", "Description"], "S3 warehouse of the Glue catalog's Iceberg tables."),

@@ -7,6 +7,8 @@ import itertools
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from ddb_iceberg.definitions import Deployment, build_definitions
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.exports import ExportSource
 from ddb_iceberg.resources import DynamoDBExporter, EmrServerlessMergeRunner, GlueIcebergCatalog
-from ddb_iceberg.resources.job_package import build_job_package
+from ddb_iceberg.resources.job_package import build_job_package, build_python_dependencies
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, SimulationConfig, write_series
 from ddb_iceberg_tests.emr_serverless_standin import EmrServerlessStandIn
 from ddb_iceberg_tests.helpers import MOTO_CREDENTIALS, MOTO_REGION, MotoServer
@@ -221,6 +223,67 @@ def test_the_maintenance_asset_runs_upkeep_as_an_emr_serverless_job(aws: AwsStac
     assert aws.catalog().status(aws.table).reflects == "2026-01-01T03:00:00.000Z"
 
 
+def test_a_result_lost_on_the_way_is_read_from_the_ledger(aws: AwsStack) -> None:
+    table = SimulatedTable(SimulationConfig(seed=36, initial_items=60))
+    aws.write_exports(table, windows=2)
+    aws.standin.drop_results = True  # CloudWatch Logs delivers the driver's output after dagster stopped reading
+    runner = aws.runner()
+
+    result = aws.materialize(runner, "2026-01-01T00:00", "2026-01-01T01:00")
+
+    # The commits happened, and the ledger says what they did: the asset succeeds with the same account.
+    assert result.success
+    assert table_items(aws.catalog().load_catalog(), aws.table) == _truth(table, 2)
+    metadata, status = _table_metadata(result), aws.catalog().status(aws.table)
+    assert metadata["reflects"] == status.reflects == "2026-01-01T02:00:00.000Z"
+    assert metadata["snapshot_id"] == str(status.current_snapshot_id)
+    assert metadata["exports_applied"] == 3 and metadata["tag"] == "ddb-20260101T020000Z"
+    assert metadata["rows_inserted"] == len(_truth(table, 0)) + len(set(_truth(table, 2)) - set(_truth(table, 0)))
+    assert "read from the table's ledger" in metadata["warnings"]
+    # Cost per job run even so: two job runs (the baseline, then the windows), billed by EMR, priced (x86_64).
+    runs = aws.job_runs()
+    emr = aws.moto.client("emr-serverless")
+    billed = [emr.get_job_run(applicationId=aws.application_id, jobRunId=r["id"])["jobRun"] for r in runs]
+    vcpu = sum(run["billedResourceUtilization"]["vCPUHour"] for run in billed)
+    memory = sum(run["billedResourceUtilization"]["memoryGBHour"] for run in billed)
+    assert vcpu > 0 and metadata["billed_vcpu_hours"] == pytest.approx(vcpu)
+    assert metadata["estimated_cost_usd"] == pytest.approx(vcpu * 0.052624 + memory * 0.0057785, abs=1e-5)
+
+    # A new run of the same windows commits nothing: the ledger shows the table already reflects them.
+    assert aws.materialize(runner, "2026-01-01T00:00", "2026-01-01T01:00").success
+    assert aws.catalog().status(aws.table).current_snapshot_id == status.current_snapshot_id
+
+    # A window whose exports are not there: the job succeeds without a commit, and the ledger cannot confirm
+    # that the table reflects it: the asset fails rather than claim it.
+    late = aws.materialize(runner, "2026-01-01T05:00", "2026-01-01T05:00")
+    assert not late.success
+    (failure,) = [e for e in late.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "shows no commit of this run" in str(failure.step_failure_data.error)
+    assert "does not reflect 2026-01-01T06:00:00+00:00" in str(failure.step_failure_data.error)
+
+
+def test_the_job_runs_on_a_bare_python_with_dependencies_built_without_docker(aws: AwsStack, tmp_path: Path) -> None:
+    # The EMR image's own Python: an interpreter without site-packages, so it has only the archive's wheels.
+    bare = tmp_path / "python3.11"
+    bare.write_text(f'#!/bin/sh\nexec {sys._base_executable} -S "$@"\n')  # type: ignore[attr-defined]
+    bare.chmod(0o755)
+    lacks = subprocess.run([str(bare), "-c", "import pyarrow"], capture_output=True, text=True, check=False)
+    assert lacks.returncode != 0 and "No module named 'pyarrow'" in lacks.stderr
+    archive = build_python_dependencies("x86_64", tmp_path / "ddb-iceberg-python-deps.zip")
+    aws.moto.client("s3").upload_file(str(archive), aws.artifacts, "python/deps.zip")
+    table = SimulatedTable(SimulationConfig(seed=37, initial_items=50))
+    aws.write_exports(table, windows=1)
+    runner = aws.runner(python_dependencies=f"s3://{aws.artifacts}/python/deps.zip", python_executable=str(bare))
+
+    result = aws.materialize(runner, "2026-01-01T00:00", "2026-01-01T00:00")
+
+    assert result.success, "\n".join(output[-3000:] for output in aws.standin.output.values())
+    assert table_items(aws.catalog().load_catalog(), aws.table) == _truth(table, 1)
+    for environment in aws.standin.environments.values():
+        assert environment["PYSPARK_PYTHON"] == environment["PYSPARK_DRIVER_PYTHON"] == str(bare)
+        assert environment["PYTHONPATH"] == "./pydeps"
+
+
 def _inserted_after_baseline(table: SimulatedTable) -> int:
     baseline, final = _truth(table, 0), _truth(table, 3)
     return len(set(final) - set(baseline))
@@ -309,6 +372,7 @@ def test_job_run_parameters_are_idempotent_per_dagster_run_and_request() -> None
     driver = params(run_id, up_to)["jobDriver"]["sparkSubmit"]
     assert driver["entryPoint"] == code["job.py"]
     assert driver["entryPointArguments"][-2:] == ["--up-to", "2026-01-01T03:00:00+00:00"]
+    assert driver["entryPointArguments"][driver["entryPointArguments"].index("--request-id") + 1] == token
     assert "--py-files s3://artifacts/code/d/ddb_iceberg.zip" in driver["sparkSubmitParameters"]
     monitoring = params(run_id, up_to)["configurationOverrides"]["monitoringConfiguration"]
     assert monitoring["cloudWatchLoggingConfiguration"]["enabled"] is True
