@@ -9,80 +9,79 @@ from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.exports import ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import parse_timestamp
-from ddb_iceberg.resources import ExporterResource, IcebergCatalogResource, MergeRunnerResource
-
-TABLE = dg.AssetKey("ddb_iceberg_table")
+from ddb_iceberg.table_names import CATALOG, DEFAULT_NAMES, EXPORTER, ICEBERG_TABLE, MERGE_RUNNER, TableNames
 
 
-@dg.asset_check(asset=TABLE, blocking=True)
-def no_duplicate_keys(catalog: IcebergCatalogResource, merge_runner: MergeRunnerResource) -> dg.AssetCheckResult:
-    """Every DynamoDB key appears in at most one row."""
-    table = catalog.load_catalog().load_table(merge_runner.table)
-    layout = Layout.from_json(table.properties[LAYOUT_PROPERTY])
-    if not layout.has_key_columns:
-        return dg.AssetCheckResult(passed=True, metadata={"rows": 0, "reason": "no item yet (empty table)"})
-    keys = [c.name for c in layout.key_columns]
-    rows = table.scan(selected_fields=tuple(keys)).to_arrow()
-    counts = rows.group_by(keys).aggregate([([], "count_all")])
-    duplicates = counts.filter(pc.greater(counts["count_all"], 1))
-    return dg.AssetCheckResult(
-        passed=duplicates.num_rows == 0,
-        metadata={
-            "rows": rows.num_rows,
-            "duplicate_keys": duplicates.num_rows,
-            "examples": str(duplicates.slice(0, 5).to_pylist()),
-        },
-    )
+def build_table_checks(
+    window: timedelta, lag: timedelta, names: TableNames = DEFAULT_NAMES
+) -> list[dg.AssetChecksDefinition]:
+    """The checks on one table's Iceberg table asset, reading it through that table's resources."""
+    table_key = names.asset_key(ICEBERG_TABLE)
+    catalog_and_runner = {names.qualified(CATALOG), names.qualified(MERGE_RUNNER)}
 
-
-@dg.asset_check(asset=TABLE)
-def ledger_has_no_gap(catalog: IcebergCatalogResource, merge_runner: MergeRunnerResource) -> dg.AssetCheckResult:
-    """No commit applied exports across uncovered time (gaps are only ever accepted with allow_gaps)."""
-    status = catalog.status(merge_runner.table)
-    return dg.AssetCheckResult(
-        passed=not status.accepted_gaps,
-        metadata={
-            "accepted_gaps": status.accepted_gaps,
-            "commits": len(status.commits),
-            "reflects": status.reflects or "",
-        },
-    )
-
-
-@dg.asset_check(asset=TABLE)
-def baseline_row_count_matches_full_export(
-    catalog: IcebergCatalogResource, merge_runner: MergeRunnerResource, exporter: ExporterResource
-) -> dg.AssetCheckResult:
-    """The baseline commit holds exactly as many rows as the full export has items."""
-    status = catalog.status(merge_runner.table)
-    if not status.commits:
-        return dg.AssetCheckResult(passed=False, metadata={"reason": "the table has no ledger commit"})
-    first = status.commits[0]
-    if first["exports"] != [status.baseline_export]:
+    @dg.asset_check(asset=table_key, blocking=True, required_resource_keys=catalog_and_runner)
+    def no_duplicate_keys(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """Every DynamoDB key appears in at most one row."""
+        table = names.catalog(context).load_catalog().load_table(names.merge_runner(context).table)
+        layout = Layout.from_json(table.properties[LAYOUT_PROPERTY])
+        if not layout.has_key_columns:
+            return dg.AssetCheckResult(passed=True, metadata={"rows": 0, "reason": "no item yet (empty table)"})
+        keys = [c.name for c in layout.key_columns]
+        rows = table.scan(selected_fields=tuple(keys)).to_arrow()
+        counts = rows.group_by(keys).aggregate([([], "count_all")])
+        duplicates = counts.filter(pc.greater(counts["count_all"], 1))
         return dg.AssetCheckResult(
-            passed=True,
+            passed=duplicates.num_rows == 0,
             metadata={
-                "reason": "the baseline's own commit is not in the table's history (loaded together with windows, "
-                "or expired by table upkeep); nothing to compare"
+                "rows": rows.num_rows,
+                "duplicate_keys": duplicates.num_rows,
+                "examples": str(duplicates.slice(0, 5).to_pylist()),
             },
         )
-    listing = discover_exports(ExportSource.from_uri(exporter.source_uri))
-    full = next((e for e in listing.full_exports if e.export_id == status.baseline_export), None)
-    if full is None:
-        return dg.AssetCheckResult(passed=False, metadata={"reason": f"full export {status.baseline_export} not found"})
-    return dg.AssetCheckResult(
-        passed=first["rows_inserted"] == full.summary.item_count,
-        metadata={"baseline_rows": first["rows_inserted"], "full_export_items": full.summary.item_count},
-    )
 
+    @dg.asset_check(asset=table_key, required_resource_keys=catalog_and_runner)
+    def ledger_has_no_gap(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """No commit applied exports across uncovered time (gaps are only ever accepted with allow_gaps)."""
+        status = names.catalog(context).status(names.merge_runner(context).table)
+        return dg.AssetCheckResult(
+            passed=not status.accepted_gaps,
+            metadata={
+                "accepted_gaps": status.accepted_gaps,
+                "commits": len(status.commits),
+                "reflects": status.reflects or "",
+            },
+        )
 
-def build_freshness_check(window: timedelta, lag: timedelta) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=TABLE, name="reflects_a_recent_time")
-    def reflects_a_recent_time(
-        catalog: IcebergCatalogResource, merge_runner: MergeRunnerResource
-    ) -> dg.AssetCheckResult:
+    @dg.asset_check(asset=table_key, required_resource_keys={*catalog_and_runner, names.qualified(EXPORTER)})
+    def baseline_row_count_matches_full_export(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """The baseline commit holds exactly as many rows as the full export has items."""
+        status = names.catalog(context).status(names.merge_runner(context).table)
+        if not status.commits:
+            return dg.AssetCheckResult(passed=False, metadata={"reason": "the table has no ledger commit"})
+        first = status.commits[0]
+        if first["exports"] != [status.baseline_export]:
+            return dg.AssetCheckResult(
+                passed=True,
+                metadata={
+                    "reason": "the baseline's own commit is not in the table's history (loaded together with "
+                    "windows, or expired by table upkeep); nothing to compare"
+                },
+            )
+        listing = discover_exports(ExportSource.from_uri(names.exporter(context).source_uri))
+        full = next((e for e in listing.full_exports if e.export_id == status.baseline_export), None)
+        if full is None:
+            return dg.AssetCheckResult(
+                passed=False, metadata={"reason": f"full export {status.baseline_export} not found"}
+            )
+        return dg.AssetCheckResult(
+            passed=first["rows_inserted"] == full.summary.item_count,
+            metadata={"baseline_rows": first["rows_inserted"], "full_export_items": full.summary.item_count},
+        )
+
+    @dg.asset_check(asset=table_key, required_resource_keys=catalog_and_runner)
+    def reflects_a_recent_time(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         """The table reflects DynamoDB as of no more than two windows (plus the export lag) ago."""
-        status = catalog.status(merge_runner.table)
+        status = names.catalog(context).status(names.merge_runner(context).table)
         allowed = 2 * window + lag
         if status.reflects is None:
             return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={"reflects": ""})
@@ -97,4 +96,4 @@ def build_freshness_check(window: timedelta, lag: timedelta) -> dg.AssetChecksDe
             },
         )
 
-    return reflects_a_recent_time
+    return [no_duplicate_keys, ledger_has_no_gap, baseline_row_count_matches_full_export, reflects_a_recent_time]

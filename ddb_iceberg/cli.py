@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,9 @@ from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports, find_gaps
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.simulator import ExportTarget, KeyShape, SimulatedTable, SimulationConfig, write_series
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def _parse_utc(text: str) -> datetime:
@@ -26,6 +29,18 @@ def _s3_options(region: str | None, endpoint_url: str | None) -> S3Options:
 
 
 _UPKEEP = UpkeepSettings().in_days()
+_verbose = click.option("--verbose", is_flag=True, help="Also show Spark's own output (else in <warehouse>/spark.log).")
+
+
+def _start_spark(warehouse: str, jars: str | None, verbose: bool) -> SparkSession:
+    from ddb_iceberg.console import spark_output_to
+    from ddb_iceberg.engine.spark_session import CatalogSettings, SparkSettings, build_spark_session
+
+    settings = SparkSettings(jars=tuple(filter(None, (jars or "").split(","))))
+    with spark_output_to(Path(warehouse) / "spark.log", enabled=not verbose):
+        return build_spark_session(CatalogSettings.local(warehouse), settings)
+
+
 _s3_region = click.option("--s3-region", default=None, help="AWS Region of an s3:// source (default: AWS's chain).")
 _s3_endpoint = click.option(
     "--s3-endpoint-url",
@@ -181,6 +196,7 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
 )
 @_s3_region
 @_s3_endpoint
+@_verbose
 def sync(
     source: str,
     table: str,
@@ -193,17 +209,17 @@ def sync(
     buckets: int | None,
     s3_region: str | None,
     s3_endpoint_url: str | None,
+    verbose: bool,
 ) -> None:
     """Apply every export the Iceberg table still lacks, in one Spark job and one commit."""
-    from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogSettings, SparkSettings, build_spark_session
+    from ddb_iceberg.engine.spark_session import CATALOG_NAME
     from ddb_iceberg.engine.sync import sync_table
 
     progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
     try:
         export_source = ExportSource.from_uri(source, _s3_options(s3_region, s3_endpoint_url))
-        settings = SparkSettings(jars=tuple(filter(None, (jars or "").split(","))))
         progress("Starting Spark ...")
-        spark = build_spark_session(CatalogSettings.local(warehouse), settings)
+        spark = _start_spark(warehouse, jars, verbose)
         result = sync_table(
             spark,
             CATALOG_NAME,
@@ -243,6 +259,7 @@ def sync(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central.")
+@_verbose
 def maintain(
     table: str,
     warehouse: str,
@@ -252,9 +269,10 @@ def maintain(
     min_input_files: int,
     as_json: bool,
     jars: str | None,
+    verbose: bool,
 ) -> None:
     """Compact the table, expire old snapshots and tags, remove orphan files; the ledger and syncs survive it."""
-    from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogSettings, SparkSettings, build_spark_session
+    from ddb_iceberg.engine.spark_session import CATALOG_NAME
     from ddb_iceberg.engine.upkeep import maintain_table
 
     progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
@@ -263,9 +281,7 @@ def maintain(
             snapshot_retention_days, tag_retention_days, orphan_age_days, min_input_files
         )
         progress("Starting Spark ...")
-        spark = build_spark_session(
-            CatalogSettings.local(warehouse), SparkSettings(jars=tuple(filter(None, (jars or "").split(","))))
-        )
+        spark = _start_spark(warehouse, jars, verbose)
         result = maintain_table(spark, CATALOG_NAME, table, settings, log=progress)
     except DdbIcebergError as error:
         raise click.ClickException(str(error)) from None
@@ -329,20 +345,23 @@ def query(warehouse: str, as_json: bool, sql: str) -> None:
 
 @cli.command()
 @click.option("--workdir", default=".ddb_iceberg/demo", show_default=True, help="Where the demo writes (emptied).")
-@click.option("--windows", default=24, show_default=True, help="Hourly windows in the backfill.")
-def demo(workdir: str, windows: int) -> None:
-    """Run the pipeline end to end on the local default, with Dagster, and check the table."""
-    from ddb_iceberg.demo import SAMPLE_QUERY, run_demo
+@click.option("--verbose", is_flag=True, help="Also show Dagster's run log, Spark's output and library warnings.")
+def demo(workdir: str, verbose: bool) -> None:
+    """Run the pipeline end to end on the local default (live clock), with Dagster, and check the table."""
+    from ddb_iceberg.console import library_warnings
+    from ddb_iceberg.demo import SAMPLE_QUERY, TABLE, run_demo
 
-    summary = run_demo(Path(workdir), windows=windows, log=click.echo)
+    with library_warnings(shown=verbose):
+        summary = run_demo(Path(workdir), verbose=verbose, log=click.echo)
     verdict = "equals" if summary.matches_truth else "DOES NOT equal"
     click.echo(
-        f"\nThe Iceberg table dynamodb.orders {verdict} the simulated DynamoDB table as of {summary.reflects}:\n"
+        f"\nThe Iceberg table {TABLE} {verdict} the simulated DynamoDB table as of {summary.reflects}:\n"
         f"  {summary.rows} rows, {summary.exports} exports applied in {summary.commits} commits, "
-        f"{summary.seconds:.0f}s in all. Warehouse: {Path(workdir).resolve() / 'warehouse'}\n"
-        f"\n{SAMPLE_QUERY}\n{summary.query}"
+        f"{summary.seconds:.0f} s in all. Warehouse: {Path(workdir).resolve() / 'warehouse'}"
+        + ("" if verbose else f"; Spark's log: {Path(workdir).resolve() / 'spark.log'}")
+        + f"\n\n{SAMPLE_QUERY}\n{summary.query}"
     )
-    if not summary.matches_truth:
+    if not (summary.matches_truth and summary.every_check_passed):
         raise SystemExit(1)
 
 

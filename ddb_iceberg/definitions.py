@@ -2,32 +2,25 @@
 
 `DDB_ICEBERG_ENV` (read here, once, when the code location loads) picks the implementations: `local` (the
 default: simulated exports, local Spark, the local SQL catalog, all under `DDB_ICEBERG_LOCAL_ROOT`, by default
-`.ddb_iceberg/local`) or `aws` (DynamoDB exports, EMR Serverless,
-Glue), whose settings come from environment variables through `dg.EnvVar` (see the README).
+`.ddb_iceberg/local`, on the live clock unless `DDB_ICEBERG_LOCAL_CLOCK=fixed`: see `local_deployment`) or
+`aws` (DynamoDB exports, EMR Serverless, Glue), whose settings come from environment variables through
+`dg.EnvVar` (see the README).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
-from ddb_iceberg.assets import (
-    TABLE_GROUP,
-    build_iceberg_table,
-    build_incremental_export,
-    build_table_maintenance,
-    ddb_full_export,
-)
-from ddb_iceberg.checks import (
-    baseline_row_count_matches_full_export,
-    build_freshness_check,
-    ledger_has_no_gap,
-    no_duplicate_keys,
-)
+from ddb_iceberg.assets import build_full_export, build_iceberg_table, build_incremental_export, build_table_maintenance
+from ddb_iceberg.assets.maintenance import TableMaintenanceConfig
+from ddb_iceberg.checks import build_table_checks
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 from ddb_iceberg.partitions import export_window_partitions
 from ddb_iceberg.resources import (
@@ -41,6 +34,7 @@ from ddb_iceberg.resources import (
 )
 from ddb_iceberg.resources.emr_serverless import EMR_ICEBERG_JAR
 from ddb_iceberg.schedules import build_maintenance_schedule, build_window_schedule
+from ddb_iceberg.table_names import DEFAULT_NAMES, TableNames
 
 LOCAL_ROOT = ".ddb_iceberg/local"
 
@@ -54,22 +48,60 @@ class Deployment:
     lag_minutes: int = 20
     # When upkeep runs (UTC): daily, at an hour of little traffic.
     maintenance_cron: str = "30 4 * * *"
+    # Whether the window schedule runs as soon as the code location loads (the live local pipeline).
+    schedule_running: bool = False
     resources: dict[str, object] = field(default_factory=dict)
 
 
-def local_deployment(root: str = LOCAL_ROOT, catalog_name: str = CATALOG_NAME) -> Deployment:
-    """Everything on this machine: no AWS account needed."""
+# The live local pipeline: short windows, a lag just long enough for a window's last writes, one day of history.
+LIVE_WINDOW_MINUTES = 15
+LIVE_LAG_MINUTES = 2
+LIVE_HISTORY = timedelta(days=1)
+FIXED, LIVE = "fixed", "live"
+
+
+def local_deployment(
+    root: str = LOCAL_ROOT, catalog_name: str = CATALOG_NAME, *, clock: str = FIXED, now: datetime | None = None
+) -> Deployment:
+    """Everything on this machine: no AWS account needed.
+
+    With the `fixed` clock the simulated table's history starts on 2026-01-01 and is all there at once, in
+    hourly windows (tests, benchmarks). With the `live` clock (`make dev`, `make demo`) the table is written in
+    real time: its history starts a day before the local root was first used (kept in `<root>/simulation.json`,
+    so that partitions and history stay put across restarts), windows last 15 minutes, and the schedule runs."""
+    if clock not in (FIXED, LIVE):
+        raise ValueError(f"the local clock is {FIXED!r} or {LIVE!r}, not {clock!r}")
     warehouse = f"{root}/warehouse"
-    exporter = SimulatedExporter(output_dir=f"{root}/exports")
     spark = LazyPySparkResource(spark_config=local_spark_config(warehouse, catalog_name))
+    live = clock == LIVE
+    exporter = SimulatedExporter(output_dir=f"{root}/exports")
+    if live:
+        start = live_simulation_start(Path(root), now or datetime.now(UTC))
+        exporter = SimulatedExporter(output_dir=f"{root}/exports", start=start.isoformat(), live=True)
     return Deployment(
         partitions_start=exporter.simulation.start,
+        window_minutes=LIVE_WINDOW_MINUTES if live else Deployment.window_minutes,
+        lag_minutes=LIVE_LAG_MINUTES if live else Deployment.lag_minutes,
+        schedule_running=live,
         resources={
             "exporter": exporter,
             "merge_runner": LocalSparkMergeRunner(warehouse=warehouse, catalog_name=catalog_name, spark=spark),
             "catalog": LocalIcebergCatalog(warehouse=warehouse, catalog_name=catalog_name),
         },
     )
+
+
+def live_simulation_start(root: Path, now: datetime) -> datetime:
+    """When the live simulated table's history starts: a day before the local root's first use, on a window
+    boundary, recorded there on first use."""
+    record = root / "simulation.json"
+    if record.is_file():
+        return datetime.fromisoformat(json.loads(record.read_text())["start"])
+    start = now.astimezone(UTC).replace(second=0, microsecond=0) - LIVE_HISTORY
+    start -= timedelta(minutes=start.minute % LIVE_WINDOW_MINUTES)
+    root.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"start": start.isoformat()}) + "\n")
+    return start
 
 
 def aws_deployment(environment: dict[str, str]) -> Deployment:
@@ -113,37 +145,63 @@ def aws_deployment(environment: dict[str, str]) -> Deployment:
     )
 
 
-def build_definitions(deployment: Deployment) -> dg.Definitions:
+def build_definitions(
+    deployment: Deployment,
+    names: TableNames = DEFAULT_NAMES,
+    maintenance_config: TableMaintenanceConfig | None = None,
+) -> dg.Definitions:
+    """One table's assets, checks, jobs, schedules and resources, named by `names` (see `table_names`).
+
+    `deployment.resources` are keyed by role (`exporter`, `merge_runner`, `catalog`); they are bound under the
+    table's own keys (`orders__exporter`), which its assets and checks ask for (`required_resource_keys`): the
+    tables of one code location each bring their own exporter, merge runner and catalog, and never collide.
+    Binding each table's resources to its assets under the plain role names would not do: Dagster wants one
+    resource per key in a code location, bound or not. `maintenance_config` (default:
+    `TableMaintenanceConfig`'s) is what the maintenance job and its schedule run with.
+    """
     partitions = export_window_partitions(deployment.partitions_start, deployment.window_minutes)
-    incremental_export = build_incremental_export(partitions)
-    iceberg_table = build_iceberg_table(partitions, incremental_export)
-    sync_window_job = dg.define_asset_job("sync_window_job", selection=[incremental_export, iceberg_table])
-    full_export_job = dg.define_asset_job("full_export_job", selection=[ddb_full_export])
-    rebaseline_job = dg.define_asset_job(
-        "rebaseline_job",
-        selection=[iceberg_table],
-        config={"ops": {"ddb_iceberg_table": {"config": {"rebaseline": True}}}},
-        description="Replace the table's rows with the latest full export (run full_export_job first) and the "
-        "windows after it, up to the chosen window, in one commit: the way out of a gap or a lost ledger.",
+    full_export = build_full_export(names)
+    incremental_export = build_incremental_export(partitions, names)
+    iceberg_table = build_iceberg_table(partitions, incremental_export, names)
+    sync_window_job = dg.define_asset_job(
+        names.qualified("sync_window_job"), selection=[incremental_export, iceberg_table]
     )
-    maintenance = build_table_maintenance(iceberg_table, TABLE_GROUP)
-    maintenance_job = dg.define_asset_job("maintenance_job", selection=[maintenance])
+    full_export_job = dg.define_asset_job(names.qualified("full_export_job"), selection=[full_export])
+    rebaseline_job = dg.define_asset_job(
+        names.qualified("rebaseline_job"),
+        selection=[iceberg_table],
+        config={"ops": {iceberg_table.op.name: {"config": {"rebaseline": True}}}},
+        description=f"Replace the table's rows with the latest full export (run {full_export_job.name} first) and "
+        "the windows after it, up to the chosen window, in one commit: the way out of a gap or a lost ledger.",
+    )
+    maintenance = build_table_maintenance(iceberg_table, names.table_group, names)
+    maintenance_job = dg.define_asset_job(
+        names.qualified("maintenance_job"),
+        selection=[maintenance],
+        config={"ops": {maintenance.op.name: {"config": maintenance_config.model_dump()}}}
+        if maintenance_config
+        else None,
+    )
+    window, lag = timedelta(minutes=deployment.window_minutes), timedelta(minutes=deployment.lag_minutes)
     return dg.Definitions(
-        assets=[ddb_full_export, incremental_export, iceberg_table, maintenance],
-        asset_checks=[
-            no_duplicate_keys,
-            ledger_has_no_gap,
-            baseline_row_count_matches_full_export,
-            build_freshness_check(
-                timedelta(minutes=deployment.window_minutes), timedelta(minutes=deployment.lag_minutes)
-            ),
-        ],
+        assets=[full_export, incremental_export, iceberg_table, maintenance],
+        asset_checks=build_table_checks(window, lag, names),
         jobs=[full_export_job, sync_window_job, rebaseline_job, maintenance_job],
         schedules=[
-            build_window_schedule(sync_window_job, partitions, deployment.window_minutes, deployment.lag_minutes),
-            build_maintenance_schedule(maintenance_job, deployment.maintenance_cron),
+            build_window_schedule(
+                sync_window_job,
+                partitions,
+                deployment.window_minutes,
+                deployment.lag_minutes,
+                running=deployment.schedule_running,
+                table_key=iceberg_table.key,
+                name=names.qualified("sync_each_window"),
+            ),
+            build_maintenance_schedule(
+                maintenance_job, deployment.maintenance_cron, name=names.qualified("maintain_table_daily")
+            ),
         ],
-        resources=deployment.resources,
+        resources={names.qualified(role): resource for role, resource in deployment.resources.items()},
     )
 
 
@@ -151,7 +209,8 @@ def build_definitions(deployment: Deployment) -> dg.Definitions:
 def defs() -> dg.Definitions:
     environment = os.environ.get("DDB_ICEBERG_ENV", "local")
     if environment == "local":
-        return build_definitions(local_deployment(os.environ.get("DDB_ICEBERG_LOCAL_ROOT", LOCAL_ROOT)))
+        root = os.environ.get("DDB_ICEBERG_LOCAL_ROOT", LOCAL_ROOT)
+        return build_definitions(local_deployment(root, clock=os.environ.get("DDB_ICEBERG_LOCAL_CLOCK", LIVE)))
     if environment == "aws":
         return build_definitions(aws_deployment(dict(os.environ)))
     raise ValueError(f"DDB_ICEBERG_ENV must be 'local' or 'aws', not {environment!r}")

@@ -40,6 +40,8 @@ def dagster_dev(tmp_path: Path) -> Iterator[tuple[DagsterGraphQLClient, Path]]:
         "DAGSTER_HOME": str(home),
         "DDB_ICEBERG_LOCAL_ROOT": str(local_root),
         "DDB_ICEBERG_ENV": "local",
+        # The reproducible history of 2026-01-01 (hourly windows, schedule off), so the test picks its partitions.
+        "DDB_ICEBERG_LOCAL_CLOCK": "fixed",
     }
     dagster = str(Path(sys.executable).parent / "dagster")
     process = subprocess.Popen(

@@ -51,7 +51,11 @@ def test_the_environment_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_dagster_cli_validates_and_lists_the_assets(tmp_path: Path) -> None:
     dagster = Path(sys.executable).parent / "dagster"
-    env = {"DAGSTER_HOME": str(tmp_path), "PATH": str(Path(sys.executable).parent)}
+    env = {
+        "DAGSTER_HOME": str(tmp_path),
+        "PATH": str(Path(sys.executable).parent),
+        "DDB_ICEBERG_LOCAL_ROOT": str(tmp_path / "local"),
+    }
     validate = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env, check=False,

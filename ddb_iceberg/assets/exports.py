@@ -5,9 +5,8 @@ from typing import Any
 
 import dagster as dg
 
-from ddb_iceberg.resources import ExportDescription, ExporterResource
-
-EXPORTS_GROUP = "dynamodb_exports"
+from ddb_iceberg.resources import ExportDescription
+from ddb_iceberg.table_names import DEFAULT_NAMES, EXPORTER, FULL_EXPORT, INCREMENTAL_EXPORT, TableNames
 
 
 class FullExportConfig(dg.Config):
@@ -20,14 +19,26 @@ def window_of(partitions_def: dg.TimeWindowPartitionsDefinition, partition_key: 
     return partitions_def.time_window_for_partition_key(partition_key)
 
 
-@dg.asset(name="ddb_full_export", group_name=EXPORTS_GROUP, kinds={"dynamodb", "s3"})
-def ddb_full_export(
-    context: dg.AssetExecutionContext, config: FullExportConfig, exporter: ExporterResource
-) -> dg.MaterializeResult[None]:
-    """A full export of the DynamoDB table to S3: the Iceberg table's baseline."""
-    export_time = datetime.fromisoformat(config.export_time.replace("Z", "+00:00")) if config.export_time else None
-    description = exporter.export_full(export_time.astimezone(UTC) if export_time else None, context.log)
-    return dg.MaterializeResult(metadata=description.metadata())
+def build_full_export(names: TableNames = DEFAULT_NAMES) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=FULL_EXPORT,
+        key_prefix=names.key_prefix,
+        group_name=names.exports_group,
+        kinds={"dynamodb", "s3"},
+        required_resource_keys={names.qualified(EXPORTER)},
+    )
+    def ddb_full_export(context: dg.AssetExecutionContext, config: FullExportConfig) -> dg.MaterializeResult[None]:
+        """A full export of the DynamoDB table to S3: the Iceberg table's baseline."""
+        export_time = datetime.fromisoformat(config.export_time.replace("Z", "+00:00")) if config.export_time else None
+        exporter = names.exporter(context)
+        description = exporter.export_full(export_time.astimezone(UTC) if export_time else None, context.log)
+        return dg.MaterializeResult(metadata=description.metadata())
+
+    return ddb_full_export
+
+
+# The single-table default's full export.
+ddb_full_export = build_full_export()
 
 
 def backfill_metadata(descriptions: list[ExportDescription]) -> dict[str, Any]:
@@ -43,23 +54,27 @@ def backfill_metadata(descriptions: list[ExportDescription]) -> dict[str, Any]:
     }
 
 
-def build_incremental_export(partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.AssetsDefinition:
+def build_incremental_export(
+    partitions_def: dg.TimeWindowPartitionsDefinition, names: TableNames = DEFAULT_NAMES
+) -> dg.AssetsDefinition:
     @dg.asset(
-        name="ddb_incremental_export",
-        group_name=EXPORTS_GROUP,
+        name=INCREMENTAL_EXPORT,
+        key_prefix=names.key_prefix,
+        group_name=names.exports_group,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"dynamodb", "s3"},
+        required_resource_keys={names.qualified(EXPORTER)},
     )
-    def ddb_incremental_export(
-        context: dg.AssetExecutionContext, exporter: ExporterResource
-    ) -> dg.MaterializeResult[None]:
+    def ddb_incremental_export(context: dg.AssetExecutionContext) -> dg.MaterializeResult[None]:
         """The incremental export of one window [start, end): each item changed in it, new and old images.
 
         A backfill (one run, many windows) starts the windows' exports together and waits for all of them.
         """
         windows = [window_of(partitions_def, key) for key in context.partition_keys]
-        descriptions = exporter.export_incrementals([(window.start, window.end) for window in windows], context.log)
+        descriptions = names.exporter(context).export_incrementals(
+            [(window.start, window.end) for window in windows], context.log
+        )
         if len(descriptions) == 1:
             return dg.MaterializeResult(metadata=descriptions[0].metadata())
         return dg.MaterializeResult(metadata=backfill_metadata(descriptions))

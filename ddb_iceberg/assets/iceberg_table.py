@@ -4,14 +4,14 @@ from typing import Any
 
 import dagster as dg
 
-from ddb_iceberg.assets.exports import ddb_full_export, window_of
+from ddb_iceberg.assets.exports import window_of
 from ddb_iceberg.engine.plan import GapError
 from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.errors import DdbIcebergError, described
-from ddb_iceberg.resources import ExporterResource, IcebergCatalogResource, MergeRunnerResource
+from ddb_iceberg.resources import IcebergCatalogResource
 from ddb_iceberg.resources.prices import numeric_metadata, summed
+from ddb_iceberg.table_names import DEFAULT_NAMES, FULL_EXPORT, ICEBERG_TABLE, TableNames
 
-TABLE_GROUP = "iceberg"
 PREVIEW_ROWS = 5
 
 
@@ -25,24 +25,23 @@ class IcebergTableConfig(dg.Config):
 
 
 def build_iceberg_table(
-    partitions_def: dg.TimeWindowPartitionsDefinition, incremental_export: dg.AssetsDefinition
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    incremental_export: dg.AssetsDefinition,
+    names: TableNames = DEFAULT_NAMES,
 ) -> dg.AssetsDefinition:
     @dg.asset(
-        name="ddb_iceberg_table",
-        group_name=TABLE_GROUP,
+        name=ICEBERG_TABLE,
+        key_prefix=names.key_prefix,
+        group_name=names.table_group,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[ddb_full_export, incremental_export],
+        deps=[names.asset_key(FULL_EXPORT), incremental_export],
         kinds={"iceberg", "spark"},
+        required_resource_keys=set(names.resource_keys.values()),
     )
-    def ddb_iceberg_table(
-        context: dg.AssetExecutionContext,
-        config: IcebergTableConfig,
-        exporter: ExporterResource,
-        merge_runner: MergeRunnerResource,
-        catalog: IcebergCatalogResource,
-    ) -> dg.MaterializeResult[None]:
+    def ddb_iceberg_table(context: dg.AssetExecutionContext, config: IcebergTableConfig) -> dg.MaterializeResult[None]:
         """The Iceberg table, equal to the DynamoDB table as of the window's end (exports merged with Spark)."""
+        exporter, merge_runner, catalog = names.exporter(context), names.merge_runner(context), names.catalog(context)
         windows = [window_of(partitions_def, key) for key in context.partition_keys]
         up_to = max(window.end for window in windows)
         results: list[SyncResult] = []
@@ -52,6 +51,7 @@ def build_iceberg_table(
             elif not catalog.table_exists(merge_runner.table):
                 # The baseline goes in first, in a commit of its own, so that it can be checked on its own.
                 context.log.info("The table has no baseline yet: loading the full export first")
+                exporter.baseline_for_a_new_table(context.log)
                 results.append(
                     merge_runner.sync(
                         context, exporter.source_uri, up_to=min(w.start for w in windows), allow_gaps=False

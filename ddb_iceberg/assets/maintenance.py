@@ -6,8 +6,8 @@ import dagster as dg
 
 from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
 from ddb_iceberg.errors import DdbIcebergError, described
-from ddb_iceberg.resources import MergeRunnerResource
 from ddb_iceberg.resources.prices import numeric_metadata
+from ddb_iceberg.table_names import DEFAULT_NAMES, MERGE_RUNNER, TABLE_MAINTENANCE, TableNames
 
 DEFAULTS = UpkeepSettings().in_days()
 
@@ -26,20 +26,31 @@ class TableMaintenanceConfig(dg.Config):
         )
 
 
-def build_table_maintenance(iceberg_table: dg.AssetsDefinition, group_name: str) -> dg.AssetsDefinition:
-    @dg.asset(name="ddb_iceberg_table_maintenance", group_name=group_name, deps=[iceberg_table], kinds={"iceberg"})
+def build_table_maintenance(
+    iceberg_table: dg.AssetsDefinition, group_name: str, names: TableNames = DEFAULT_NAMES
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=TABLE_MAINTENANCE,
+        key_prefix=names.key_prefix,
+        group_name=group_name,
+        deps=[iceberg_table],
+        kinds={"iceberg"},
+        required_resource_keys={names.qualified(MERGE_RUNNER)},
+    )
     def ddb_iceberg_table_maintenance(
-        context: dg.AssetExecutionContext, config: TableMaintenanceConfig, merge_runner: MergeRunnerResource
+        context: dg.AssetExecutionContext, config: TableMaintenanceConfig
     ) -> dg.MaterializeResult[None]:
         """Upkeep of the Iceberg table: compaction, expiry of old snapshots and tags, removal of orphan files."""
         try:
             settings = config.settings()
-            result = merge_runner.maintain(context, settings)
+            result = names.merge_runner(context).maintain(context, settings)
         except DdbIcebergError as error:
             raise dg.Failure(description=described(error)) from None
         for line in result.describe().splitlines():
             context.log.info(line)
-        return dg.MaterializeResult(metadata=upkeep_metadata(result))
+        # The settings it ran with: a table's own upkeep settings are its maintenance job's default config.
+        settings_used = {"settings": dg.MetadataValue.json(config.model_dump())}
+        return dg.MaterializeResult(metadata=upkeep_metadata(result) | settings_used)
 
     return ddb_iceberg_table_maintenance
 

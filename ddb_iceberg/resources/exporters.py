@@ -106,6 +106,11 @@ class ExporterResource(dg.ConfigurableResource, ABC):  # type: ignore[type-arg]
         """Export each window [start, end) and wait for all of them; the descriptions come back in window order."""
         return [self.export_incremental(start, end, log) for start, end in windows]
 
+    def baseline_for_a_new_table(self, log: Any) -> ExportDescription | None:
+        """The full export a table that does not exist yet starts from, when the exporter takes it by itself
+        (a simulated table); None when it is the user's deliberate step (`full_export_job` on AWS)."""
+        return None
+
 
 def _from_summary(summary: ManifestSummary, manifest_location: str, price_per_gb_usd: float) -> ExportDescription:
     return ExportDescription(
@@ -135,6 +140,11 @@ class SimulatedExporter(ExporterResource):
     initial_items: int = Field(default=500, description="Items in the table at the simulation's start.")
     writes_per_hour: int = Field(default=120, description="Mean write rate.")
     start: str = Field(default="2026-01-01T00:00:00Z", description="When the simulated traffic starts (UTC).")
+    live: bool = Field(
+        default=False,
+        description="The table is written in real time: a window can be exported only once it has closed, as "
+        "DynamoDB's exports (the live local pipeline); otherwise its whole history is there at once (tests, bench).",
+    )
     key_shape: str = Field(default=KeyShape.COMPOSITE.value, description="composite or simple keys.")
     view: str = Field(default=ExportView.NEW_AND_OLD_IMAGES.value, description="Incremental export view type.")
 
@@ -181,7 +191,15 @@ class SimulatedExporter(ExporterResource):
             summary = write_full_export(self.table, self._target(), moment)
         return self._described(summary)
 
+    def baseline_for_a_new_table(self, log: Any) -> ExportDescription | None:
+        return self.export_full(None, log)
+
     def export_incremental(self, start: datetime, end: datetime, log: Any) -> ExportDescription:
+        if self.live and end > datetime.now(UTC):
+            raise ExportFailedError(
+                f"window [{format_timestamp(start)}, {format_timestamp(end)}) has not closed yet: the simulated "
+                "table is written in real time, and an export can only cover the past (as DynamoDB's)"
+            )
         summary = self._existing(start, end, full=False)
         if summary is None:
             log.info(f"Simulating the incremental export of [{format_timestamp(start)}, {format_timestamp(end)})")

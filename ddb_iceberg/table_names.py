@@ -1,0 +1,93 @@
+"""How one table's Dagster definitions are named, so that many tables can live side by side in one code location.
+
+The single-table default has no prefix: its asset keys (`ddb_iceberg_table`), resource keys (`exporter`), jobs
+(`sync_window_job`) and schedules (`sync_each_window`) keep the names users and schedules already rely on. A
+table named `orders` gets `orders/ddb_iceberg_table`, `orders__exporter`, `orders__sync_window_job` and
+`orders__sync_each_window`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from ddb_iceberg.resources import ExporterResource, IcebergCatalogResource, MergeRunnerResource
+
+FULL_EXPORT = "ddb_full_export"
+INCREMENTAL_EXPORT = "ddb_incremental_export"
+ICEBERG_TABLE = "ddb_iceberg_table"
+TABLE_MAINTENANCE = "ddb_iceberg_table_maintenance"
+
+EXPORTER, MERGE_RUNNER, CATALOG = "exporter", "merge_runner", "catalog"
+
+EXPORTS_GROUP = "dynamodb_exports"
+TABLE_GROUP = "iceberg"
+
+# Dagster's own rule for resource keys, job names and op names, which the prefix becomes part of.
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class TableNames:
+    """The names of one table's assets, resources, jobs and schedules; no prefix for the single-table default."""
+
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.prefix and not _NAME.match(self.prefix):
+            raise ValueError(
+                f"a table's name is letters, digits and underscores, not starting with a digit: {self.prefix!r}"
+            )
+
+    def asset_key(self, name: str) -> dg.AssetKey:
+        return dg.AssetKey([self.prefix, name] if self.prefix else [name])
+
+    @property
+    def key_prefix(self) -> list[str] | None:
+        return [self.prefix] if self.prefix else None
+
+    def qualified(self, name: str) -> str:
+        """A resource key, job name or schedule name of this table."""
+        return f"{self.prefix}__{name}" if self.prefix else name
+
+    @property
+    def exports_group(self) -> str:
+        return f"{self.prefix}_{EXPORTS_GROUP}" if self.prefix else EXPORTS_GROUP
+
+    @property
+    def table_group(self) -> str:
+        return f"{self.prefix}_{TABLE_GROUP}" if self.prefix else TABLE_GROUP
+
+    @property
+    def resource_keys(self) -> dict[str, str]:
+        """The resource key of each role (exporter, merge_runner, catalog)."""
+        return {role: self.qualified(role) for role in (EXPORTER, MERGE_RUNNER, CATALOG)}
+
+    # `context` is an asset's or a check's execution context: both hold the resources they declared.
+    def exporter(self, context: Any) -> ExporterResource:
+        resource = getattr(context.resources, self.qualified(EXPORTER))
+        if not isinstance(resource, ExporterResource):
+            raise _not_a(ExporterResource, self.qualified(EXPORTER), resource)
+        return resource
+
+    def merge_runner(self, context: Any) -> MergeRunnerResource:
+        resource = getattr(context.resources, self.qualified(MERGE_RUNNER))
+        if not isinstance(resource, MergeRunnerResource):
+            raise _not_a(MergeRunnerResource, self.qualified(MERGE_RUNNER), resource)
+        return resource
+
+    def catalog(self, context: Any) -> IcebergCatalogResource:
+        resource = getattr(context.resources, self.qualified(CATALOG))
+        if not isinstance(resource, IcebergCatalogResource):
+            raise _not_a(IcebergCatalogResource, self.qualified(CATALOG), resource)
+        return resource
+
+
+DEFAULT_NAMES = TableNames()
+
+
+def _not_a(kind: type, key: str, resource: object) -> TypeError:
+    return TypeError(f"resource {key!r} is a {type(resource).__name__}, not a {kind.__name__}")

@@ -1,0 +1,176 @@
+"""Many tables in one project: the example's two `DynamoDBIcebergTable`s load, validate and run side by side."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pydantic
+import pytest
+from pyspark.sql import SparkSession
+
+from ddb_iceberg.catalog_access import local_catalog, table_items
+from ddb_iceberg.components import DynamoDBIcebergTable
+from ddb_iceberg.components.dynamodb_iceberg_table.component import LocalMergeRunner, SimulatedSource
+from ddb_iceberg.engine.rows import canonical_item
+from ddb_iceberg.exports.manifest import parse_timestamp
+from ddb_iceberg.resources import SimulatedExporter
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO_ROOT / "examples" / "two_tables"
+TABLES = ("orders", "customers")
+ASSETS = ("ddb_full_export", "ddb_incremental_export", "ddb_iceberg_table", "ddb_iceberg_table_maintenance")
+CHECKS = ("no_duplicate_keys", "ledger_has_no_gap", "baseline_row_count_matches_full_export", "reflects_a_recent_time")
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def example_defs(monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
+    """The example project as Dagster loads it: every defs.yaml under its defs folder."""
+    monkeypatch.syspath_prepend(str(EXAMPLE))  # the example is a project of its own, not installed
+    return dg.load_from_defs_folder(path_within_project=EXAMPLE)
+
+
+def test_each_table_gets_its_own_assets_checks_jobs_schedules_and_resources(example_defs: dg.Definitions) -> None:
+    dg.Definitions.validate_loadable(example_defs)
+    keys = {key.to_user_string() for key in example_defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {f"{table}/{asset}" for table in TABLES for asset in ASSETS}
+    checks = {
+        (key.asset_key.to_user_string(), key.name)
+        for check in example_defs.asset_checks or []
+        for key in check.check_keys
+    }
+    assert checks == {(f"{table}/ddb_iceberg_table", check) for table in TABLES for check in CHECKS}
+    for table in TABLES:
+        iceberg_table = example_defs.resolve_assets_def(dg.AssetKey([table, "ddb_iceberg_table"]))
+        assert {key.to_user_string() for key in iceberg_table.asset_deps[iceberg_table.key]} == {
+            f"{table}/ddb_full_export",
+            f"{table}/ddb_incremental_export",
+        }
+        assert example_defs.resolve_job_def(f"{table}__sync_window_job").partitions_def is not None
+        assert example_defs.resolve_schedule_def(f"{table}__sync_each_window").cron_schedule == "20 * * * *"
+    assert example_defs.resolve_schedule_def("orders__maintain_table_daily").cron_schedule == "30 4 * * *"
+    assert example_defs.resolve_schedule_def("customers__maintain_table_daily").cron_schedule == "45 4 * * *"
+    # Each table reads its own simulated history and writes its own Iceberg table, in one shared warehouse.
+    resources: dict[str, Any] = dict(example_defs.resources or {})
+    assert sorted(resources) == sorted(
+        f"{t}__{role}" for t in TABLES for role in ("catalog", "exporter", "merge_runner")
+    )
+    assert (resources["orders__exporter"].seed, resources["customers__exporter"].seed) == (7, 11)
+    assert resources["orders__exporter"].source_uri != resources["customers__exporter"].source_uri
+    assert (resources["orders__merge_runner"].table, resources["customers__merge_runner"].table) == (
+        "dynamodb.orders",
+        "dynamodb.customers",
+    )
+    assert resources["orders__merge_runner"].warehouse == resources["customers__merge_runner"].warehouse
+    assert resources["orders__merge_runner"].warehouse == str(REPO_ROOT / ".ddb_iceberg" / "two_tables" / "warehouse")
+
+
+def test_a_misspelt_or_invalid_table_is_refused_when_the_project_loads() -> None:
+    with pytest.raises(pydantic.ValidationError, match="window_minute"):
+        DynamoDBIcebergTable.from_attributes_dict(attributes={"name": "orders", "window_minute": 60})
+    with pytest.raises(pydantic.ValidationError, match="kind"):
+        DynamoDBIcebergTable.from_attributes_dict(attributes={"name": "orders", "source": {"kind": "postgres"}})
+    with pytest.raises(ValueError, match="letters, digits and underscores"):
+        dg.build_defs_for_component(DynamoDBIcebergTable.from_attributes_dict(attributes={"name": "order-lines"}))
+    with pytest.raises(ValueError, match="does not divide the day evenly"):
+        table = DynamoDBIcebergTable.from_attributes_dict(attributes={"name": "orders", "window_minutes": 45})
+        dg.build_defs_for_component(table)
+
+
+def _cli(*arguments: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {"DAGSTER_HOME": str(home), "PATH": str(BIN), "HOME": str(home)}
+    return subprocess.run(
+        [str(BIN / arguments[0]), *arguments[1:]],
+        cwd=cwd, capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+
+
+def test_dagster_validates_the_example_and_dg_lists_a_table_scaffolded_beside_it(tmp_path: Path) -> None:
+    validate = _cli(
+        "dagster", "definitions", "validate", "-w", "examples/two_tables/workspace.yaml", cwd=REPO_ROOT, home=tmp_path
+    )
+    assert validate.returncode == 0, validate.stderr
+    # Adding a table is one folder and one defs.yaml: scaffold a third one in a copy of the project. The copy sits
+    # two folders down, as the example does, so that its `../../.ddb_iceberg` stays inside tmp_path.
+    project = shutil.copytree(EXAMPLE, tmp_path / "examples" / "two_tables")
+    scaffold = _cli(
+        "dg", "scaffold", "defs", "ddb_iceberg.components.DynamoDBIcebergTable", "inventory", cwd=project, home=tmp_path
+    )
+    assert scaffold.returncode == 0, scaffold.stderr
+    assert "name: inventory" in (project / "two_tables" / "defs" / "inventory" / "defs.yaml").read_text()
+    listed = _cli("dg", "list", "defs", "--json", cwd=project, home=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    listing = json.loads(listed.stdout)
+    assert {asset["asset_key"] for asset in listing["assets"]} == {
+        f"{table}/{asset}" for table in (*TABLES, "inventory") for asset in ASSETS
+    }
+    assert "inventory__sync_each_window" in {schedule["name"] for schedule in listing["schedules"]}
+
+
+def _example_table(tree: dg.ComponentTree, name: str, root: Path, catalog_name: str) -> DynamoDBIcebergTable:
+    """The example's table `name` as its defs.yaml declares it, its local files moved under `root` and its catalog
+    renamed (the test session's Spark keeps each catalog name's first warehouse)."""
+    table = tree.load_component(name, DynamoDBIcebergTable)
+    assert isinstance(table.source, SimulatedSource) and isinstance(table.merge_runner, LocalMergeRunner)
+    source = table.source.model_copy(update={"exports_dir": str(root / name / "exports")})
+    runner = table.merge_runner.model_copy(update={"warehouse": str(root / "warehouse"), "catalog_name": catalog_name})
+    return table.model_copy(update={"source": source, "merge_runner": runner})
+
+
+@pytest.mark.slow
+def test_two_tables_run_side_by_side_each_equal_to_its_own_simulator(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    tree = dg.ComponentTree.for_project(EXAMPLE)
+    catalog_name = "two_tables_side_by_side"
+    definitions = dg.Definitions.merge(
+        *(dg.build_defs_for_component(_example_table(tree, name, tmp_path, catalog_name)) for name in TABLES)
+    )
+    resources = dict(definitions.resources or {})
+    assets = {a.key.to_user_string(): a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)}
+    instance = dg.DagsterInstance.ephemeral()
+
+    full_exports = [assets[f"{table}/ddb_full_export"] for table in TABLES]
+    assert dg.materialize(full_exports, resources=resources, instance=instance).success
+    # Both tables' first three windows, one backfill: one run.
+    windows = [
+        assets[f"{table}/{asset}"] for table in TABLES for asset in ("ddb_incremental_export", "ddb_iceberg_table")
+    ]
+    result = dg.materialize(
+        [*windows, *(definitions.asset_checks or [])],
+        resources=resources,
+        instance=instance,
+        tags={RANGE_START: "2026-01-01T00:00", RANGE_END: "2026-01-01T02:00"},
+    )
+    assert result.success
+    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {
+        (f"{table}/ddb_iceberg_table", check): check != "reflects_a_recent_time"  # the simulated clock is old
+        for table in TABLES
+        for check in CHECKS
+    }
+
+    catalog = local_catalog(tmp_path / "warehouse", catalog_name)
+    contents = {}
+    for table in TABLES:
+        exporter = resources[f"{table}__exporter"]
+        assert isinstance(exporter, SimulatedExporter)
+        truth = exporter.table.state_at(parse_timestamp("2026-01-01T03:00:00.000Z"))
+        contents[table] = table_items(catalog, f"dynamodb.{table}")
+        assert contents[table] == {key: canonical_item(item) for key, item in truth.items()}
+    assert len(contents["orders"]) >= 40 and contents["orders"] != contents["customers"]
+
+    # Upkeep runs with the table's own settings (customers' defs.yaml keeps snapshots 3 days, orders' 7).
+    upkeep = definitions.resolve_job_def("customers__maintenance_job").execute_in_process(instance=instance)
+    (materialization,) = upkeep.asset_materializations_for_node("customers__ddb_iceberg_table_maintenance")
+    settings = materialization.metadata["settings"].value
+    assert isinstance(settings, dict) and settings["snapshot_retention_days"] == 3
+    assert table_items(catalog, "dynamodb.customers") == contents["customers"]
