@@ -51,7 +51,16 @@ def build_iceberg_table(
             elif not catalog.table_exists(merge_runner.table):
                 # The baseline goes in first, in a commit of its own, so that it can be checked on its own.
                 context.log.info("The table has no baseline yet: loading the full export first")
-                exporter.baseline_for_a_new_table(context.log)
+                baseline = exporter.baseline_for_a_new_table(context.log)
+                if baseline is not None:
+                    # The exporter took it on the way (the live local pipeline): the full export asset shows it.
+                    context.log_event(
+                        dg.AssetMaterialization(
+                            asset_key=names.asset_key(FULL_EXPORT),
+                            description="Taken by the table's first run, as its baseline.",
+                            metadata=baseline.metadata(),
+                        )
+                    )
                 results.append(
                     merge_runner.sync(
                         context, exporter.source_uri, up_to=min(w.start for w in windows), allow_gaps=False

@@ -56,7 +56,7 @@ def build_table_maintenance(
 
 
 def upkeep_metadata(result: UpkeepResult) -> dict[str, Any]:
-    """Numbers Dagster plots over time on the asset's page."""
+    """Typed numbers, one entry per run: what charts of the asset's metadata over time read."""
     before, after = result.before, result.after
     metadata: dict[str, Any] = {
         "table": result.table,

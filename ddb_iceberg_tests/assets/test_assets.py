@@ -194,6 +194,10 @@ def test_the_live_pipeline_starts_with_a_catch_up_that_takes_its_own_baseline(
     status = table_status(local_catalog(tmp_path / "warehouse", pipeline.catalog_name), "dynamodb.orders")
     assert status.baseline_export and len(status.exports_applied) == 5  # the full export and four windows
     assert status.reflects is not None and pipeline.items() == pipeline.truth(status.reflects)
+    # The full export the run took on the way shows on its own asset, as if materialized there.
+    taken = pipeline.instance.get_latest_materialization_event(dg.AssetKey("ddb_full_export"))
+    assert taken is not None and taken.asset_materialization is not None
+    assert taken.asset_materialization.metadata["item_count"].value == 500
     # A window that has not closed cannot be exported, as with DynamoDB (Dagster shows no such partition yet).
     now = datetime.now(UTC)
     with pytest.raises(dg.Failure, match="has not closed yet"):
