@@ -91,14 +91,14 @@ def local_deployment(
     )
 
 
-def live_simulation_start(root: Path, now: datetime) -> datetime:
+def live_simulation_start(root: Path, now: datetime, window_minutes: int = LIVE_WINDOW_MINUTES) -> datetime:
     """When the live simulated table's history starts: a day before the local root's first use, on a window
     boundary, recorded there on first use."""
     record = root / "simulation.json"
     if record.is_file():
         return datetime.fromisoformat(json.loads(record.read_text())["start"])
     start = now.astimezone(UTC).replace(second=0, microsecond=0) - LIVE_HISTORY
-    start -= timedelta(minutes=start.minute % LIVE_WINDOW_MINUTES)
+    start -= timedelta(minutes=(start.hour * 60 + start.minute) % window_minutes)
     root.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"start": start.isoformat()}) + "\n")
     return start

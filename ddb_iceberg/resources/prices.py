@@ -51,7 +51,7 @@ def job_run_costs(billed: dict[str, float], architecture: str, prices: EmrServer
 
 
 def numeric_metadata(values: dict[str, float | str]) -> dict[str, Any]:
-    """Asset metadata of plain values: numbers as numbers, so that charts of the metadata over the runs can read them."""
+    """Asset metadata of plain values: numbers stay numbers, so that charts of metadata over the runs can read them."""
     return {
         name: dg.MetadataValue.float(value) if isinstance(value, float) else str(value)
         for name, value in values.items()

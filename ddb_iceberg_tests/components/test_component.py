@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,24 @@ def test_two_tables_run_side_by_side_each_equal_to_its_own_simulator(
     settings = materialization.metadata["settings"].value
     assert isinstance(settings, dict) and settings["snapshot_retention_days"] == 3
     assert table_items(catalog, "dynamodb.customers") == contents["customers"]
+
+
+def test_a_simulated_table_on_the_live_clock_starts_a_day_back_with_its_schedule_on(tmp_path: Path) -> None:
+    exports = tmp_path / "orders" / "exports"
+    component = DynamoDBIcebergTable.from_attributes_dict(
+        attributes={
+            "name": "orders",
+            "window_minutes": 15,
+            "lag_minutes": 2,
+            "source": {"kind": "simulated", "clock": "live", "exports_dir": str(exports)},
+        }
+    )
+    deployment = component.deployment(tmp_path)
+    age = datetime.now(UTC) - deployment.partitions_start
+    assert timedelta(days=1) <= age < timedelta(days=1, minutes=15) and deployment.schedule_running
+    exporter = deployment.resources["exporter"]
+    assert isinstance(exporter, SimulatedExporter) and exporter.live
+    assert exporter.simulation.start == deployment.partitions_start
+    # Recorded beside the exports: a reload keeps the same history and partitions.
+    assert (exports.parent / "simulation.json").is_file()
+    assert component.deployment(tmp_path).partitions_start == deployment.partitions_start

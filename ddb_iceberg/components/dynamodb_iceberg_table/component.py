@@ -13,7 +13,7 @@ from pydantic import Field
 from ddb_iceberg.assets.maintenance import DEFAULTS as UPKEEP_DEFAULTS
 from ddb_iceberg.assets.maintenance import TableMaintenanceConfig
 from ddb_iceberg.components.dynamodb_iceberg_table.scaffolder import DynamoDBIcebergTableScaffolder
-from ddb_iceberg.definitions import Deployment, build_definitions
+from ddb_iceberg.definitions import Deployment, build_definitions, live_simulation_start
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 from ddb_iceberg.resources import (
     DynamoDBExporter,
@@ -43,6 +43,12 @@ class SimulatedSource(dg.Model):
     initial_items: int = Field(default=500, description="Items in the table at the simulation's start.")
     writes_per_hour: int = Field(default=120, description="Mean write rate.")
     start: str = Field(default=DEFAULT_PARTITIONS_START, description="When the simulated traffic starts (UTC).")
+    clock: Literal["fixed", "live"] = Field(
+        default="fixed",
+        description="`live`: the table is written in real time since a day before its first use (recorded in "
+        "simulation.json beside its exports; `start` is then ignored), windows are exported once closed, and "
+        "the schedule runs; `fixed`: the whole history from `start` at once.",
+    )
     exports_dir: str | None = Field(
         default=None,
         description=f"Where the exports are written (default: {DEFAULT_LOCAL_ROOT}/<name>/exports); relative "
@@ -155,19 +161,29 @@ class DynamoDBIcebergTable(dg.Component, dg.Resolvable, dg.Model):
         start = self.partitions_start or (
             self.source.start if isinstance(self.source, SimulatedSource) else DEFAULT_PARTITIONS_START
         )
+        partitions_start = datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(UTC)
+        live = isinstance(self.source, SimulatedSource) and self.source.clock == "live"
+        if live:
+            exports = Path(self._exports_dir(project_root))
+            partitions_start = live_simulation_start(exports.parent, datetime.now(UTC), self.window_minutes)
         return Deployment(
-            partitions_start=datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(UTC),
+            partitions_start=partitions_start,
             window_minutes=self.window_minutes,
             lag_minutes=self.lag_minutes,
             maintenance_cron=self.upkeep.cron,
+            schedule_running=live,
             resources={
-                "exporter": self._exporter(project_root),
+                "exporter": self._exporter(project_root, partitions_start if live else None),
                 "merge_runner": self._merge_runner(project_root),
                 "catalog": self._catalog(project_root),
             },
         )
 
-    def _exporter(self, project_root: Path) -> ExporterResource:
+    def _exports_dir(self, project_root: Path) -> str:
+        assert isinstance(self.source, SimulatedSource)
+        return _local_path(project_root, self.source.exports_dir or f"{DEFAULT_LOCAL_ROOT}/{self.name}/exports")
+
+    def _exporter(self, project_root: Path, live_start: datetime | None) -> ExporterResource:
         source = self.source
         if isinstance(source, DynamoDBSource):
             return DynamoDBExporter(
@@ -178,13 +194,13 @@ class DynamoDBIcebergTable(dg.Component, dg.Resolvable, dg.Model):
                 max_concurrent_exports=source.max_concurrent_exports,
                 export_price_per_gb_usd=source.export_price_per_gb_usd,
             )
-        exports_dir = source.exports_dir or f"{DEFAULT_LOCAL_ROOT}/{self.name}/exports"
         return SimulatedExporter(
-            output_dir=_local_path(project_root, exports_dir),
+            output_dir=self._exports_dir(project_root),
             seed=source.seed,
             initial_items=source.initial_items,
             writes_per_hour=source.writes_per_hour,
-            start=source.start,
+            start=live_start.isoformat() if live_start else source.start,
+            live=live_start is not None,
         )
 
     def _merge_runner(self, project_root: Path) -> MergeRunnerResource:
