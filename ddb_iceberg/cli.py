@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ddb_iceberg.console import SparkProgress
 from ddb_iceberg.engine.upkeep import UpkeepSettings
 from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports, find_gaps
@@ -220,17 +222,18 @@ def sync(
         export_source = ExportSource.from_uri(source, _s3_options(s3_region, s3_endpoint_url))
         progress("Starting Spark ...")
         spark = _start_spark(warehouse, jars, verbose)
-        result = sync_table(
-            spark,
-            CATALOG_NAME,
-            table,
-            export_source,
-            key_attributes=tuple(key.split(",")) if key else None,
-            allow_gaps=allow_gaps,
-            buckets=buckets,
-            rebaseline=rebaseline,
-            log=progress,
-        )
+        with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:
+            result = sync_table(
+                spark,
+                CATALOG_NAME,
+                table,
+                export_source,
+                key_attributes=tuple(key.split(",")) if key else None,
+                allow_gaps=allow_gaps,
+                buckets=buckets,
+                rebaseline=rebaseline,
+                log=reporter.say,
+            )
     except DdbIcebergError as error:
         raise click.ClickException(str(error)) from None
     click.echo(result.to_json() if as_json else result.describe())
@@ -282,7 +285,8 @@ def maintain(
         )
         progress("Starting Spark ...")
         spark = _start_spark(warehouse, jars, verbose)
-        result = maintain_table(spark, CATALOG_NAME, table, settings, log=progress)
+        with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:
+            result = maintain_table(spark, CATALOG_NAME, table, settings, log=reporter.say)
     except DdbIcebergError as error:
         raise click.ClickException(str(error)) from None
     click.echo(result.to_json() if as_json else result.describe())

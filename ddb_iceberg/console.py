@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 @contextmanager
@@ -42,3 +47,59 @@ def library_warnings(*, shown: bool) -> Iterator[None]:
         if not shown:
             warnings.simplefilter("ignore")
         yield
+
+
+class SparkProgress:
+    """On a terminal, one self-overwriting line with the progress of Spark's running stages (tasks done of all,
+    each read task a group of export files), refreshed while a long phase runs; nothing when not a terminal.
+    Messages go through `say`, which clears the line first."""
+
+    def __init__(self, spark: SparkSession, stream: TextIO | None = None, *, every_seconds: float = 0.5) -> None:
+        self._spark = spark
+        self._stream = stream or sys.stdout
+        self._every = every_seconds
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def line(self) -> str | None:
+        """What the progress line says now: None when no stage is running."""
+        tracker = self._spark.sparkContext.statusTracker()
+        stages = [tracker.getStageInfo(stage) for stage in tracker.getActiveStageIds()]
+        running = [stage for stage in stages if stage is not None and stage.numTasks]
+        if not running:
+            return None
+        done = sum(stage.numCompletedTasks for stage in running)
+        total = sum(stage.numTasks for stage in running)
+        return f"  Spark: {done} of {total} tasks done"
+
+    def say(self, message: str) -> None:
+        with self._lock:
+            self._stream.write(_CLEAR_LINE if self._thread else "")
+            self._stream.write(message + "\n")
+            self._stream.flush()
+
+    def __enter__(self) -> SparkProgress:
+        if self._stream.isatty():
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._show(None)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._show(self.line())
+
+    def _show(self, text: str | None) -> None:
+        with self._lock:
+            self._stream.write(_CLEAR_LINE + (text or ""))
+            self._stream.flush()
+
+
+_CLEAR_LINE = "\r\x1b[K"  # back to the line's start, and erase it
