@@ -67,10 +67,8 @@ def build_incremental_export(
         required_resource_keys={names.qualified(EXPORTER)},
     )
     def ddb_incremental_export(context: dg.AssetExecutionContext) -> dg.MaterializeResult[None]:
-        """The incremental export of one window [start, end): each item changed in it, new and old images.
-
-        A backfill (one run, many windows) starts the windows' exports together and waits for all of them.
-        """
+        """The incremental export of one window [start, end): each item changed in it, new and old images."""
+        # A backfill (one run, many windows) starts the windows' exports together and waits for all of them.
         windows = [window_of(partitions_def, key) for key in context.partition_keys]
         descriptions = names.exporter(context).export_incrementals(
             [(window.start, window.end) for window in windows], context.log
