@@ -6,11 +6,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from hypothesis import settings
 from pyspark.sql import SparkSession
 
 from ddb_iceberg.engine.spark_session import ICEBERG_AWS_BUNDLE, CatalogSettings, SparkSettings, build_spark_session
+from ddb_iceberg.resources import DynamoDBExporter
 from ddb_iceberg_tests.helpers import MOTO_REGION, LocalWarehouse, MotoServer, start_moto_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,3 +80,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 def warehouse(spark: SparkSession, tmp_path: Path, request: pytest.FixtureRequest) -> LocalWarehouse:
     """A fresh local warehouse with its SQLite catalog, registered in the shared session."""
     return LocalWarehouse.register(spark, tmp_path / "warehouse")
+
+
+@pytest.fixture
+def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    """botocore's Stubber on the DynamoDB exporter's client, for the calls and behaviour moto lacks."""
+    client = boto3.client("dynamodb", region_name=MOTO_REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        monkeypatch.setattr(DynamoDBExporter, "_client", lambda self: client)
+        yield stubber
+        stubber.assert_no_pending_responses()

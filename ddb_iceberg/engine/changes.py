@@ -105,7 +105,7 @@ def collect_changes(
     slots = max(len(tasks), 1)
     records = (
         spark.range(0, len(tasks), 1, slots)
-        .mapInArrow(read_task_slots([pickle.dumps(task) for task in tasks]), RECORD_SCHEMA)
+        .mapInArrow(read_task_slots(tasks), RECORD_SCHEMA)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     cached = [records]

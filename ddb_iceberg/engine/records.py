@@ -55,7 +55,6 @@ _RECORD_FIELDS = pa.schema(
         pa.field("meta", pa.binary()),
     ]
 )
-TASK_SCHEMA = "task BINARY"
 OP_COLUMN = "_ddb_op"
 _BATCH_ROWS = 8192
 
@@ -157,31 +156,32 @@ def read_tasks(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     (or one ERROR row)."""
     for batch in batches:
         for payload in batch.column("task").to_pylist():
-            task = pickle.loads(payload)
-            summary = TaskSummary(profile=ItemProfile())
-            for file in task.files:
-                error = yield from _read_file(task, file, summary)
-                if error is not None:
-                    yield error
-                    break
-            else:
-                first = task.files[0]
-                yield _meta_batch(SUMMARY, first.export_ord, first.file_ord, 0, summary)
+            yield from _read_task(pickle.loads(payload))
 
 
-def read_task_slots(
-    tasks: Sequence[bytes],
-) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """mapInArrow over `spark.range(len(tasks))`: `read_tasks` of the pickled task each id names. The tasks travel
-    with the function (their size grows with the files, not the items), so no Python RDD and no worker of its
-    own are needed to hand them out."""
+def read_task_slots(tasks: Sequence[ReadTask]) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """mapInArrow over `spark.range(len(tasks))`: what `read_tasks` gives for the task each id names. The tasks
+    travel with the function (their size grows with the files, not the items), so no Python RDD and no worker of
+    its own are needed to hand them out."""
 
     def read_slots(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            slots = batch.column("id").to_pylist()
-            yield from read_tasks([pa.RecordBatch.from_pydict({"task": [tasks[slot] for slot in slots]})])
+            for slot in batch.column("id").to_pylist():
+                yield from _read_task(tasks[slot])
 
     return read_slots
+
+
+def _read_task(task: ReadTask) -> Iterator[pa.RecordBatch]:
+    """The records of a task's files, then one SUMMARY row with their profile (or one ERROR row)."""
+    summary = TaskSummary(profile=ItemProfile())
+    for file in task.files:
+        error = yield from _read_file(task, file, summary)
+        if error is not None:
+            yield error
+            return
+    first = task.files[0]
+    yield _meta_batch(SUMMARY, first.export_ord, first.file_ord, 0, summary)
 
 
 def _meta_batch(kind: str, export_ord: int, file_ord: int, line: int, meta: object) -> pa.RecordBatch:

@@ -38,6 +38,14 @@ APPLICATION_START_TIMEOUT_SECONDS = 600.0
 PYTHON_DEPENDENCIES_ALIAS = "pydeps"
 
 
+@dataclass(frozen=True)
+class _JobRunEnd:
+    """A job run that succeeded, and the result it reported (None if its message did not arrive)."""
+
+    job_run_id: str
+    result: dict[str, Any] | None
+
+
 class EmrServerlessMergeRunner(MergeRunnerResource):
     """Runs the same Spark job on Amazon EMR Serverless, writing the table in the AWS Glue Data Catalog."""
 
@@ -146,7 +154,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         architecture = self._prepare_application(self._client("emr-serverless"), context)
         return self.upload_job_package(build_job_package(), context), architecture
 
-    def _run_job(self, context: dg.AssetExecutionContext, params: dict[str, Any], result_key: str) -> "_JobRunEnd":
+    def _run_job(self, context: dg.AssetExecutionContext, params: dict[str, Any], result_key: str) -> _JobRunEnd:
         """Start the job run through Pipes and wait for it: the run and the result it reported (None when the
         Pipes message did not arrive: dagster reads CloudWatch Logs for only a few seconds after the run ends)."""
         emr = self._client("emr-serverless")
@@ -414,14 +422,6 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
                 continue
             records += [e["message"] for e in events["events"] if e["message"].startswith(ERROR_RECORD_PREFIX)]
         return error_from_record(records[-1]) if records else None
-
-
-@dataclass(frozen=True)
-class _JobRunEnd:
-    """A job run that succeeded, and the result it reported (None if its message did not arrive)."""
-
-    job_run_id: str
-    result: dict[str, Any] | None
 
 
 class _JobRunRecorder:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import dagster as dg
 import pytest
 from botocore.stub import Stubber
@@ -29,15 +27,6 @@ from ddb_iceberg_tests.resources.test_exporters import (
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 FIRST_WINDOW = datetime(2026, 2, 1, 10, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
-    client = boto3.client("dynamodb", region_name=MOTO_REGION, aws_access_key_id="x", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
-        monkeypatch.setattr(DynamoDBExporter, "_client", lambda self: client)
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 def _materializations(result: dg.ExecuteInProcessResult) -> list[dict[str, Any]]:

@@ -8,12 +8,10 @@ an export rests on exactly those fields, so reuse, incremental exports and backf
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import dagster as dg
 import pytest
 from botocore.stub import ANY, Stubber
@@ -33,15 +31,6 @@ def _exporter(**overrides: Any) -> DynamoDBExporter:
     settings: dict[str, Any] = {"table_arn": TABLE_ARN, "s3_bucket": "exports", "s3_prefix": "ddb/orders",
                                 "region": MOTO_REGION, "poll_seconds": 0.01, "max_poll_seconds": 0.02}  # fmt: skip
     return DynamoDBExporter(**(settings | overrides))
-
-
-@pytest.fixture
-def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
-    client = boto3.client("dynamodb", region_name=MOTO_REGION, aws_access_key_id="x", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
-        monkeypatch.setattr(DynamoDBExporter, "_client", lambda self: client)
-        yield stubber
-        stubber.assert_no_pending_responses()
 
 
 @dataclass
