@@ -66,16 +66,22 @@ def key_attributes_from(listing: ExportListing) -> tuple[str, ...] | None:
 
 @dataclass
 class Changes:
-    """A plan's changes: one row per key (key, written, kind, image), cached in Spark, and what reading summed up."""
+    """A plan's changes: one row per key (key, written, kind, image), computed by Spark when the merge reads them,
+    and what reading summed up."""
 
     frame: DataFrame
-    count: int
     profile: ItemProfile
     records_read: int = 0
     records_stale: int = 0
     overlap_deletes: int = 0
     warnings: list[str] = field(default_factory=list)
     _cached: list[DataFrame] = field(default_factory=list, repr=False)
+
+    @property
+    def records_to_apply(self) -> int:
+        """The upserts and deletes to apply (before the collapse to one per key): none means nothing changes.
+        (Counting the collapsed changes would cost a Spark job of its own; the merge's commit counts rows.)"""
+        return self.records_read - self.records_stale + self.overlap_deletes
 
     def rows(self, layout: Layout) -> DataFrame:
         """The table's rows for these changes (built by the executors), with the operation column."""
@@ -116,7 +122,6 @@ def collect_changes(
         # Every item of a full export is a row: no collapse, only the check that no key repeats.
         frame = upserts_and_deletes.select("key", "written", "kind", "image")
         _refuse_repeated_keys(records, frame.groupBy("key").count().where("count > 1"), files, key_attributes)
-        count = summary.records_read
     else:
         synthetic = _overlap_deletes(spark, records, overlapping, table_rows, cached)
         overlap_deletes = sum(count for _, count in synthetic)
@@ -126,16 +131,15 @@ def collect_changes(
         in_baseline = sql.sum(sql.when(sql.col("export_ord") == 0, 1).otherwise(0)) if plan.baseline else sql.lit(0)
         collapsed = upserts_and_deletes.groupBy("key").agg(latest, in_baseline.alias("in_baseline"))
         frame = collapsed.select("key", "latest.written", "latest.kind", "latest.image", "in_baseline")
-        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(frame)
         if plan.baseline is not None:
+            # Read twice (the check, then the merge): computed once.
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            cached.append(frame)
             _refuse_repeated_keys(records, frame.where("in_baseline > 1"), files, key_attributes)
-        count = frame.count()
         frame = frame.drop("in_baseline")
     profile = summary.profile or ItemProfile()
     return Changes(
         frame=frame,
-        count=count,
         profile=profile,
         records_read=summary.records_read,
         records_stale=summary.records_stale,

@@ -225,7 +225,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         table_rows = lambda start, end: table.rows_written_between(existing, start, end, snapshot)  # noqa: E731
     changes = collect_changes(table.spark, plan, keys, layout, table_rows)
     try:
-        result.phase_seconds["read, verify and collapse"] = time.monotonic() - phase_started
+        result.phase_seconds["read and verify"] = time.monotonic() - phase_started
         new_layout = plan_layout(layout, keys, changes.profile)
         result.schema_changes = describe_changes(layout, new_layout)
         result.records_read = changes.records_read
@@ -237,7 +237,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
                 "and deleted inside it"
             )
         # Nothing is written before every export has been read and verified.
-        log(f"Writing {changes.count} change(s) to {result.table} in one commit ...")
+        log(f"Writing {changes.records_to_apply} change(s) to {result.table} in one commit ...")
         phase_started = time.monotonic()
         if not exists:
             buckets = bucket_count(plan) if request.buckets is None else request.buckets
@@ -265,7 +265,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         changes.release()
     result.rows_inserted, result.rows_updated = committed.rows_inserted, committed.rows_updated
     result.rows_deleted = committed.rows_deleted
-    result.phase_seconds["write and commit"] = time.monotonic() - phase_started
+    result.phase_seconds["collapse, write and commit"] = time.monotonic() - phase_started
     result.snapshot_id = committed.snapshot_id
     result.reflects = format_timestamp(plan.reflects_after)
     result.accepted_gaps = [str(gap) for gap in plan.gaps]
@@ -348,7 +348,7 @@ def _apply(
         table.append(rows.where(f"{OP_COLUMN} = '{UPSERT}'"), properties, branch)
     elif plan.rebaseline:
         table.merge(rows, layout, properties, branch, replace=True)
-    elif changes.count:
+    elif changes.records_to_apply:
         table.merge(rows, layout, properties, branch)
     if table.branch_head(branch)[1].get(SYNC_ID) != properties[SYNC_ID]:
         table.commit_empty(properties, branch)
