@@ -117,7 +117,7 @@ class SparkSettings:
         jars = self.jar_files()
         java_options = [f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}", *self.java_options]
         if self.class_data_sharing and self.master.startswith("local"):
-            java_options += _cds_options(jars or self.packages)
+            java_options += class_data_sharing_options(jars or self.packages)
         conf = {
             "spark.sql.extensions": ICEBERG_EXTENSIONS,
             "spark.sql.session.timeZone": "UTC",
@@ -149,7 +149,7 @@ def _ivy_jar(package: str) -> Path:
     return Path.home() / ".ivy2.5.2" / "jars" / f"{group}_{artifact}-{version}.jar"
 
 
-def _cds_options(class_path: tuple[str, ...]) -> list[str]:
+def class_data_sharing_options(class_path: tuple[str, ...]) -> list[str]:
     """Start from the archive of this Java, Spark and class path, or make it when this JVM exits. (A stale or
     broken archive is ignored by the JVM, which then starts as usual.)"""
     java = shutil.which("java", path=str(Path(os.environ["JAVA_HOME"]) / "bin")) if "JAVA_HOME" in os.environ else None

@@ -121,7 +121,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
     ) -> SyncResult:
         code, architecture = self._prepare(context)
         params = self.start_job_run_params(
-            context.run_id, code, source_uri, up_to=up_to, allow_gaps=allow_gaps, rebaseline=rebaseline
+            context.run.run_id, code, source_uri, up_to=up_to, allow_gaps=allow_gaps, rebaseline=rebaseline
         )
         job_run = self._run_job(context, params, PIPES_RESULT_KEY)
         if job_run.result is not None:
@@ -134,7 +134,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
     def maintain(self, context: dg.AssetExecutionContext, settings: UpkeepSettings) -> UpkeepResult:
         code, architecture = self._prepare(context)
         arguments = ["--task", "maintain", *self._catalog_arguments(), *upkeep_arguments(settings)]
-        token = self._token(context.run_id, f"{self.table}|maintain|{arguments}")
+        token = self._token(context.run.run_id, f"{self.table}|maintain|{arguments}")
         params = self._job_run_params(code, arguments, token, f"ddb-iceberg {self.table} upkeep")
         job_run = self._run_job(context, params, PIPES_UPKEEP_RESULT_KEY)
         if job_run.result is None:
