@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ ICEBERG_AWS_BUNDLE = f"org.apache.iceberg:iceberg-aws-bundle:{ICEBERG_VERSION}"
 SQLITE_JDBC = "org.xerial:sqlite-jdbc:3.54.1.0"
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 MIN_JAVA = 17
+# A class data sharing archive no start has used for this long is removed (see class_data_sharing_options).
+ARCHIVE_UNUSED_DAYS = 30
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
@@ -163,10 +166,24 @@ def class_data_sharing_options(class_path: tuple[str, ...]) -> list[str]:
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ddb_iceberg"
     archive = folder / f"spark-driver-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.jsa"
     quiet = ["-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
+    _remove_unused_archives(folder, keep=archive)
     if archive.is_file():
+        os.utime(archive)  # in use: see _remove_unused_archives
         return [f"-XX:SharedArchiveFile={archive}", *quiet]
     folder.mkdir(parents=True, exist_ok=True)
     return [f"-XX:ArchiveClassesAtExit={archive}", *quiet]
+
+
+def _remove_unused_archives(folder: Path, keep: Path) -> None:
+    """Archives are 150 to 200 MB, one per Java, PySpark and class path: remove those no start has used for
+    ARCHIVE_UNUSED_DAYS (a virtual environment deleted or upgraded; one still in use makes its own again)."""
+    cutoff = time.time() - ARCHIVE_UNUSED_DAYS * 86400
+    for old in folder.glob("spark-driver-*.jsa"):
+        try:
+            if old != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:  # another start removed or replaced it first
+            pass
 
 
 def pyspark_version() -> str:
