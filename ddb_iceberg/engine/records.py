@@ -86,7 +86,7 @@ def image_text(typed_image: Any) -> str:
 
 @dataclass(frozen=True)
 class FileToRead:
-    """One data file of the plan, and how its records apply (see `read_tasks`)."""
+    """One data file of the plan, and how its records apply (see `_read_file`)."""
 
     data_file: DataFile
     export_ord: int  # the export's place in the plan (0 is the baseline, when there is one)
@@ -151,18 +151,10 @@ class _Batches:
         return batch
 
 
-def read_tasks(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow: for each pickled `ReadTask`, the records of its files, then one SUMMARY row with their profile
-    (or one ERROR row)."""
-    for batch in batches:
-        for payload in batch.column("task").to_pylist():
-            yield from _read_task(pickle.loads(payload))
-
-
 def read_task_slots(tasks: Sequence[ReadTask]) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """mapInArrow over `spark.range(len(tasks))`: what `read_tasks` gives for the task each id names. The tasks
-    travel with the function (their size grows with the files, not the items), so no Python RDD and no worker of
-    its own are needed to hand them out."""
+    """mapInArrow over `spark.range(len(tasks))`: for the task each id names, the records of its files, then one
+    SUMMARY row with their profile (or one ERROR row). The tasks travel with the function (their size grows with
+    the files, not the items), so no Python RDD and no worker of its own are needed to hand them out."""
 
     def read_slots(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:

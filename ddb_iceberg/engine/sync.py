@@ -237,7 +237,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
                 "and deleted inside it"
             )
         # Nothing is written before every export has been read and verified.
-        log(f"Writing {changes.records_to_apply} change(s) to {result.table} in one commit ...")
+        log(f"Writing {changes.records_to_apply} change record(s) to {result.table} in one commit ...")
         phase_started = time.monotonic()
         if not exists:
             buckets = bucket_count(plan) if request.buckets is None else request.buckets

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 
 from ddb_iceberg.engine.changes import key_attributes_from, plan_tasks
 from ddb_iceberg.engine.plan import SyncError, plan_sync
-from ddb_iceberg.engine.records import DELETE, ERROR, UPSERT, read_tasks, row_builder
+from ddb_iceberg.engine.records import DELETE, ERROR, UPSERT, read_task_slots, row_builder
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.schema import KeyTypeError, plan_layout
 from ddb_iceberg.engine.type_profile import ItemProfile
@@ -80,7 +80,8 @@ def test_damage_is_read_exactly_or_refused_by_name(mutation: Mutation, test_tabl
         plan = plan_sync(listing, None, allow_gaps=True)
         keys = key_attributes_from(listing) or KEYS
         tasks, _, _ = plan_tasks(plan, keys)
-        batches = read_tasks(pa.RecordBatch.from_pydict({"task": [pickle.dumps(task)]}) for task in tasks)
+        # As Spark runs it: one id per task.
+        batches = read_task_slots(tasks)(pa.RecordBatch.from_pydict({"id": [slot]}) for slot in range(len(tasks)))
         records = pa.Table.from_batches(list(batches)).to_pylist()
         for record in records:
             if record["kind"] == ERROR:
