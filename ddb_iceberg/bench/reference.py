@@ -33,9 +33,9 @@ TYPE_TAGS = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
 
 
 def _session(warehouse: str) -> SparkSession:
-    # As a user of the sample starts Spark: no class data sharing archive.
+    # As a user of the sample starts Spark: no class data sharing archive, the JVM's default compilers.
     catalog = CatalogSettings(warehouse=warehouse, name=CATALOG)
-    return build_spark_session(catalog, SparkSettings(class_data_sharing=False))
+    return build_spark_session(catalog, SparkSettings(class_data_sharing=False, quick_compiler_only=False))
 
 
 def _struct(data_type: Any) -> StructType:

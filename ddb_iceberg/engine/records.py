@@ -200,7 +200,7 @@ def _read_file(
                 key = item_key(record.item, task.key_attributes, data_file, line)
                 _check_key(task, file, summary, key, line)
                 profile.add(record.item)
-                image = image_text(record.typed_item)
+                image = record.item_json
                 batch = out.add(key_text(key), file.reflected_before, *order, line, UPSERT, image, None)
             else:
                 assert isinstance(record, ChangeRecord)

@@ -50,10 +50,10 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 @dataclass(frozen=True, slots=True)
 class FullExportItem:
-    """One line of a full export: the item as of exportTime (and the DynamoDB JSON it was decoded from)."""
+    """One line of a full export: the item as of exportTime (and the DynamoDB JSON text it was decoded from)."""
 
     item: DecodedItem
-    typed_item: TypedItem = field(compare=False, repr=False, default_factory=dict)
+    item_json: str = field(compare=False, repr=False, default="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +272,7 @@ def _filesystem(s3: S3Options | None) -> pafs.FileSystem:
     return s3.filesystem() if s3 is not None else pafs.LocalFileSystem()
 
 
-def _load_line(data_file: DataFile, raw_line: bytes, line_number: int) -> dict[str, object]:
+def _load_line(data_file: DataFile, raw_line: bytes, line_number: int) -> tuple[dict[str, object], str]:
     try:
         text = raw_line.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -289,11 +289,11 @@ def _load_line(data_file: DataFile, raw_line: bytes, line_number: int) -> dict[s
         lone = _lone_surrogate(parsed)
         if lone is not None:
             raise data_file.fail(f"holds a string that is not valid Unicode (a lone surrogate {lone})", line_number)
-    return parsed
+    return parsed, text
 
 
 def _parse_full_line(data_file: DataFile, raw_line: bytes, line_number: int) -> FullExportItem:
-    parsed = _load_line(data_file, raw_line, line_number)
+    parsed, text = _load_line(data_file, raw_line, line_number)
     if set(parsed) != {"Item"}:
         raise data_file.fail(f"has keys {sorted(parsed)}; a full export line holds only 'Item'", line_number)
     try:
@@ -302,11 +302,20 @@ def _parse_full_line(data_file: DataFile, raw_line: bytes, line_number: int) -> 
         raise data_file.fail(str(error), line_number) from None
     if not item:
         raise data_file.fail("holds an empty Item", line_number)
-    return FullExportItem(item, parsed["Item"])  # type: ignore[arg-type]
+    return FullExportItem(item, _item_json(text, parsed["Item"]))
+
+
+def _item_json(line: str, typed_item: object) -> str:
+    """The Item's DynamoDB JSON text: cut from the line `{"Item":...}` when nothing in it could name a second
+    "Item" member (no other "Item", no escapes), else encoded again (which costs more than parsing the line)."""
+    text = line.strip()
+    if text.startswith('{"Item":') and text.endswith("}") and text.find('"Item"', 8) == -1 and "\\" not in text:
+        return text[8:-1]
+    return json.dumps(typed_item, ensure_ascii=False, separators=(",", ":"))
 
 
 def _parse_change_line(data_file: DataFile, raw_line: bytes, line_number: int) -> ChangeRecord:
-    parsed = _load_line(data_file, raw_line, line_number)
+    parsed, _ = _load_line(data_file, raw_line, line_number)
     fail = data_file.fail
     unexpected = set(parsed) - {"Metadata", "Keys", "OldImage", "NewImage"}
     if unexpected or "Metadata" not in parsed or "Keys" not in parsed:

@@ -4,7 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from ddb_iceberg.engine.spark_session import ARCHIVE_UNUSED_DAYS, class_data_sharing_options
+from ddb_iceberg.engine.spark_session import (
+    ARCHIVE_UNUSED_DAYS,
+    CatalogSettings,
+    SparkSettings,
+    class_data_sharing_options,
+)
 
 
 def _aged(path: Path, days: float) -> Path:
@@ -32,3 +37,12 @@ def test_the_archive_is_made_once_then_used_and_archives_left_unused_are_removed
     (second,) = [o for o in class_data_sharing_options(("a.jar",)) if o.startswith("-XX:")]
     assert second == f"-XX:SharedArchiveFile={archive}"
     assert archive.exists() and time.time() - archive.stat().st_mtime < 60
+
+
+def test_a_local_jvm_compiles_with_the_quick_compiler_only_and_a_cluster_driver_as_its_jvm_decides() -> None:
+    catalog = CatalogSettings.local("/tmp/warehouse")
+    local = SparkSettings(class_data_sharing=False).spark_conf(catalog)["spark.driver.extraJavaOptions"]
+    cluster = SparkSettings(master="spark://127.0.0.1:7077").spark_conf(catalog)["spark.driver.extraJavaOptions"]
+    chosen = SparkSettings(quick_compiler_only=False, class_data_sharing=False).spark_conf(catalog)
+    assert "-XX:TieredStopAtLevel=1" in local.split()
+    assert "TieredStopAtLevel" not in cluster and "TieredStopAtLevel" not in chosen["spark.driver.extraJavaOptions"]
