@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 from hypothesis import settings
 from pyspark.sql import SparkSession
 
+from ddb_iceberg.engine.changes import SMALL_PLAN_ITEMS, SMALL_PLAN_ITEMS_CONF
 from ddb_iceberg.engine.spark_session import ICEBERG_AWS_BUNDLE, CatalogSettings, SparkSettings, build_spark_session
 from ddb_iceberg.resources import DynamoDBExporter
 from ddb_iceberg_tests.helpers import MOTO_REGION, LocalWarehouse, MotoServer, start_moto_server
@@ -72,8 +73,21 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         java_options=("-Daws.accessKeyId=testing", "-Daws.secretAccessKey=testing", f"-Daws.region={MOTO_REGION}"),
     )
     session = build_spark_session(CatalogSettings.local(tmp_path_factory.mktemp("default-warehouse")), settings)
+    # The suite's exports are small: read them on the executors, as any plan beyond a small one is read; the tests
+    # of the small-plan path ask for it (`small_plans_on_driver`), and every process a test starts has it.
+    session.conf.set(SMALL_PLAN_ITEMS_CONF, "0")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def small_plans_on_driver(spark: SparkSession) -> Iterator[None]:
+    """Small plans are read on the driver (the default outside this suite's shared session)."""
+    spark.conf.set(SMALL_PLAN_ITEMS_CONF, str(SMALL_PLAN_ITEMS))
+    try:
+        yield
+    finally:
+        spark.conf.set(SMALL_PLAN_ITEMS_CONF, "0")
 
 
 @pytest.fixture

@@ -30,8 +30,10 @@ from ddb_iceberg.engine.records import (
     FileToRead,
     ReadTask,
     TaskSummary,
+    build_rows_here,
     key_values,
     read_task_slots,
+    read_tasks_here,
     row_builder,
     spark_schema,
 )
@@ -50,6 +52,21 @@ _SYNTHETIC_FILE = 2**31 - 1  # orders a delete the overlap rule makes after ever
 # round trip), at most TASK_ITEMS (so that a large export spreads over many executors).
 MIN_TASK_ITEMS = 50_000
 TASK_ITEMS = 500_000
+# A plan this small is read, and its rows built, in the driver's own Python, by the same functions the executors
+# run: starting the executors' Python workers costs more than such a plan's reading (about 1.5 to 2 s of a
+# one-window sync: BENCHMARKS.md). Both bounds keep the driver's memory flat whatever the table's size (an item
+# is at most 400 KB). `spark.ddbIceberg.smallPlanItems` sets the first (0: always on the executors).
+SMALL_PLAN_ITEMS_CONF = "spark.ddbIceberg.smallPlanItems"
+SMALL_PLAN_ITEMS = 20_000
+SMALL_PLAN_BYTES = 64 * 2**20
+
+
+def reads_on_driver(spark: SparkSession, plan: SyncPlan) -> bool:
+    """Whether the plan is small enough to be read on the driver (see SMALL_PLAN_ITEMS)."""
+    limit = int(spark.conf.get(SMALL_PLAN_ITEMS_CONF, str(SMALL_PLAN_ITEMS)) or 0)
+    items = sum(entry.item_count for export in plan.exports for entry in export.data_files)
+    size = sum(export.summary.billed_size_bytes for export in plan.exports)
+    return limit > 0 and items <= limit and size <= SMALL_PLAN_BYTES
 
 
 def key_attributes_from(listing: ExportListing) -> tuple[str, ...] | None:
@@ -75,6 +92,7 @@ class Changes:
     records_stale: int = 0
     overlap_deletes: int = 0
     warnings: list[str] = field(default_factory=list)
+    on_driver: bool = False  # a small plan: its records were read, and its rows are built, on the driver
     _cached: list[DataFrame] = field(default_factory=list, repr=False)
 
     @property
@@ -84,7 +102,11 @@ class Changes:
         return self.records_read - self.records_stale + self.overlap_deletes
 
     def rows(self, layout: Layout) -> DataFrame:
-        """The table's rows for these changes (built by the executors), with the operation column."""
+        """The table's rows for these changes (built by the executors, or for a small plan by the driver), with
+        the operation column."""
+        if self.on_driver:
+            rows = build_rows_here(self.frame.toArrow(), layout)
+            return self.frame.sparkSession.createDataFrame(rows, spark_schema(layout))
         return self.frame.mapInArrow(row_builder(layout), spark_schema(layout))
 
     def release(self) -> None:
@@ -98,9 +120,11 @@ def collect_changes(
     key_attributes: Sequence[str],
     layout: Layout | None = None,
     table_rows: TableRows | None = None,
+    on_driver: bool = False,
 ) -> Changes:
-    """Read and verify every export of the plan on Spark's executors, and collapse its records to the latest
-    change per key. Raises the first `ExportError` a task met; nothing is written either way."""
+    """Read and verify every export of the plan on Spark's executors (`on_driver`: a small plan, on the driver),
+    and collapse its records to the latest change per key. Raises the first `ExportError` a task met; nothing
+    is written either way."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as sql
 
@@ -108,12 +132,11 @@ def collect_changes(
         plan, tuple(key_attributes), layout, spark.sparkContext.defaultParallelism
     )
     files = {(file.export_ord, file.file_ord): file for task in tasks for file in task.files}
-    slots = max(len(tasks), 1)
-    records = (
-        spark.range(0, len(tasks), 1, slots)
-        .mapInArrow(read_task_slots(tasks), RECORD_SCHEMA)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    if on_driver:
+        records = spark.createDataFrame(read_tasks_here(tasks), RECORD_SCHEMA)
+    else:
+        records = spark.range(0, len(tasks), 1, max(len(tasks), 1)).mapInArrow(read_task_slots(tasks), RECORD_SCHEMA)
+    records = records.persist(StorageLevel.MEMORY_AND_DISK)
     cached = [records]
     summary = _summary(records, files)
     upserts_and_deletes = records.where(sql.col("kind").isin(UPSERT, DELETE)).drop("meta")
@@ -145,6 +168,7 @@ def collect_changes(
         records_stale=summary.records_stale,
         overlap_deletes=overlap_deletes,
         warnings=warnings,
+        on_driver=on_driver,
         _cached=cached,
     )
 

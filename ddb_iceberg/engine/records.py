@@ -164,6 +164,12 @@ def read_task_slots(tasks: Sequence[ReadTask]) -> Callable[[Iterable[pa.RecordBa
     return read_slots
 
 
+def read_tasks_here(tasks: Sequence[ReadTask]) -> pa.Table:
+    """The records of these tasks read in this very process: a small plan's, on the driver (see
+    `engine.changes.reads_on_driver`), by the same functions the executors run."""
+    return pa.Table.from_batches([batch for task in tasks for batch in _read_task(task)], schema=_RECORD_FIELDS)
+
+
 def _read_task(task: ReadTask) -> Iterator[pa.RecordBatch]:
     """The records of a task's files, then one SUMMARY row with their profile (or one ERROR row)."""
     summary = TaskSummary(profile=ItemProfile())
@@ -265,9 +271,19 @@ def _check_key(task: ReadTask, file: FileToRead, summary: TaskSummary, key: Key,
             types[tag] = (file.export_ord, file.file_ord, line)
 
 
+def rows_schema(layout: Layout) -> pa.Schema:
+    """The Arrow schema of `row_builder`'s output: the table's columns, plus the operation column."""
+    return arrow_schema(layout).append(pa.field(OP_COLUMN, pa.string(), nullable=False))
+
+
+def build_rows_here(changes: pa.Table, layout: Layout) -> pa.Table:
+    """`row_builder` run in this very process: a small plan's rows, on the driver."""
+    return pa.Table.from_batches(list(row_builder(layout)(changes.to_batches())), schema=rows_schema(layout))
+
+
 def row_builder(layout: Layout) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """mapInArrow over changes (key, written, kind, image): the table's rows, plus the operation column."""
-    schema = arrow_schema(layout).append(pa.field(OP_COLUMN, pa.string(), nullable=False))
+    schema = rows_schema(layout)
     key_attributes = layout.key_attributes
     has_keys = layout.has_key_columns
 

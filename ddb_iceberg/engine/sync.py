@@ -13,7 +13,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from
+from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from, reads_on_driver
 from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, SYNC_ID, LedgerEntry
 from ddb_iceberg.engine.plan import REBASELINE_HINT, SyncError, SyncPlan, plan_sync
 from ddb_iceberg.engine.records import OP_COLUMN, UPSERT
@@ -74,6 +74,8 @@ class SyncResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    # Where the exports were read: "executors", or "driver" for a small plan (engine.changes.SMALL_PLAN_ITEMS).
+    read_on: str = ""
     # Peak memory of the driver's Python process so far (what must not grow with the table: BENCHMARKS.md).
     driver_peak_mb: float = 0.0
     # Added by the launcher: where the job ran and what it was billed (an EMR Serverless job run's id, billed
@@ -217,13 +219,15 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
             result.tag = _ensure_marked(table, ledger)
         return result
 
-    log(f"Reading and verifying {len(plan.exports)} export(s) on Spark's executors ...")
+    on_driver = reads_on_driver(table.spark, plan)
+    result.read_on = "driver" if on_driver else "executors"
+    log(f"Reading and verifying {len(plan.exports)} export(s) on the {result.read_on} ...")
     phase_started = time.monotonic()
     table_rows = None
     if layout is not None and planned_from is not None and plan.baseline is None:
         existing, snapshot = layout, planned_from
         table_rows = lambda start, end: table.rows_written_between(existing, start, end, snapshot)  # noqa: E731
-    changes = collect_changes(table.spark, plan, keys, layout, table_rows)
+    changes = collect_changes(table.spark, plan, keys, layout, table_rows, on_driver)
     try:
         result.phase_seconds["read and verify"] = time.monotonic() - phase_started
         new_layout = plan_layout(layout, keys, changes.profile)

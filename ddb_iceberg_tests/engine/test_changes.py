@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from ddb_iceberg.engine.changes import collect_changes
+from ddb_iceberg.engine import changes as changes_module
+from ddb_iceberg.engine.changes import SMALL_PLAN_ITEMS_CONF, collect_changes, reads_on_driver
 from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
 from ddb_iceberg.engine.records import key_text, key_values
@@ -49,9 +50,11 @@ class Collected:
 Collect = Callable[[SyncPlan, tuple[str, ...], Iterable[tuple[Key, int]]], Collected]
 
 
-@pytest.fixture
-def collect(spark: SparkSession) -> Collect:
-    """Collection as a sync runs it: on Spark, the table's rows given as a DataFrame."""
+@pytest.fixture(params=["executors", "driver"])
+def collect(spark: SparkSession, request: pytest.FixtureRequest) -> Collect:
+    """Collection as a sync runs it: on Spark, the table's rows given as a DataFrame; the records read on the
+    executors, or on the driver as a small plan's are (the same rules either way)."""
+    on_driver = request.param == "driver"
 
     def run(plan: SyncPlan, keys: tuple[str, ...], table_rows: Iterable[tuple[Key, int]]) -> Collected:
         rows = [(key_text(key), written) for key, written in table_rows]
@@ -60,7 +63,7 @@ def collect(spark: SparkSession) -> Collect:
             selected = [(key, written) for key, written in rows if start <= written < end]
             return spark.createDataFrame(selected, "key STRING, written BIGINT")
 
-        changes = collect_changes(spark, plan, keys, None, written_between)
+        changes = collect_changes(spark, plan, keys, None, written_between, on_driver)
         try:
             winners = {
                 key_values(row["key"]): (
@@ -178,3 +181,24 @@ def test_records_name_the_table_keys(tmp_path: Path, collect: Collect) -> None:
     exports.window(0, 60)
     with pytest.raises(ExportError, match=r"names the Keys \['id'\], not the table's keys \['other'\]"):
         collect(exports.plan(reflects=0), ("other",), [])
+
+
+def test_a_plan_is_read_on_the_driver_only_while_it_is_small(
+    tmp_path: Path, spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exports = Exports(tmp_path, [(m, _item(f"k{m}", m), f"k{m}") for m in range(1, 40)])
+    exports.full(0)
+    exports.window(0, 60)
+    plan = exports.plan(reflects=0)
+    assert sum(entry.item_count for export in plan.exports for entry in export.data_files) == 39
+    try:
+        for limit, expected in [("39", True), ("38", False), ("0", False)]:
+            spark.conf.set(SMALL_PLAN_ITEMS_CONF, limit)
+            assert reads_on_driver(spark, plan) is expected, limit
+        # However few its items, a plan of more DynamoDB data than the driver should hold goes to the executors.
+        spark.conf.set(SMALL_PLAN_ITEMS_CONF, "1000")
+        assert reads_on_driver(spark, plan)
+        monkeypatch.setattr(changes_module, "SMALL_PLAN_BYTES", plan.exports[0].summary.billed_size_bytes - 1)
+        assert not reads_on_driver(spark, plan)
+    finally:
+        spark.conf.set(SMALL_PLAN_ITEMS_CONF, "0")

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from ddb_iceberg.catalog_access import local_catalog, table_items
+from ddb_iceberg.engine.changes import SMALL_PLAN_ITEMS_CONF
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.spark_session import ICEBERG_EXTENSIONS, SparkSettings
 from ddb_iceberg.exports import ExportSource
@@ -71,6 +72,8 @@ def _submit(
         "--conf", "spark.cores.max=2",
         "--conf", "spark.driver.host=127.0.0.1",
         "--conf", "spark.sql.shuffle.partitions=4",
+        # These exports are small plans, which a sync reads on the driver: read them on the executors here.
+        "--conf", f"{SMALL_PLAN_ITEMS_CONF}=0",
         "--py-files", str(archive),
         str(entry_point),
         *args,
@@ -142,7 +145,7 @@ def test_a_full_load_and_a_catch_up_on_executors_in_other_processes_exact_even_w
 ) -> None:
     history, cluster_warehouse = History(tmp_path, seed=41), tmp_path / "cluster-warehouse"
     loaded = _result(_submit(cluster, package, *_sync_args(history, cluster_warehouse)))
-    assert loaded["rows_inserted"] == 4000
+    assert loaded["rows_inserted"] == 4000 and loaded["read_on"] == "executors"
     assert table_items(local_catalog(cluster_warehouse), "cluster.orders") == history.truth(0)
     # Both workers ran executors: the tasks ran in JVMs (and Python workers) other than the driver's.
     assert all(executors for executors in cluster.executors_by_worker())
@@ -162,6 +165,7 @@ def test_a_full_load_and_a_catch_up_on_executors_in_other_processes_exact_even_w
     (line,) = [line for line in output if "DDB_ICEBERG_RESULT " in line]
     caught_up = json.loads(line.split("DDB_ICEBERG_RESULT ", 1)[1])
     assert caught_up["reflects"] == "2026-01-01T04:00:00.000Z" and len(caught_up["applied_exports"]) == 4
+    assert caught_up["read_on"] == "executors"
     assert table_items(local_catalog(cluster_warehouse), "cluster.orders") == history.truth(4)
 
     # The same syncs in one local session, undisturbed, count the same.

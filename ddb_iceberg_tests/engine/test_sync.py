@@ -35,8 +35,14 @@ def _target(path: Path) -> ExportTarget:
     return ExportTarget.for_source(ExportSource.from_uri(str(path)))
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_oracle_table_equals_the_truth_at_every_tag(warehouse: LocalWarehouse, tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "read_on"), [(1, "executors"), (2, "executors"), (3, "executors"), (2, "driver"), (3, "driver")]
+)
+def test_oracle_table_equals_the_truth_at_every_tag(
+    warehouse: LocalWarehouse, tmp_path: Path, seed: int, read_on: str, request: pytest.FixtureRequest
+) -> None:
+    if read_on == "driver":
+        request.getfixturevalue("small_plans_on_driver")
     rng = random.Random(seed)
     config = SimulationConfig(
         seed=seed,
@@ -59,6 +65,7 @@ def test_oracle_table_equals_the_truth_at_every_tag(warehouse: LocalWarehouse, t
             window_start += length
         result = warehouse.sync(tmp_path / "exports", key_attributes=table.key_attributes)
         assert result.reflects is not None and result.tag == tag_name(window_start)
+        assert result.read_on == (read_on if result.changed else "")
         tags[result.tag] = window_start
     assert len(tags) == 5
     for tag, moment in tags.items():
@@ -135,16 +142,25 @@ def test_real_exports_need_allow_gaps_for_their_69_second_gap(
 
 
 @pytest.mark.parametrize(
-    ("corruption", "problem"),
+    ("corruption", "problem", "read_on"),
     [
-        ("checksum", "md5Checksum mismatch"),
-        ("missing", "is listed in manifest-files.json but missing"),
-        ("truncated", "truncated or corrupt gzip"),
+        ("checksum", "md5Checksum mismatch", "executors"),
+        ("missing", "is listed in manifest-files.json but missing", "executors"),
+        ("truncated", "truncated or corrupt gzip", "executors"),
+        ("checksum", "md5Checksum mismatch", "driver"),
+        ("truncated", "truncated or corrupt gzip", "driver"),
     ],
 )
 def test_a_corrupt_export_leaves_the_table_exactly_as_it_was(
-    warehouse: LocalWarehouse, tmp_path: Path, corruption: str, problem: str
+    warehouse: LocalWarehouse,
+    tmp_path: Path,
+    corruption: str,
+    problem: str,
+    read_on: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if read_on == "driver":
+        request.getfixturevalue("small_plans_on_driver")
     table = SimulatedTable(SimulationConfig(seed=7, initial_items=60, writes_per_hour=200))
     start = table.config.start
     target = _target(tmp_path / "exports")
