@@ -1,6 +1,7 @@
 """The changes a plan makes, computed by Spark: executors read, verify and decode every data file, Spark collapses
 the records to the latest change per key, and the driver only plans the tasks and merges what they sum up.
-Nothing on the driver grows with the number of items.
+Nothing on the driver grows with the number of items. (A small plan, bounded by SMALL_PLAN_ITEMS and
+SMALL_PLAN_BYTES, is read by the same functions in the driver's Python: the rest is the same Spark operations.)
 
 The rules:
 - A change written before the point the table reflects is already in it (stale), so re-applied exports change

@@ -3,7 +3,7 @@
 Each function here maps Arrow record batches to Arrow record batches (`DataFrame.mapInArrow`), holds at most one
 batch of records at a time, and imports nothing of Spark, so it runs the same in a test, in a local Spark
 session and on a cluster's executors. The driver (`engine.changes`) only plans the tasks and merges what they
-sum up.
+sum up (a small plan's it runs itself: `read_tasks_here`, `build_rows_here`).
 
 Records carry their key as canonical text (`key_text`): equal DynamoDB keys give equal text, so Spark can group
 by it; their image as the DynamoDB JSON they were read from, decoded again only where a row is built.
