@@ -56,10 +56,11 @@ TASK_ITEMS = 500_000
 # A plan this small is read, and its rows built, in the driver's own Python, by the same functions the executors
 # run: starting the executors' Python workers costs more than such a plan's reading (about 1.5 to 2 s of a
 # one-window sync: BENCHMARKS.md). Both bounds keep the driver's memory flat whatever the table's size (an item
-# is at most 400 KB). `spark.ddbIceberg.smallPlanItems` sets the first (0: always on the executors).
+# is at most 400 KB), and within the Python memory a driver has by default (Spark's overhead, at least 384 MB).
+# `spark.ddbIceberg.smallPlanItems` sets the first (0: always on the executors).
 SMALL_PLAN_ITEMS_CONF = "spark.ddbIceberg.smallPlanItems"
 SMALL_PLAN_ITEMS = 20_000
-SMALL_PLAN_BYTES = 64 * 2**20
+SMALL_PLAN_BYTES = 16 * 2**20
 
 
 def reads_on_driver(spark: SparkSession, plan: SyncPlan) -> bool:

@@ -278,7 +278,8 @@ def rows_schema(layout: Layout) -> pa.Schema:
 
 def build_rows_here(changes: pa.Table, layout: Layout) -> pa.Table:
     """`row_builder` run in this very process: a small plan's rows, on the driver."""
-    return pa.Table.from_batches(list(row_builder(layout)(changes.to_batches())), schema=rows_schema(layout))
+    batches = changes.to_batches(max_chunksize=_BATCH_ROWS)
+    return pa.Table.from_batches(list(row_builder(layout)(batches)), schema=rows_schema(layout))
 
 
 def row_builder(layout: Layout) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
