@@ -55,20 +55,21 @@ MIN_TASK_ITEMS = 50_000
 TASK_ITEMS = 500_000
 # A plan this small is read, and its rows built, in the driver's own Python, by the same functions the executors
 # run: starting the executors' Python workers costs more than such a plan's reading (about 1.5 to 2 s of a
-# one-window sync: BENCHMARKS.md). Both bounds keep the driver's memory flat whatever the table's size (an item
-# is at most 400 KB), and within the Python memory a driver has by default (Spark's overhead, at least 384 MB).
-# `spark.ddbIceberg.smallPlanItems` sets the first (0: always on the executors).
+# one-window sync: BENCHMARKS.md). Its items are counted before (the manifests), its records' bytes while they
+# are read: a plan found larger goes to the executors after all. Both bounds keep the driver's memory flat
+# whatever the table's size (an item is at most 400 KB), and within the Python memory a driver has by default
+# (Spark's overhead, at least 384 MB). (Exports' billedSizeBytes cannot tell: DynamoDB bills an incremental
+# export at least 10 MB.) `spark.ddbIceberg.smallPlanItems` sets the first (0: always on the executors).
 SMALL_PLAN_ITEMS_CONF = "spark.ddbIceberg.smallPlanItems"
 SMALL_PLAN_ITEMS = 20_000
 SMALL_PLAN_BYTES = 16 * 2**20
 
 
 def reads_on_driver(spark: SparkSession, plan: SyncPlan) -> bool:
-    """Whether the plan is small enough to be read on the driver (see SMALL_PLAN_ITEMS)."""
+    """Whether the plan has few enough items to be read on the driver (see SMALL_PLAN_ITEMS)."""
     limit = int(spark.conf.get(SMALL_PLAN_ITEMS_CONF, str(SMALL_PLAN_ITEMS)) or 0)
     items = sum(entry.item_count for export in plan.exports for entry in export.data_files)
-    size = sum(export.summary.billed_size_bytes for export in plan.exports)
-    return limit > 0 and items <= limit and size <= SMALL_PLAN_BYTES
+    return limit > 0 and items <= limit
 
 
 def key_attributes_from(listing: ExportListing) -> tuple[str, ...] | None:
@@ -124,9 +125,9 @@ def collect_changes(
     table_rows: TableRows | None = None,
     on_driver: bool = False,
 ) -> Changes:
-    """Read and verify every export of the plan on Spark's executors (`on_driver`: a small plan, on the driver),
-    and collapse its records to the latest change per key. Raises the first `ExportError` a task met; nothing
-    is written either way."""
+    """Read and verify every export of the plan on Spark's executors (`on_driver`: a small plan, on the driver,
+    unless its records outgrow SMALL_PLAN_BYTES), and collapse its records to the latest change per key. Raises
+    the first `ExportError` a task met; nothing is written either way."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as sql
 
@@ -134,8 +135,10 @@ def collect_changes(
         plan, tuple(key_attributes), layout, spark.sparkContext.defaultParallelism
     )
     files = {(file.export_ord, file.file_ord): file for task in tasks for file in task.files}
-    if on_driver:
-        records = spark.createDataFrame(read_tasks_here(tasks), RECORD_SCHEMA)
+    read_here = read_tasks_here(tasks, SMALL_PLAN_BYTES) if on_driver else None
+    on_driver = read_here is not None
+    if read_here is not None:
+        records = spark.createDataFrame(read_here, RECORD_SCHEMA)
     else:
         records = spark.range(0, len(tasks), 1, max(len(tasks), 1)).mapInArrow(read_task_slots(tasks), RECORD_SCHEMA)
     records = records.persist(StorageLevel.MEMORY_AND_DISK)

@@ -164,10 +164,17 @@ def read_task_slots(tasks: Sequence[ReadTask]) -> Callable[[Iterable[pa.RecordBa
     return read_slots
 
 
-def read_tasks_here(tasks: Sequence[ReadTask]) -> pa.Table:
-    """The records of these tasks read in this very process: a small plan's, on the driver (see
-    `engine.changes.reads_on_driver`), by the same functions the executors run."""
-    return pa.Table.from_batches([batch for task in tasks for batch in _read_task(task)], schema=_RECORD_FIELDS)
+def read_tasks_here(tasks: Sequence[ReadTask], max_bytes: int) -> pa.Table | None:
+    """The records of these tasks read in this very process (a small plan's, on the driver: see
+    `engine.changes.reads_on_driver`) by the same functions the executors run; None once they pass `max_bytes`."""
+    batches, size = [], 0
+    for task in tasks:
+        for batch in _read_task(task):
+            size += batch.nbytes
+            if size > max_bytes:
+                return None
+            batches.append(batch)
+    return pa.Table.from_batches(batches, schema=_RECORD_FIELDS)
 
 
 def _read_task(task: ReadTask) -> Iterator[pa.RecordBatch]:

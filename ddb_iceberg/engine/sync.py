@@ -220,14 +220,14 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         return result
 
     on_driver = reads_on_driver(table.spark, plan)
-    result.read_on = "driver" if on_driver else "executors"
-    log(f"Reading and verifying {len(plan.exports)} export(s) on the {result.read_on} ...")
+    log(f"Reading and verifying {len(plan.exports)} export(s) on the {'driver' if on_driver else 'executors'} ...")
     phase_started = time.monotonic()
     table_rows = None
     if layout is not None and planned_from is not None and plan.baseline is None:
         existing, snapshot = layout, planned_from
         table_rows = lambda start, end: table.rows_written_between(existing, start, end, snapshot)  # noqa: E731
     changes = collect_changes(table.spark, plan, keys, layout, table_rows, on_driver)
+    result.read_on = "driver" if changes.on_driver else "executors"
     try:
         result.phase_seconds["read and verify"] = time.monotonic() - phase_started
         new_layout = plan_layout(layout, keys, changes.profile)

@@ -195,10 +195,16 @@ def test_a_plan_is_read_on_the_driver_only_while_it_is_small(
         for limit, expected in [("39", True), ("38", False), ("0", False)]:
             spark.conf.set(SMALL_PLAN_ITEMS_CONF, limit)
             assert reads_on_driver(spark, plan) is expected, limit
-        # However few its items, a plan of more DynamoDB data than the driver should hold goes to the executors.
-        spark.conf.set(SMALL_PLAN_ITEMS_CONF, "1000")
-        assert reads_on_driver(spark, plan)
-        monkeypatch.setattr(changes_module, "SMALL_PLAN_BYTES", plan.exports[0].summary.billed_size_bytes - 1)
-        assert not reads_on_driver(spark, plan)
     finally:
         spark.conf.set(SMALL_PLAN_ITEMS_CONF, "0")
+    # However few its items, a plan whose records outgrow what the driver should hold goes to the executors.
+    small = collect_changes(spark, plan, ("id",), on_driver=True)
+    monkeypatch.setattr(changes_module, "SMALL_PLAN_BYTES", 2000)
+    large = collect_changes(spark, plan, ("id",), on_driver=True)
+    try:
+        assert small.on_driver and not large.on_driver
+        assert sorted(small.frame.collect()) == sorted(large.frame.collect())
+        assert large.records_read == small.records_read == 39
+    finally:
+        small.release()
+        large.release()
