@@ -135,7 +135,9 @@ def collect_changes(
         plan, tuple(key_attributes), layout, spark.sparkContext.defaultParallelism
     )
     files = {(file.export_ord, file.file_ord): file for task in tasks for file in task.files}
-    read_here = read_tasks_here(tasks, SMALL_PLAN_BYTES) if on_driver else None
+    # The overlap rule's deletes come from the table's rows, which no bound here covers: such plans go to the
+    # executors, whose rows are never collected.
+    read_here = read_tasks_here(tasks, SMALL_PLAN_BYTES) if on_driver and not overlapping else None
     on_driver = read_here is not None
     if read_here is not None:
         records = spark.createDataFrame(read_here, RECORD_SCHEMA)
