@@ -175,8 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DdbIcebergError as error:
         _report_error(error)
         return 1
-    print(RESULT_MARKER + result.to_json().replace("\n", ""))
+    _print_result(result)
     return 0
+
+
+def _print_result(result: SyncResult | UpkeepResult) -> None:
+    # One write of the whole line: Spark runs the driver's Python unbuffered, and print() writes the text and its
+    # newline apart, between which a JVM log line written to the same stream (a local launcher merges them) could
+    # land and break the line the launcher parses. A write of at most PIPE_BUF bytes to a pipe is never split.
+    sys.stdout.write(RESULT_MARKER + result.to_json().replace("\n", "") + "\n")
+    sys.stdout.flush()
 
 
 def _main_under_pipes(args: argparse.Namespace) -> int:
@@ -198,7 +206,7 @@ def _main_under_pipes(args: argparse.Namespace) -> int:
             return 1
         key = PIPES_UPKEEP_RESULT_KEY if isinstance(result, UpkeepResult) else PIPES_RESULT_KEY
         pipes.report_custom_message({key: asdict(result)})
-    print(RESULT_MARKER + result.to_json().replace("\n", ""))
+    _print_result(result)
     return 0
 
 
