@@ -49,10 +49,6 @@ if TYPE_CHECKING:
 # Table rows (key text, write time) last written in [start, end) microseconds: candidates of the overlap rule.
 TableRows = Callable[[int, int], "DataFrame"]
 _SYNTHETIC_FILE = 2**31 - 1  # orders a delete the overlap rule makes after every record of its window
-# Items a read task takes on: at least MIN_TASK_ITEMS (small files share a task: each costs a Python worker
-# round trip), at most TASK_ITEMS (so that a large export spreads over many executors).
-MIN_TASK_ITEMS = 50_000
-TASK_ITEMS = 500_000
 # A plan this small is read, and its rows built, in the driver's own Python, by the same functions the executors
 # run: starting the executors' Python workers costs more than such a plan's reading (about 1.5 to 2 s of a
 # one-window sync: BENCHMARKS.md). Its items are counted before (the manifests), its records' bytes while they
@@ -63,6 +59,12 @@ TASK_ITEMS = 500_000
 SMALL_PLAN_ITEMS_CONF = "spark.ddbIceberg.smallPlanItems"
 SMALL_PLAN_ITEMS = 20_000
 SMALL_PLAN_BYTES = 16 * 2**20
+# Items a read task takes on: at least MIN_TASK_ITEMS (small files share a task: each costs a Python worker
+# round trip), at most TASK_ITEMS (so that a large export spreads over many executors). A plan too large for the
+# driver is large enough to keep every core busy: a 48,000-change catch-up read by two tasks instead of one on 2
+# cores took 14.7 s against 16.2 s (medians of 5 interleaved whole processes: BENCHMARKS.md).
+MIN_TASK_ITEMS = SMALL_PLAN_ITEMS
+TASK_ITEMS = 500_000
 
 
 def reads_on_driver(spark: SparkSession, plan: SyncPlan) -> bool:

@@ -15,12 +15,19 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from ddb_iceberg.engine import changes as changes_module
-from ddb_iceberg.engine.changes import SMALL_PLAN_ITEMS_CONF, collect_changes, reads_on_driver
+from ddb_iceberg.engine.changes import (
+    SMALL_PLAN_ITEMS,
+    SMALL_PLAN_ITEMS_CONF,
+    TASK_ITEMS,
+    collect_changes,
+    reads_on_driver,
+)
 from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
-from ddb_iceberg.engine.records import key_text, key_values
+from ddb_iceberg.engine.records import FileToRead, key_text, key_values
 from ddb_iceberg.exports import ExportError, ExportSource, discover_exports
-from ddb_iceberg.exports.manifest import to_micros
+from ddb_iceberg.exports.manifest import DataFileEntry, to_micros
+from ddb_iceberg.exports.reader import DataFile
 from ddb_iceberg.exports.typed_values import decode_item
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, write_full_export, write_incremental_export
 
@@ -208,3 +215,27 @@ def test_a_plan_is_read_on_the_driver_only_while_it_is_small(
     finally:
         small.release()
         large.release()
+
+
+def _files(*item_counts: int) -> list[FileToRead]:
+    def data_file(index: int, items: int) -> DataFile:
+        entry = DataFileEntry(items, "md5", "etag", f"data/{index}.json.gz")
+        return DataFile("export", entry, f"data/{index}.json.gz", None, False, None, 0, 1, "DYNAMODB_JSON")
+
+    return [FileToRead(data_file(i, n), 1, i, 0, False) for i, n in enumerate(item_counts)]
+
+
+def test_read_tasks_keep_every_core_busy_once_a_plan_is_too_large_for_the_driver() -> None:
+    def task_items(item_counts: list[int], cores: int) -> list[int]:
+        groups = changes_module._group(_files(*item_counts), cores)
+        assert sorted(f.file_ord for group in groups for f in group) == list(range(len(item_counts)))
+        return sorted(sum(f.data_file.entry.item_count for f in group) for group in groups)
+
+    # Just too large for the driver: a catch-up of twelve 4,000-change windows is read by both cores.
+    assert task_items([4_000] * 12, cores=2) == [24_000, 24_000]
+    assert task_items([SMALL_PLAN_ITEMS + 2], cores=2) == [SMALL_PLAN_ITEMS + 2]  # a file is read by one task
+    # Small files share a task (each task costs a Python worker's round trip) ...
+    assert len(task_items([100] * 50, cores=8)) == 1
+    # ... and a large export spreads over more tasks than there are cores, none above TASK_ITEMS.
+    sizes = task_items([250_000] * 12, cores=2)
+    assert len(sizes) >= 6 and max(sizes) <= TASK_ITEMS
