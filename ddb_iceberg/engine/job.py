@@ -181,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _print_result(result: SyncResult | UpkeepResult) -> None:
     # One write of the whole line: Spark runs the driver's Python unbuffered, and print() writes the text and its
-    # newline apart, between which a JVM log line written to the same stream (a local launcher merges them) could
-    # land and break the line the launcher parses. A write of at most PIPE_BUF bytes to a pipe is never split.
+    # newline apart, between which the driver's other output could land. (Whoever parses it must still keep the
+    # JVM's log, stderr, apart from this stdout: spark-submit relays the Python driver's output in 1 KB pieces.)
     sys.stdout.write(RESULT_MARKER + result.to_json().replace("\n", "") + "\n")
     sys.stdout.flush()
 

@@ -57,6 +57,10 @@ _RECORD_FIELDS = pa.schema(
 )
 OP_COLUMN = "_ddb_op"
 _BATCH_ROWS = 8192
+# A batch also ends at this many characters of images: an item can be 400 KB, and a batch is what an executor
+# holds at once, and what a small plan's reading on the driver may hold beyond its bound (SMALL_PLAN_BYTES).
+_BATCH_IMAGE_CHARS = 4 * 2**20
+_IMAGE = 6  # the image's place in a record (RECORD_SCHEMA)
 
 
 def key_text(key: Key) -> str:
@@ -134,11 +138,17 @@ class _Batches:
 
     def __init__(self) -> None:
         self.columns: list[list[Any]] = [[] for _ in _RECORD_FIELDS]
+        self.image_chars = 0
 
     def add(self, *values: Any) -> pa.RecordBatch | None:
         for column, value in zip(self.columns, values, strict=True):
             column.append(value)
-        return self.flush() if len(self.columns[0]) >= _BATCH_ROWS else None
+        image = values[_IMAGE]
+        if image is not None:
+            self.image_chars += len(image)
+        if len(self.columns[0]) >= _BATCH_ROWS or self.image_chars >= _BATCH_IMAGE_CHARS:
+            return self.flush()
+        return None
 
     def flush(self) -> pa.RecordBatch | None:
         if not self.columns[0]:
@@ -148,6 +158,7 @@ class _Batches:
             schema=_RECORD_FIELDS,
         )
         self.columns = [[] for _ in _RECORD_FIELDS]
+        self.image_chars = 0
         return batch
 
 

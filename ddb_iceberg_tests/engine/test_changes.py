@@ -20,11 +20,12 @@ from ddb_iceberg.engine.changes import (
     SMALL_PLAN_ITEMS_CONF,
     TASK_ITEMS,
     collect_changes,
+    plan_tasks,
     reads_on_driver,
 )
 from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
-from ddb_iceberg.engine.records import FileToRead, key_text, key_values
+from ddb_iceberg.engine.records import FileToRead, key_text, key_values, read_tasks_here
 from ddb_iceberg.exports import ExportError, ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import DataFileEntry, to_micros
 from ddb_iceberg.exports.reader import DataFile
@@ -239,3 +240,14 @@ def test_read_tasks_keep_every_core_busy_once_a_plan_is_too_large_for_the_driver
     # ... and a large export spreads over more tasks than there are cores, none above TASK_ITEMS.
     sizes = task_items([250_000] * 12, cores=2)
     assert len(sizes) >= 6 and max(sizes) <= TASK_ITEMS
+
+
+def test_records_come_in_batches_of_bounded_size_however_large_the_items(tmp_path: Path) -> None:
+    # What a small plan's reading holds beyond its bound, and an executor at once, is one batch: 60 items of
+    # 390 KB (DynamoDB allows 400 KB), in 3 files, do not make batches of 6 MB or more.
+    exports = Exports(tmp_path, [(m, {"id": f"k{m}", "blob": "x" * 390_000}, f"k{m}") for m in range(1, 61)])
+    exports.full(120)
+    tasks, _, _ = plan_tasks(exports.plan(), ("id",))
+    records = read_tasks_here(tasks, max_bytes=2**40)
+    assert records is not None and records.num_rows == 60 + len(tasks)  # and one summary row per task
+    assert max(batch.nbytes for batch in records.to_batches()) < 5 * 2**20

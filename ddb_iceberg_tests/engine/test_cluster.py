@@ -58,9 +58,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder / "job.py", folder / "ddb_iceberg.zip"
 
 
-def _submit(
-    cluster: StandaloneCluster, package: tuple[Path, Path], *args: str, merged: bool = False
-) -> subprocess.Popen[str]:
+def _submit(cluster: StandaloneCluster, package: tuple[Path, Path], *args: str) -> subprocess.Popen[str]:
     entry_point, archive = package
     command = [
         str(SPARK_HOME / "bin" / "spark-submit"),
@@ -78,17 +76,21 @@ def _submit(
         str(entry_point),
         *args,
     ]  # fmt: skip
-    stderr = subprocess.STDOUT if merged else subprocess.PIPE
+    # The driver's output (spark-submit passes the Python driver's stderr on to its stdout) and the JVMs' log
+    # (stderr) stay apart: merged, a log line can land inside the result line, which the JVM relays in pieces.
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=cluster.env, start_new_session=True
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env, start_new_session=True
     )
 
 
-def _result(process: subprocess.Popen[str], stderr: list[str] | None = None) -> dict[str, Any]:
-    stdout, rest = process.communicate(timeout=900)
-    errors = "".join(stderr or []) + rest
-    assert process.returncode == 0, errors[-4000:]
-    (line,) = [line for line in stdout.splitlines() if line.startswith("DDB_ICEBERG_RESULT ")]
+def _result(process: subprocess.Popen[str]) -> dict[str, Any]:
+    stdout, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr[-4000:]
+    return _result_in(stdout.splitlines())
+
+
+def _result_in(output: list[str]) -> dict[str, Any]:
+    (line,) = [line for line in output if line.startswith("DDB_ICEBERG_RESULT ")]
     result: dict[str, Any] = json.loads(line.removeprefix("DDB_ICEBERG_RESULT "))
     return result
 
@@ -127,8 +129,7 @@ def _executor_pids() -> list[int]:
 
 
 def _kill_an_executor_once_reading(process: subprocess.Popen[str], output: list[str], killed: list[int]) -> None:
-    """Read the driver's output; once it reads the exports, kill one executor JVM (as a lost node would).
-    (spark-submit passes the Python driver's stderr on to its stdout.)"""
+    """Read the driver's output; once it reads the exports, kill one executor JVM (as a lost node would)."""
     assert process.stdout is not None
     for line in process.stdout:
         output.append(line)
@@ -153,17 +154,21 @@ def test_a_full_load_and_a_catch_up_on_executors_in_other_processes_exact_even_w
     # Catching up four windows, one executor is killed while the exports are read: Spark runs its tasks again
     # elsewhere (and recomputes what it had cached), and the result is the same, to the row and the count.
     history.add_windows(0, 4)
-    process = _submit(cluster, package, *_sync_args(history, cluster_warehouse), merged=True)
+    process = _submit(cluster, package, *_sync_args(history, cluster_warehouse))
     output: list[str] = []
+    log: list[str] = []
     killed: list[int] = []
     reader = threading.Thread(target=_kill_an_executor_once_reading, args=(process, output, killed))
+    assert process.stderr is not None
+    log_reader = threading.Thread(target=log.extend, args=(process.stderr,))
     reader.start()
+    log_reader.start()
     process.wait(timeout=900)
     reader.join(timeout=60)
-    assert process.returncode == 0, "".join(output)[-4000:]
-    assert killed and any("Lost executor" in line for line in output), "no executor was lost mid-job"
-    (line,) = [line for line in output if "DDB_ICEBERG_RESULT " in line]
-    caught_up = json.loads(line.split("DDB_ICEBERG_RESULT ", 1)[1])
+    log_reader.join(timeout=60)
+    assert process.returncode == 0, "".join(output + log)[-4000:]
+    assert killed and any("Lost executor" in line for line in log), "no executor was lost mid-job"
+    caught_up = _result_in(output)
     assert caught_up["reflects"] == "2026-01-01T04:00:00.000Z" and len(caught_up["applied_exports"]) == 4
     assert caught_up["read_on"] == "executors"
     assert table_items(local_catalog(cluster_warehouse), "cluster.orders") == history.truth(4)
