@@ -5,9 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 EMR_ARCH ?= arm64
+# checkov lives in its own virtualenv: it pins boto3, botocore, packaging and networkx far below what the project
+# runs and tests with, and its verdict changes between releases, so the version is pinned like ruff's and mypy's.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format bench dev screenshot emr-python-deps emr-python-env clean
+.PHONY: help install checkov demo test lint format bench dev screenshot emr-python-deps emr-python-env clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,14 +27,25 @@ $(STAMP): pyproject.toml setup.py
 
 install: $(STAMP) ## Create .venv and install ddb_iceberg with its development tools
 
+$(CHECKOV_STAMP):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "checkov here needs Python 3.11+"'
+	test -d $(CHECKOV_VENV) || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	rm -f $(CHECKOV_VENV)/.installed-*
+	touch $(CHECKOV_STAMP)
+
+checkov: $(CHECKOV_STAMP) ## Scan the CloudFormation stack with checkov (in .venv-checkov; the tests run it too)
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV) -d deploy/ --framework cloudformation --skip-download --compact
+
 demo: install ## Run the pipeline end to end on the embedded local default
 	$(BIN)/ddb-iceberg demo
 
-test: install ## Run lint and the whole test suite (what CI runs)
+test: install $(CHECKOV_STAMP) ## Run lint and the whole test suite (what CI runs)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DDB_ICEBERG_CHECKOV=$(abspath $(CHECKOV)) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install ## Lint and type-check (ruff, mypy)
 	$(BIN)/ruff format --check .
@@ -56,4 +73,4 @@ emr-python-env: ## Alternative: the job's own Python interpreter and dependencie
 	docker buildx build --platform linux/$(EMR_ARCH) --output type=local,dest=dist deploy/emr-python
 
 clean: ## Remove the virtualenv and every local artefact
-	rm -rf $(VENV) .ddb_iceberg .pytest_cache .mypy_cache .ruff_cache *.egg-info dist
+	rm -rf $(VENV) $(CHECKOV_VENV) .ddb_iceberg .pytest_cache .mypy_cache .ruff_cache *.egg-info dist

@@ -16,6 +16,7 @@ from ddb_iceberg.engine.ledger import (
     LAYOUT_PROPERTY,
     LEDGER_PROPERTY,
     REBASELINE_OF,
+    UPKEEP_PROPERTY,
     Ancestor,
     LedgerEntry,
     find_ledger,
@@ -24,6 +25,7 @@ from ddb_iceberg.engine.rows import row_to_item
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 from ddb_iceberg.engine.sync import SyncResult, tag_name
+from ddb_iceberg.engine.upkeep import UpkeepResult, upkeep_result_of
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.exports.typed_values import DecodedItem
 
@@ -133,6 +135,18 @@ def result_from_ledger(catalog: Catalog, identifier: str, request_id: str, up_to
     result.rows_deleted = entry.rows_deleted
     result.accepted_gaps = list(entry.accepted_gaps)
     result.rebaseline_of = entry.properties.get(REBASELINE_OF)
+    return result
+
+
+UPKEEP_RESULT_WARNING = "the job's result did not arrive; this result was read from the table's properties"
+
+
+def upkeep_result_from_table(catalog: Catalog, identifier: str, request_id: str) -> UpkeepResult | None:
+    """What the upkeep that served `request_id` did, as it recorded it on the table (None if it did not)."""
+    table = catalog.load_table(identifier)
+    result = upkeep_result_of(table.properties.get(UPKEEP_PROPERTY), request_id)
+    if result is not None:
+        result.warnings.append(UPKEEP_RESULT_WARNING)
     return result
 
 

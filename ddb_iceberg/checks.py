@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 
 from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY
 from ddb_iceberg.engine.schema import Layout
-from ddb_iceberg.exports import ExportSource, discover_exports
+from ddb_iceberg.exports import ExportError, load_export
 from ddb_iceberg.exports.manifest import parse_timestamp
 from ddb_iceberg.table_names import CATALOG, DEFAULT_NAMES, EXPORTER, ICEBERG_TABLE, MERGE_RUNNER, TableNames
 
@@ -67,12 +67,11 @@ def build_table_checks(
                     "windows, or expired by table upkeep); nothing to compare"
                 },
             )
-        listing = discover_exports(ExportSource.from_uri(names.exporter(context).source_uri))
-        full = next((e for e in listing.full_exports if e.export_id == status.baseline_export), None)
-        if full is None:
-            return dg.AssetCheckResult(
-                passed=False, metadata={"reason": f"full export {status.baseline_export} not found"}
-            )
+        # The baseline alone is read, by its id: not the source's history of exports.
+        try:
+            full = load_export(names.exporter(context).export_source(), str(status.baseline_export))
+        except ExportError as error:
+            return dg.AssetCheckResult(passed=False, metadata={"reason": f"the baseline full {error}"})
         return dg.AssetCheckResult(
             passed=first["rows_inserted"] == full.summary.item_count,
             metadata={"baseline_rows": first["rows_inserted"], "full_export_items": full.summary.item_count},

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ddb_iceberg.bench import SCENARIOS
 from ddb_iceberg.console import SparkProgress
+from ddb_iceberg.engine.export_housekeeping import DEFAULT_EXPORT_RETENTION
 from ddb_iceberg.engine.upkeep import UpkeepSettings
 from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports, find_gaps
@@ -260,8 +262,24 @@ def sync(
     show_default=True,
     help="Compact a file group once it has this many files.",
 )
+@click.option(
+    "--source",
+    default=None,
+    help="The directory or s3://bucket/prefix the table's syncs read: also remove the exports it has applied "
+    "(export housekeeping; only when given).",
+)
+@click.option(
+    "--export-retention-days",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_EXPORT_RETENTION / timedelta(days=1),
+    show_default=True,
+    help="With --source: remove applied exports requested this many days ago.",
+)
+@click.option("--dry-run", is_flag=True, help="With --source: list the exports housekeeping would remove, remove none.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central.")
+@_s3_region
+@_s3_endpoint
 @_verbose
 def maintain(
     table: str,
@@ -270,26 +288,52 @@ def maintain(
     tag_retention_days: float,
     orphan_age_days: float,
     min_input_files: int,
+    source: str | None,
+    export_retention_days: float,
+    dry_run: bool,
     as_json: bool,
     jars: str | None,
+    s3_region: str | None,
+    s3_endpoint_url: str | None,
     verbose: bool,
 ) -> None:
-    """Compact the table, expire old snapshots and tags, remove orphan files; the ledger and syncs survive it."""
+    """Compact the table, expire old snapshots and tags, remove orphan files (and, given --source, the exports it
+    has applied); the ledger and syncs survive it."""
+    from ddb_iceberg.engine.export_housekeeping import remove_applied_exports
     from ddb_iceberg.engine.spark_session import CATALOG_NAME
+    from ddb_iceberg.engine.spark_table import SparkIcebergTable
     from ddb_iceberg.engine.upkeep import maintain_table
 
     progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
+    housekeeping = None
     try:
         settings = UpkeepSettings.from_days(
             snapshot_retention_days, tag_retention_days, orphan_age_days, min_input_files
         )
+        export_source = ExportSource.from_uri(source, _s3_options(s3_region, s3_endpoint_url)) if source else None
         progress("Starting Spark ...")
         spark = _start_spark(warehouse, jars, verbose)
         with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:
             result = maintain_table(spark, CATALOG_NAME, table, settings, log=reporter.say)
+        if export_source is not None:
+            housekeeping = remove_applied_exports(
+                export_source,
+                SparkIcebergTable(spark, CATALOG_NAME, table).ledger(),
+                retention=timedelta(days=export_retention_days),
+                dry_run=dry_run,
+                log=progress,
+            )
     except DdbIcebergError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(result.to_json() if as_json else result.describe())
+    if as_json:
+        report = json.loads(result.to_json())
+        if housekeeping is not None:
+            report["export_housekeeping"] = housekeeping.to_dict()
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(result.describe())
+    if housekeeping is not None:
+        click.echo(housekeeping.describe())
 
 
 @cli.command()
@@ -377,6 +421,18 @@ def demo(workdir: str, verbose: bool) -> None:
 @click.option("--churn", default=0.02, show_default=True, help="Share of the table written per window.")
 @click.option("--runs", default=3, show_default=True, help="Runs of each measurement (median, min-max).")
 @click.option("--upkeep-windows", default=100, show_default=True, help="One-window syncs before upkeep (0: skip).")
+@click.option(
+    "--history-windows",
+    default=2_000,
+    show_default=True,
+    help="Applied windows before the one-window sync of the history scenario, against 12 (0: skip).",
+)
+@click.option(
+    "--only",
+    default=",".join(SCENARIOS),
+    show_default=True,
+    help="The scenarios to run, comma-separated (Spark's start is always measured).",
+)
 @click.option("--workdir", default=".ddb_iceberg/bench", show_default=True, help="Scratch directory (emptied).")
 def bench(
     scale_items: str,
@@ -386,11 +442,18 @@ def bench(
     churn: float,
     runs: int,
     upkeep_windows: int,
+    history_windows: int,
+    only: str,
     workdir: str,
 ) -> None:
     """Measure whole syncs as a user runs them, and a reference pipeline; prints Markdown for BENCHMARKS.md."""
     from ddb_iceberg.bench import run_benchmarks
 
+    unknown = {name.strip() for name in only.split(",")} - set(SCENARIOS) - {""}
+    if unknown:
+        raise click.UsageError(
+            f"--only: unknown scenario(s) {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIOS)}"
+        )
     report = run_benchmarks(
         Path(workdir),
         scale_items=[int(n) for n in scale_items.split(",")],
@@ -400,6 +463,8 @@ def bench(
         churn=churn,
         runs=runs,
         upkeep_windows=upkeep_windows,
+        history_windows=history_windows,
+        scenarios=[name.strip() for name in only.split(",") if name.strip()],
         log=click.echo,
     )
     click.echo(report.markdown())

@@ -138,6 +138,8 @@ def aws_deployment(environment: dict[str, str]) -> Deployment:
                 python_environment=environment.get("DDB_ICEBERG_EMR_PYTHON_ENVIRONMENT") or None,
                 python_dependencies=environment.get("DDB_ICEBERG_EMR_PYTHON_DEPENDENCIES") or None,
                 python_executable=environment.get("DDB_ICEBERG_EMR_PYTHON", "python3.11"),
+                image_has_python_dependencies=environment.get("DDB_ICEBERG_EMR_IMAGE_HAS_PYTHON_DEPENDENCIES")
+                == "true",
                 iceberg_jar=environment.get("DDB_ICEBERG_EMR_ICEBERG_JAR", EMR_ICEBERG_JAR),
             ),
             "catalog": GlueIcebergCatalog(region=region),

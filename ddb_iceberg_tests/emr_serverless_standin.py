@@ -6,10 +6,14 @@ S3, run them with local `spark-submit` and the driver environment from `spark.em
 ship the driver's stdout and stderr to (moto's) CloudWatch Logs and S3 where EMR puts them, and move the job
 run through SUBMITTED, RUNNING and SUCCESS or FAILED (or CANCELLED), billing its resources as EMR does (the
 workers' vCPU and memory for the run's time, one minute at least). Like EMR, it honours `clientToken` (the
-same token starts nothing new), refuses job runs on a stopped application without auto-start, and unpacks
-`spark.archives` into the driver's working directory under their `#alias`; it accepts the `emr-spark-*` release
-labels moto's check predates. `drop_results` stands for CloudWatch Logs delivering the driver's output after
-dagster stopped reading it: the job's Pipes result messages never arrive. The EMR image's Iceberg jar
+same token starts nothing new), refuses job runs on a stopped application without auto-start, refuses to stop an
+application while job runs are active on it, and unpacks `spark.archives` into the driver's working directory
+under their `#alias`; it accepts the `emr-spark-*` release labels moto's check predates (moto keeps an
+application's `maximumCapacity` as given). `drop_results` stands for CloudWatch Logs delivering the driver's output
+after dagster stopped reading it: the job's Pipes result messages never arrive. For tests of what happens around a
+job run, without Spark's minute: `driver_output` makes job runs end with a given exit code and driver stdout instead
+of running spark-submit, and a job run tagged `standin/hold` (another job on the application) stays RUNNING,
+running nothing, until `release`d. The EMR image's Iceberg jar
 (`spark.jars=/usr/share/aws/...`) is stood in for by the same Iceberg release from Maven, with the AWS bundle
 that EMR's image carries.
 """
@@ -25,6 +29,7 @@ import sys
 import threading
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +46,16 @@ DRIVER_ENV_PREFIX = "spark.emr-serverless.driverEnv."
 LOCAL_PACKAGES = (ICEBERG_SPARK_RUNTIME, ICEBERG_AWS_BUNDLE)
 MOTO_RELEASE_LABEL = "emr-7.9.0"  # one moto accepts
 FAILED_DETAILS = "Job failed, please check complete logs in configured logging destination. ExitCode: {code}."
+HOLD_TAG = "standin/hold"
+ACTIVE_STATES = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED", "CANCELLING")
+
+
+@dataclass(frozen=True)
+class DriverOutput:
+    """How a job run ends when it runs no Spark: the driver's exit code and stdout (Pipes messages included)."""
+
+    exit_code: int
+    stdout: str = ""
 
 
 class EmrServerlessStandIn:
@@ -54,11 +69,14 @@ class EmrServerlessStandIn:
         self.environments: dict[str, dict[str, str]] = {}
         self.output: dict[str, str] = {}
         self.drop_results = False
+        self.driver_output: DriverOutput | None = None
+        self.held: dict[str, JobRun] = {}
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         original_create = EMRServerlessBackend.create_application
         original_start = EMRServerlessBackend.start_job_run
         original_cancel = EMRServerlessBackend.cancel_job_run
+        original_stop = EMRServerlessBackend.stop_application
         standin = self
 
         def create_application(backend: EMRServerlessBackend, **kwargs: Any) -> Any:
@@ -77,9 +95,22 @@ class EmrServerlessStandIn:
                 if token and existing.client_token == token:
                     return existing
             job_run = original_start(backend, **kwargs)
+            if HOLD_TAG in (kwargs.get("tags") or {}):
+                job_run.state = "RUNNING"
+                standin.held[job_run.id] = job_run
+                return job_run
             job_run.state = "SUBMITTED"
             threading.Thread(target=standin._run, args=(job_run,), daemon=True).start()
             return job_run
+
+        def stop_application(backend: EMRServerlessBackend, application_id: str) -> None:
+            # EMR: "All scheduled and running jobs must be completed or cancelled before stopping an application."
+            active = [run.id for run in backend.job_runs.get(application_id, []) if run.state in ACTIVE_STATES]
+            if active:
+                raise ValidationException(
+                    f"Application {application_id} cannot be stopped while job runs are active: {', '.join(active)}"
+                )
+            original_stop(backend, application_id)
 
         def cancel_job_run(backend: EMRServerlessBackend, application_id: str, job_run_id: str) -> Any:
             result = original_cancel(backend, application_id, job_run_id)
@@ -91,11 +122,20 @@ class EmrServerlessStandIn:
         monkeypatch.setattr(EMRServerlessBackend, "create_application", create_application)
         monkeypatch.setattr(EMRServerlessBackend, "start_job_run", start_job_run)
         monkeypatch.setattr(EMRServerlessBackend, "cancel_job_run", cancel_job_run)
+        monkeypatch.setattr(EMRServerlessBackend, "stop_application", stop_application)
+
+    def release(self, job_run_id: str, state: str = "SUCCESS") -> None:
+        """A held job run ends."""
+        self.held.pop(job_run_id).state = state
 
     def _run(self, job_run: JobRun) -> None:
         started = time.monotonic()
         try:
-            code, stdout, stderr = self._spark_submit(job_run)
+            if self.driver_output is not None:
+                job_run.state = "RUNNING"
+                code, stdout, stderr = self.driver_output.exit_code, self.driver_output.stdout.encode(), b""
+            else:
+                code, stdout, stderr = self._spark_submit(job_run)
         except Exception as error:  # a stand-in that breaks must fail the job run, not hang it
             code, stdout, stderr = 1, b"", f"stand-in error: {error!r}".encode()
         if job_run.state == "CANCELLED":

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
 from ddb_iceberg.engine.spark_session import CatalogSettings, configure_catalog
@@ -19,6 +18,10 @@ from ddb_iceberg.engine.sync import SyncResult, sync_table
 from ddb_iceberg.exports import ExportSource
 from ddb_iceberg.exports.manifest import DataFileEntry, md5_base64, single_part_etag
 from ddb_iceberg.exports.source import S3Options
+from ddb_iceberg.loopback_aws import LoopbackAws
+from ddb_iceberg.loopback_aws.dynamodb_rules import ListExportsNewestFirst
+from ddb_iceberg.loopback_aws.glue_rules import GlueTableLimits
+from ddb_iceberg.loopback_aws.s3_rules import MissingKeyIsAccessDenied
 from ddb_iceberg.simulator.writer import gzip_bytes
 
 MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -27,10 +30,13 @@ MOTO_REGION = "us-east-1"
 
 @dataclass
 class MotoServer:
-    """A running moto server: its endpoint, and clients and S3 options pointed at it."""
+    """A running moto server with AWS's rules (`ddb_iceberg.loopback_aws`): its endpoint, the requests it received,
+    and clients and S3 options pointed at it."""
 
-    server: ThreadedMotoServer
+    server: LoopbackAws
     endpoint_url: str
+    # Buckets whose callers may not list them: a missing key is answered 403, as S3 does (see the rule).
+    buckets_without_list_permission: MissingKeyIsAccessDenied
 
     def client(self, service: str) -> Any:
         return boto3.client(  # type: ignore[call-overload]
@@ -57,10 +63,10 @@ class MotoServer:
 
 
 def start_moto_server() -> MotoServer:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return MotoServer(server, f"http://{host}:{port}")
+    no_list = MissingKeyIsAccessDenied()
+    # Every Glue table a test writes, through boto3 or Iceberg's GlueCatalog in Spark, is held to Glue's limits.
+    server = LoopbackAws(rules=[no_list, ListExportsNewestFirst(), GlueTableLimits()]).start()
+    return MotoServer(server, server.endpoint_url, no_list)
 
 
 def copy_tree(source: Path, destination: Path) -> Path:

@@ -71,3 +71,17 @@ def test_no_module_of_the_job_shadows_the_standard_library() -> None:
     # would be what `import profile` (in cProfile, which PySpark imports) finds.
     shipped = {path.stem for package in ("engine", "exports") for path in (PACKAGE / package).glob("*.py")}
     assert shipped & sys.stdlib_module_names == set()
+
+
+def test_only_the_bench_uses_the_aws_stand_ins() -> None:
+    # moto is a development dependency: an installed ddb_iceberg never imports it, nor the stand-ins built on it.
+    imports = _imports(".")
+    offending = {
+        module: sorted(
+            name for name in names if name.split(".")[0] == "moto" or name.startswith("ddb_iceberg.loopback")
+        )
+        for module, names in imports.items()
+        if module.split("/")[0] not in ("bench", "loopback_aws")
+    }
+    assert len(imports) > 50  # every module of the package was read
+    assert {module: names for module, names in offending.items() if names} == {}

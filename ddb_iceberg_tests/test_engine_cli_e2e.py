@@ -72,7 +72,7 @@ def test_sync_status_and_query(tmp_path: Path) -> None:
 
     maintained = _run(
         "maintain", "--table", "dynamodb.orders", "--warehouse", str(warehouse), "--json",
-        "--min-input-files", "1", "--snapshot-retention-days", "0",
+        "--min-input-files", "1", "--snapshot-retention-days", "0", "--source", str(exports),
     )  # fmt: skip
     assert maintained.returncode == 0, maintained.stderr
     upkeep = json.loads(maintained.stdout)
@@ -80,6 +80,13 @@ def test_sync_status_and_query(tmp_path: Path) -> None:
     assert upkeep["before"]["data_files"] == upkeep["after"]["data_files"] == 1
     assert upkeep["after"]["snapshots"] == 1 and upkeep["tags_dropped"] == []
     assert table_items(local_catalog(warehouse), "dynamodb.orders") == _truth(table, 3)
+    # Export housekeeping: the three applied windows of January 2026 are past the 40-day retention; the baseline
+    # full export stays, and the next sync still knows the table is up to date.
+    housekeeping = upkeep["export_housekeeping"]
+    assert len(housekeeping["exports_removed"]) == 3 and housekeeping["bytes_removed"] > 0
+    assert len(list((exports / "AWSDynamoDB").iterdir())) == 2  # the full export's folder and the shared data/
+    again = _run("sync", "--source", str(exports), "--table", "dynamodb.orders", "--warehouse", str(warehouse))
+    assert again.returncode == 0 and "is up to date" in again.stdout
 
 
 def test_gap_exits_non_zero_naming_the_interval(test_table_source: Path, tmp_path: Path) -> None:

@@ -1,24 +1,36 @@
 """Upkeep of the Iceberg table as an asset: each materialization compacts, expires and cleans, and reports it."""
 
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
+from ddb_iceberg.engine.export_housekeeping import DEFAULT_EXPORT_RETENTION, HousekeepingResult, remove_applied_exports
 from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
 from ddb_iceberg.errors import DdbIcebergError, described
 from ddb_iceberg.resources.prices import numeric_metadata
-from ddb_iceberg.table_names import DEFAULT_NAMES, MERGE_RUNNER, TABLE_MAINTENANCE, TableNames
+from ddb_iceberg.table_names import CATALOG, DEFAULT_NAMES, EXPORTER, MERGE_RUNNER, TABLE_MAINTENANCE, TableNames
 
 DEFAULTS = UpkeepSettings().in_days()
 
 
 class TableMaintenanceConfig(dg.Config):
-    """What upkeep keeps and when it compacts (defaults: `engine.upkeep.UpkeepSettings`)."""
+    """What upkeep keeps and when it compacts (defaults: `engine.upkeep.UpkeepSettings`), and how long applied
+    exports stay (`engine.export_housekeeping`)."""
 
     snapshot_retention_days: float = DEFAULTS["snapshot_retention"]
     tag_retention_days: float = DEFAULTS["tag_retention"]
     orphan_age_days: float = DEFAULTS["orphan_age"]
     min_input_files: int = int(DEFAULTS["min_input_files"])
+    export_retention_days: float | None = Field(
+        default=DEFAULT_EXPORT_RETENTION / timedelta(days=1),
+        description="Remove the exports the table has applied once requested this many days ago (null: keep "
+        "every export).",
+    )
+    export_housekeeping_dry_run: bool = Field(
+        default=False, description="List the exports housekeeping would remove, and remove none."
+    )
 
     def settings(self) -> UpkeepSettings:
         return UpkeepSettings.from_days(
@@ -35,22 +47,39 @@ def build_table_maintenance(
         group_name=group_name,
         deps=[iceberg_table],
         kinds={"iceberg"},
-        required_resource_keys={names.qualified(MERGE_RUNNER)},
+        required_resource_keys={names.qualified(MERGE_RUNNER), names.qualified(CATALOG), names.qualified(EXPORTER)},
     )
     def ddb_iceberg_table_maintenance(
         context: dg.AssetExecutionContext, config: TableMaintenanceConfig
     ) -> dg.MaterializeResult[None]:
-        """Upkeep of the Iceberg table: compaction, expiry of old snapshots and tags, removal of orphan files."""
+        """Upkeep of the Iceberg table: compaction, expiry of old snapshots and tags, removal of orphan files and
+        of the exports it has applied."""
+        runner = names.merge_runner(context)
         try:
             settings = config.settings()
-            result = names.merge_runner(context).maintain(context, settings)
+            result = runner.maintain(context, settings)
+            for line in result.describe().splitlines():
+                context.log.info(line)
+            housekeeping = None
+            if config.export_retention_days is not None:
+                # Here, not in the Spark job: it needs only the ledger and S3, and boto3's batch delete.
+                housekeeping = remove_applied_exports(
+                    names.exporter(context).export_source(),
+                    names.catalog(context).ledger(runner.table),
+                    retention=timedelta(days=config.export_retention_days),
+                    dry_run=config.export_housekeeping_dry_run,
+                    log=context.log.info,
+                )
+                for line in housekeeping.describe().splitlines():
+                    context.log.info(line)
         except DdbIcebergError as error:
             raise dg.Failure(description=described(error)) from None
-        for line in result.describe().splitlines():
-            context.log.info(line)
         # The settings it ran with: a table's own upkeep settings are its maintenance job's default config.
         settings_used = {"settings": dg.MetadataValue.json(config.model_dump())}
-        return dg.MaterializeResult(metadata=upkeep_metadata(result) | settings_used)
+        metadata = upkeep_metadata(result) | settings_used
+        if housekeeping is not None:
+            metadata |= housekeeping_metadata(housekeeping)
+        return dg.MaterializeResult(metadata=metadata)
 
     return ddb_iceberg_table_maintenance
 
@@ -77,4 +106,23 @@ def upkeep_metadata(result: UpkeepResult) -> dict[str, Any]:
     metadata |= numeric_metadata(result.job_run)
     if result.warnings:
         metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings))
+    return metadata
+
+
+def housekeeping_metadata(result: HousekeepingResult) -> dict[str, Any]:
+    """What export housekeeping removed, as typed numbers (and what it would remove, in a dry run)."""
+    metadata: dict[str, Any] = {
+        "exports_removed": dg.MetadataValue.int(0 if result.dry_run else len(result.exports_removed)),
+        "incomplete_exports_removed": dg.MetadataValue.int(0 if result.dry_run else len(result.incomplete_removed)),
+        "export_bytes_removed": dg.MetadataValue.int(0 if result.dry_run else result.bytes_removed),
+        "exports_kept_past_retention": dg.MetadataValue.int(result.exports_kept),
+    }
+    if result.dry_run:
+        would = result.exports_removed + result.incomplete_removed
+        metadata["exports_housekeeping_would_remove"] = dg.MetadataValue.md(
+            "\n".join(f"- {export_id}" for export_id in would) or "nothing"
+        )
+        metadata["export_bytes_housekeeping_would_remove"] = dg.MetadataValue.int(result.bytes_removed)
+    if result.warnings:
+        metadata["export_housekeeping_warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings))
     return metadata

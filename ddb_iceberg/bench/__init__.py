@@ -16,6 +16,9 @@ repeated `runs` times and reported as median (min-max). Scenarios:
    starts Spark (no reading of exports, no checks, no decoding): no Spark engine's full load can beat it.
 6. Upkeep: the series' table after `upkeep_windows` one-window syncs: files, and full scans and point lookups
    by DuckDB and Spark, before and after `maintain_table` (`bench.upkeep`).
+7. History: one scheduled window's sync after `history_windows` applied windows against the same after 12:
+   whole processes, exports opened, requests to S3 (moto on loopback), and the Dagster side's requests
+   (`bench.history`).
 
 For 2 and 4 each table is loaded once and its warehouse copied; every run restores the copy and times the sync.
 """
@@ -31,12 +34,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ddb_iceberg.bench.history import history_figures
 from ddb_iceberg.bench.upkeep import upkeep_figures
 from ddb_iceberg.exports import ExportSource
 from ddb_iceberg.exports.manifest import ManifestSummary
@@ -48,6 +52,7 @@ HOUR = timedelta(hours=1)
 KEYS = "customer_id,order_id"
 PARTITIONS = 8
 WINDOW_CHANGES = 4_000
+SCENARIOS = ("scale", "window", "series", "upkeep", "history")
 
 
 @dataclass
@@ -112,20 +117,21 @@ class Synced:
         return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.result["phase_seconds"].items())
 
 
-def _run(command: Sequence[str]) -> tuple[float, str]:
+def _run(command: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    environment = os.environ | env if env else None
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     seconds = time.perf_counter() - started
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])} ... failed:\n{completed.stderr[-3000:]}")
     return seconds, completed.stdout
 
 
-def sync_process(source: Path, warehouse: Path, *options: str) -> Synced:
-    """`ddb-iceberg sync --json` as a process of its own, timed from start to exit."""
+def sync_process(source: Path | str, warehouse: Path, *options: str, env: dict[str, str] | None = None) -> Synced:
+    """`ddb-iceberg sync --json` as a process of its own, timed from start to exit (`env`: more variables)."""
     command = [sys.executable, "-m", "ddb_iceberg.cli", "sync", "--source", str(source), "--table", "bench.orders"]
     command += ["--warehouse", str(warehouse), "--key", KEYS, "--json", *options]
-    seconds, stdout = _run(command)
+    seconds, stdout = _run(command, env)
     return Synced(seconds, json.loads(stdout))
 
 
@@ -206,8 +212,11 @@ def run_benchmarks(
     churn: float = 0.02,
     runs: int = 3,
     upkeep_windows: int = 100,
+    history_windows: int = 2_000,
+    scenarios: Collection[str] = SCENARIOS,
     log: Log = print,
 ) -> BenchReport:
+    """Run the scenarios (module docstring) named in `scenarios` (of SCENARIOS); Spark's start is always measured."""
     report = BenchReport(figures=_Logged(log), checks=_Logged(log))
     figures, checks = report.figures, report.checks
     if workdir.exists():
@@ -229,7 +238,7 @@ def run_benchmarks(
 
     # 1. Scale ---------------------------------------------------------------------------------------------
     loads: dict[int, tuple[Timing, list[float], Synced]] = {}
-    for items in scale_items:
+    for items in scale_items if "scale" in scenarios else ():
         log(f"1. Full load of {items:,} items ({runs} runs) ...")
         root = workdir / f"scale-{items}"
         BulkTable(items).full_export(_target(root / "exports"))
@@ -245,7 +254,7 @@ def run_benchmarks(
         )
         shutil.rmtree(root / "exports")
     small, large = min(scale_items), max(scale_items)
-    if small != large:
+    if small != large and loads:
         memory = statistics.median(loads[large][1]) / statistics.median(loads[small][1])
         per_item = (loads[large][0].median / large) / (loads[small][0].median / small)
         checks[f"driver peak at {large:,} ≤ 1.5x at {small:,}"] = f"{memory:.2f}x"
@@ -253,7 +262,7 @@ def run_benchmarks(
 
     # 2. A window's cost --------------------------------------------------------------------------------------
     window_times: dict[tuple[int, str], Timing] = {}
-    for items in window_tables:
+    for items in window_tables if "window" in scenarios else ():
         root = workdir / f"window-{items}"
         log(f"2. One window of {WINDOW_CHANGES:,} changes into {items:,} rows ...")
         table = BulkTable(items)
@@ -272,12 +281,38 @@ def run_benchmarks(
             window_times[(items, layout)] = timing
             figures[f"one window ({WINDOW_CHANGES:,} changes) into {items:,} rows, {layout}"] = str(timing)
     small, large = min(window_tables), max(window_tables)
-    if small != large:
+    if small != large and window_times:
         for layout in ("bucketed", "unpartitioned"):
             ratio = window_times[(large, layout)].median / window_times[(small, layout)].median
             checks[f"one window into {large:,} rows ≤ 1.5x into {small:,} rows ({layout})"] = f"{ratio:.2f}x"
 
-    # 3-5. The series, one window, the floor ---------------------------------------------------------------------
+    if "series" in scenarios:
+        _series_figures(workdir, report, start, series_items, windows, churn, runs, log)
+    if upkeep_windows and "upkeep" in scenarios:
+        _upkeep(workdir, report, series_items, churn, upkeep_windows, log)
+    if history_windows and "history" in scenarios:
+        history, history_checks = history_figures(
+            workdir / "history", sync_process, long_windows=history_windows, runs=runs, log=log
+        )
+        for name, value in history.items():
+            figures[f"history: {name}"] = value
+        for name, value in history_checks.items():
+            checks[name] = value
+    return report
+
+
+def _series_figures(
+    workdir: Path,
+    report: BenchReport,
+    start: Timing,
+    series_items: int,
+    windows: int,
+    churn: float,
+    runs: int,
+    log: Log,
+) -> None:
+    """Scenarios 3-5: the series, one scheduled window, the floor."""
+    figures, checks = report.figures, report.checks
     root = workdir / "series"
     log(f"3. The series: {series_items:,} items, {windows} windows of {churn:.0%} churn ...")
     table = BulkTable(series_items)
@@ -349,6 +384,9 @@ def run_benchmarks(
         f"Spark alone writing the same rows: {spark_alone.median:.1f} s)"
     )
 
+
+def _upkeep(workdir: Path, report: BenchReport, series_items: int, churn: float, upkeep_windows: int, log: Log) -> None:
+    """Scenario 6: upkeep after many one-window syncs."""
     if upkeep_windows:
         log(f"6. Upkeep after {upkeep_windows} one-window syncs ...")
         root = workdir / "upkeep"
@@ -362,8 +400,7 @@ def run_benchmarks(
         ]
         key = (f"CUST#{12_345 % 400:05d}", 12_345)
         for name, value in upkeep_figures(root / "all", full.export_id, ids, root, key, log).items():
-            figures[f"upkeep: {name}"] = value
-    return report
+            report.figures[f"upkeep: {name}"] = value
 
 
 def _memory_gib() -> int:

@@ -56,6 +56,7 @@ def error_record(error: DdbIcebergError) -> str:
         fields |= {"export": error.export, "problem": error.problem, "file": error.file, "line": error.line}
     elif isinstance(error, GapError):
         fields["gaps"] = [[format_timestamp(gap.start), format_timestamp(gap.end)] for gap in error.gaps]
+        fields["incomplete"] = list(error.incomplete)
     return ERROR_RECORD_PREFIX + json.dumps(fields)
 
 
@@ -65,7 +66,8 @@ def error_from_record(line: str) -> DdbIcebergError:
     if kind is ExportError:
         return ExportError(export=fields["export"], problem=fields["problem"], file=fields["file"], line=fields["line"])
     if kind is GapError:
-        return GapError([Gap(parse_timestamp(start), parse_timestamp(end)) for start, end in fields["gaps"]])
+        gaps = [Gap(parse_timestamp(start), parse_timestamp(end)) for start, end in fields["gaps"]]
+        return GapError(gaps, fields.get("incomplete", ()))
     return kind(fields["message"])
 
 
@@ -141,7 +143,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> SyncResult | Up
         spark = build_spark_session(catalog)
     check_spark_classes(spark, catalog)
     if args.task == MAINTAIN:
-        return maintain_table(spark, catalog.name, args.table, upkeep_settings(args), log=log)
+        return maintain_table(
+            spark, catalog.name, args.table, upkeep_settings(args), request_id=args.request_id, log=log
+        )
     source = ExportSource.from_uri(args.source, S3Options(region=args.region, endpoint_url=args.s3_endpoint))
     return sync_table(
         spark,

@@ -42,6 +42,8 @@ SYNC_ID = PROPERTY_PREFIX + "sync-id"
 # Names the request the sync served (the EMR Serverless job run's client token), when its launcher gave one: a
 # launcher that did not receive the job's result finds the commit by it (resources.emr_serverless).
 REQUEST_ID = PROPERTY_PREFIX + "request-id"
+# The export source the sync read (`ExportSource.location`): export housekeeping removes exports only there.
+SOURCE = PROPERTY_PREFIX + "source"
 # What Iceberg itself records in a commit's summary.
 MERGE_INSERTED = "spark.merge-into.num-target-rows-inserted"
 MERGE_UPDATED = "spark.merge-into.num-target-rows-updated"
@@ -51,6 +53,9 @@ ADDED_RECORDS = "added-records"
 # latest ledger entry with the id of its snapshot (it outlives that snapshot's expiry).
 LAYOUT_PROPERTY = PROPERTY_PREFIX + "layout"
 LEDGER_PROPERTY = PROPERTY_PREFIX + "ledger"
+# The result of the latest upkeep and the request it served (`upkeep.UpkeepResult`): a launcher that did not
+# receive the job's result reads it from here, as a sync's is read from the ledger.
+UPKEEP_PROPERTY = PROPERTY_PREFIX + "upkeep"
 _SNAPSHOT_ID = "snapshot-id"
 
 
@@ -71,6 +76,7 @@ class LedgerEntry:
     orphans_swept_at: datetime | None = None
     sync_id: str = ""
     request_id: str = ""
+    source: str = ""
     # The entry as it was stored: every `ddb-iceberg.*` property of the commit.
     properties: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -102,6 +108,7 @@ class LedgerEntry:
             orphans_swept_at=parse_timestamp(summary[ORPHANS_SWEPT_AT]) if ORPHANS_SWEPT_AT in summary else None,
             sync_id=summary.get(SYNC_ID, ""),
             request_id=summary.get(REQUEST_ID, ""),
+            source=summary.get(SOURCE, ""),
             properties=properties,
         )
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 # Columns the engine adds itself carry this prefix; attributes never get it.
 ENGINE_COLUMN_PREFIX = "_ddb_"
 WRITE_TIME_COLUMN = "_ddb_write_time"
+# Glue's limit on a column name (1 to 255, Column.Name in the Glue API); names are ASCII, so characters = bytes.
 MAX_NAME_LENGTH = 255
 
 # Athena DDL/DML reserved words (https://docs.aws.amazon.com/athena/latest/ug/reserved-words.html) and
@@ -53,10 +54,16 @@ def assign_column_names(attributes: Iterable[str], taken: Iterable[str]) -> dict
         base = base_column_name(attribute)
         name, suffix = base, 2
         while name in used:
-            name, suffix = f"{base}_{suffix}", suffix + 1
+            name, suffix = with_suffix(base, f"_{suffix}"), suffix + 1
         used.add(name)
         assigned[attribute] = name
     return assigned
+
+
+def with_suffix(name: str, suffix: str) -> str:
+    """`name` + `suffix`, the name cut short so that the whole stays within MAX_NAME_LENGTH (the suffix is what
+    tells the names apart)."""
+    return name[: MAX_NAME_LENGTH - len(suffix)] + suffix
 
 
 def quote(identifier: str) -> str:

@@ -20,6 +20,7 @@ from ddb_iceberg.engine.ledger import (
     REBASELINE_OF,
     REFLECTS_TIME,
     REQUEST_ID,
+    SOURCE,
     SYNC_ID,
     TABLE_ARN,
     LedgerEntry,
@@ -42,13 +43,20 @@ class SyncError(DdbIcebergError):
 class GapError(SyncError):
     """Windows that leave time uncovered: the writes in it would be lost."""
 
-    def __init__(self, gaps: Sequence[Gap]) -> None:
+    def __init__(self, gaps: Sequence[Gap], incomplete: Sequence[str] = ()) -> None:
         self.gaps = tuple(gaps)
+        self.incomplete = tuple(incomplete)
         listed = "; ".join(str(gap) for gap in gaps)
+        unfinished = (
+            f" Exports not complete (still running, or FAILED), which may be the missing window(s): "
+            f"{', '.join(self.incomplete)}."
+            if self.incomplete
+            else ""
+        )
         super().__init__(
             f"refusing to apply exports across a gap: no export covers {listed}. Writes in that time would be "
-            f"lost. Export the missing window(s), or {REBASELINE_HINT}, or pass --allow-gaps to apply anyway and "
-            "record the gap."
+            f"lost.{unfinished} Export the missing window(s), or {REBASELINE_HINT}, or pass --allow-gaps to apply "
+            "anyway and record the gap."
         )
 
 
@@ -78,10 +86,13 @@ class SyncPlan:
     def is_noop(self) -> bool:
         return not self.exports
 
-    def snapshot_properties(self, swept_at: datetime, sync_id: str, request_id: str | None = None) -> dict[str, str]:
+    def snapshot_properties(
+        self, swept_at: datetime, sync_id: str, source: str, request_id: str | None = None
+    ) -> dict[str, str]:
         """The ledger entry of the commit that applies this plan (its row counts are the commit's own)."""
         properties = {
             SYNC_ID: sync_id,
+            SOURCE: source,
             ORPHANS_SWEPT_AT: format_timestamp(swept_at),
             REFLECTS_TIME: format_timestamp(self.reflects_after),
             APPLIED_EXPORTS: ",".join(e.export_id for e in self.exports),
@@ -138,7 +149,7 @@ def plan_sync(
     skipped = tuple(e for e in listing.exports if e is not baseline and e not in pending)
     gaps = tuple(find_gaps(reflects, pending))
     if gaps and not allow_gaps:
-        raise GapError(gaps)
+        raise GapError(gaps, listing.incomplete)
     reflects_after = max([reflects, *(e.summary.covers_to for e in pending)])
     return SyncPlan(
         baseline=baseline,

@@ -14,6 +14,9 @@ Policy (documented in the README):
 - All of this is decided from a profile of the values (`profile.ItemProfile`), before any row is built: rows
   are built in parallel against the final layout.
 - Columns are only ever added; a column no item uses any more stays, NULL.
+- Every column stays within what Glue stores of it (`GLUE_TYPE_MAX_LENGTH`): a new map or list column whose type
+  would be longer is DynamoDB JSON text, and a struct column grows only while its type fits: the values of the
+  map keys left out go to its fallback column.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names
+from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names, with_suffix
 from ddb_iceberg.engine.type_profile import ItemProfile, NumberStats, ValueProfile, is_long, number_shape, tag_of
 from ddb_iceberg.errors import DdbIcebergError
 from ddb_iceberg.exports.typed_values import DecodedValue
@@ -38,6 +41,12 @@ MAX_DECIMAL_PRECISION = 38
 PREFERRED_DECIMAL_SCALE = 18
 
 TAG_ORDER = ("S", "N", "B", "BOOL", "M", "L", "SS", "NS", "BS")
+
+# Glue stores a column's type as a string of at most this many characters (Column.Type in the Glue API:
+# https://docs.aws.amazon.com/glue/latest/webapi/API_Column.html), and Iceberg's GlueCatalog writes every top-level
+# column's type there on every commit: a column whose type string outgrew it would fail every commit from then on.
+# `glue_type_string` is exactly what Iceberg writes, so no margin is kept below the limit.
+GLUE_TYPE_MAX_LENGTH = 131_072
 
 
 class Kind(StrEnum):
@@ -120,6 +129,49 @@ TIMESTAMP = ColumnType(Kind.TIMESTAMP)
 
 WRITE_TIME = Column(WRITE_TIME_COLUMN, "", "", TIMESTAMP, required=True)
 
+_GLUE_SCALAR_TYPES = {
+    Kind.STRING: "string",
+    Kind.NUMBER_TEXT: "string",
+    Kind.JSON: "string",
+    Kind.LONG: "bigint",
+    Kind.BOOLEAN: "boolean",
+    Kind.BINARY: "binary",
+    Kind.TIMESTAMP: "timestamp",  # Spark's TIMESTAMP is Iceberg's timestamptz, whose Glue type is `timestamp`
+}
+
+
+def glue_type_string(column_type: ColumnType) -> str:
+    """The type Iceberg's GlueCatalog writes to Glue for a column of this type: Iceberg 1.11's
+    `IcebergToGlueConverter.toTypeString` of the Iceberg type Spark makes of it (`struct<a:string,b:bigint>`, no
+    spaces, no docs; the same in every Iceberg release since the Glue catalog came)."""
+    kind = column_type.kind
+    if kind is Kind.DECIMAL:
+        return f"decimal({MAX_DECIMAL_PRECISION},{column_type.scale})"
+    if kind is Kind.LIST:
+        assert column_type.element is not None
+        return f"array<{glue_type_string(column_type.element)}>"
+    if kind is Kind.STRUCT:
+        return "struct<" + ",".join(_glue_field(f) for f in column_type.fields) + ">"
+    return _GLUE_SCALAR_TYPES[kind]
+
+
+def _glue_field(field: Column) -> str:
+    return f"{field.name}:{glue_type_string(field.type)}"
+
+
+def glue_length(text: str) -> int:
+    """How long Glue counts `text`, at most: its UTF-8 bytes (Glue's developer guide gives its limits in bytes, its
+    API reference in characters; bytes are never fewer). Column names and types are ASCII, where both agree."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+@dataclass
+class _TypeRoom:
+    """How many characters a top-level column's Glue type string may still grow by, shared by all its fields."""
+
+    left: int
+
+
 # What a fallback column of each DynamoDB type is: it holds any value of that type.
 FALLBACK_TYPES = {
     "S": STRING,
@@ -192,8 +244,19 @@ def initial_type(tag: str, values: ValueProfile) -> ColumnType:
     return FALLBACK_TYPES[tag]
 
 
-def grow(column: Column, values: ValueProfile | None) -> Column:
-    """Add the struct fields (at any depth) that the profiled values of the column's DynamoDB type bring."""
+def grow(column: Column, values: ValueProfile | None, *, max_type_length: int | None = GLUE_TYPE_MAX_LENGTH) -> Column:
+    """Add the struct fields (at any depth) that the profiled values of the column's DynamoDB type bring, while the
+    column's Glue type string stays within `max_type_length` (None: no limit).
+
+    New fields go in whole, in sorted order, each if it still fits. A field left out is missing from the struct,
+    so the values that have it are not held (`holds_all`) and go to the attribute's fallback column: the struct
+    never outgrows what Glue stores, and nothing is lost.
+    """
+    room = None if max_type_length is None else _TypeRoom(max_type_length - glue_length(glue_type_string(column.type)))
+    return _grow(column, values, room)
+
+
+def _grow(column: Column, values: ValueProfile | None, room: _TypeRoom | None) -> Column:
     column_type = column.type
     if values is None or column.tag not in values.counts:
         return column
@@ -201,26 +264,39 @@ def grow(column: Column, values: ValueProfile | None) -> Column:
         element_tag = element_tag_of(column_type.element)
         assert element_tag is not None
         element = Column("element", "", element_tag, column_type.element)
-        return replace(column, type=replace(column_type, element=grow(element, values.elements).type))
+        return replace(column, type=replace(column_type, element=_grow(element, values.elements, room).type))
     if column_type.kind is not Kind.STRUCT:
         return column
     nested = values.fields or {}
-    fields = [grow(existing, nested.get(existing.attribute)) for existing in column_type.fields]
+    fields = [_grow(existing, nested.get(existing.attribute), room) for existing in column_type.fields]
     known = {f.attribute for f in fields}
     new_fields = sorted(attribute for attribute in nested if attribute not in known)
     names = assign_column_names(new_fields, (f.name for f in fields))
     for attribute in new_fields:
-        fields.append(new_column(names[attribute], attribute, majority_tag(nested[attribute]), nested[attribute]))
+        field = new_column(names[attribute], attribute, majority_tag(nested[attribute]), nested[attribute])
+        if room is not None:
+            cost = (1 if fields else 0) + glue_length(_glue_field(field))  # a comma before all but the first
+            if cost > room.left:
+                continue
+            room.left -= cost
+        fields.append(field)
     return replace(column, type=replace(column_type, fields=tuple(fields)))
 
 
-def new_column(name: str, attribute: str, tag: str, values: ValueProfile) -> Column:
+def new_column(
+    name: str, attribute: str, tag: str, values: ValueProfile, *, max_type_length: int | None = None
+) -> Column:
     """A column (or struct field) for the `tag` values of a profile, with every struct field they bring.
 
-    Maps with no fields at all (only `{}` so far) get JSON text: Parquet cannot store a struct of no fields.
+    Maps with no fields at all (only `{}` so far) get JSON text: Parquet cannot store a struct of no fields. So
+    does a map or list whose Glue type string would be longer than `max_type_length` (None: no limit): DynamoDB
+    JSON text holds any of its values, and its type is `string`.
     """
-    column = grow(Column(name, attribute, tag, initial_type(tag, values)), values)
+    column = _grow(Column(name, attribute, tag, initial_type(tag, values)), values, None)
     if _holds_empty_struct(column.type):
+        return replace(column, type=JSON_TEXT)
+    if max_type_length is not None and glue_length(glue_type_string(column.type)) > max_type_length:
+        assert tag in ("M", "L"), f"a {tag} column's type is short"
         return replace(column, type=JSON_TEXT)
     return column
 
@@ -314,7 +390,7 @@ class Layout:
     def with_fallback(self, attribute: str, tag: str) -> tuple[Layout, Column]:
         """This layout plus the fallback column that holds any `tag` value of `attribute`."""
         primary = self.columns_of(attribute)[0]
-        name = f"{primary.name}__{tag.lower()}"
+        name = with_suffix(primary.name, f"__{tag.lower()}")
         name = assign_column_names([name], (c.name for c in self.columns))[name]
         column = Column(name, attribute, tag, FALLBACK_TYPES[tag])
         return Layout(self.key_attributes, (*self.columns, column)), column
@@ -350,7 +426,10 @@ def plan_layout(
     for attribute in attributes:
         values = profile[attribute]
         if attribute in names:
-            columns.append(new_column(names[attribute], attribute, majority_tag(values), values))
+            column = new_column(
+                names[attribute], attribute, majority_tag(values), values, max_type_length=GLUE_TYPE_MAX_LENGTH
+            )
+            columns.append(column)
         else:
             index = columns.index(layout.columns_of(attribute)[0])
             columns[index] = grow(columns[index], values)

@@ -325,6 +325,11 @@ class SparkIcebergTable:
         transaction.commitTransaction()
         self.refresh()
 
+    def set_property(self, name: str, value: str) -> None:
+        """Set one table property (a metadata-only commit: no snapshot)."""
+        self._java_table().updateProperties().set(name, value).commit()
+        self.refresh()
+
     def has_snapshot(self, snapshot_id: int) -> bool:
         return self._java_table().snapshot(snapshot_id) is not None
 

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote
-from ddb_iceberg.engine.schema import Column, ColumnType, Kind
+from ddb_iceberg.engine.schema import Column, ColumnType, Kind, glue_length
+
+# Glue's limit on a column comment (Column.Comment in the Glue API, 255; its developer guide counts bytes); Iceberg's
+# GlueCatalog sends each top-level column's doc as its comment on every commit.
+GLUE_COMMENT_MAX_LENGTH = 255
+# What Glue's single-line string pattern refuses: [\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\t]* (line
+# breaks and other control characters but tab, lone surrogates, U+FFFE and U+FFFF).
+_NOT_SINGLE_LINE = re.compile(r"[^\t\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+_CUT_MARK = "…"
 
 
 def spark_type(column_type: ColumnType, *, comments: bool = True) -> str:
@@ -33,9 +44,26 @@ def spark_type(column_type: ColumnType, *, comments: bool = True) -> str:
 
 
 def doc(column: Column) -> str:
+    """The column's doc: the attribute it holds, as a comment Glue accepts (`glue_comment`). The exact attribute
+    name is in the layout (`ddb-iceberg.layout`); the doc is for people reading the schema."""
     if column.name == WRITE_TIME_COLUMN:
         return "ddb_iceberg: time of the row's last write (for rows of a full export: that export's exportTime)"
-    return column.attribute
+    return glue_comment(column.attribute)
+
+
+def glue_comment(text: str) -> str:
+    """`text` as a Glue column comment: each character Glue's single-line pattern refuses written as an escape
+    (`\\n`, `\\u0007`), then cut, with `…`, to at most 255 bytes of UTF-8 (no fewer than its characters or
+    UTF-16 units, whichever Glue counts)."""
+    escaped = _NOT_SINGLE_LINE.sub(lambda match: _escape(match.group()), text)
+    if glue_length(escaped) <= GLUE_COMMENT_MAX_LENGTH:
+        return escaped
+    room = GLUE_COMMENT_MAX_LENGTH - glue_length(_CUT_MARK)
+    return escaped.encode("utf-8")[:room].decode("utf-8", "ignore") + _CUT_MARK
+
+
+def _escape(character: str) -> str:
+    return _ESCAPES.get(character) or f"\\u{ord(character):04x}"
 
 
 def sql_string(text: str) -> str:

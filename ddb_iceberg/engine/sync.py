@@ -20,8 +20,9 @@ from ddb_iceberg.engine.records import OP_COLUMN, UPSERT
 from ddb_iceberg.engine.schema import Layout, describe_changes, plan_layout
 from ddb_iceberg.engine.spark_session import apply_engine_settings
 from ddb_iceberg.engine.spark_table import SparkIcebergTable, commit_conflict
-from ddb_iceberg.exports import ExportListing, ExportSource, discover_exports
+from ddb_iceberg.exports import ExportListing, ExportSource, discover_exports, discover_from_latest_full
 from ddb_iceberg.exports.manifest import format_timestamp
+from ddb_iceberg.exports.reader import SUMMARY_FILE
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -62,6 +63,10 @@ class SyncResult:
     rows_deleted: int = 0
     records_read: int = 0
     records_already_reflected: int = 0
+    # Export folders under the source, and how many of them this sync opened: only those that may still apply,
+    # so a sync costs what it applies, not the history under its source.
+    exports_listed: int = 0
+    exports_read: int = 0
     snapshot_id: int | None = None
     reflects: str | None = None
     tag: str | None = None
@@ -103,7 +108,8 @@ class SyncResult:
             f"{self.table}: applied {len(self.applied_exports)} export(s) in one commit "
             f"(snapshot {self.snapshot_id}, tag {self.tag}) in {self.seconds:.1f}s",
             f"  rows inserted {self.rows_inserted}, updated {self.rows_updated}, deleted {self.rows_deleted} "
-            f"({self.records_read} records read, {self.records_already_reflected} already reflected)",
+            f"({self.records_read} records read, {self.records_already_reflected} already reflected; "
+            f"{self.exports_read} of {self.exports_listed} exports under the source opened)",
             f"  the table now reflects the DynamoDB table as of {self.reflects}",
             "  time: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.phase_seconds.items()),
         ]
@@ -206,12 +212,22 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         if ledger is None and planned_from is not None and not request.rebaseline:
             raise SyncError(missing_ledger_message(result.table))
 
-    listing = discover_exports(source)
     rebaseline = request.rebaseline and planned_from is not None
+    # Only the exports that may still apply are read: those requested after the point the table reflects, or
+    # (a new table, a re-baseline) the latest full export and what follows it (exports.discovery).
+    if ledger is not None and not rebaseline:
+        listing = discover_exports(source, after=ledger.reflects, applied=ledger.applied_exports)
+    else:
+        listing = discover_from_latest_full(source, up_to=request.up_to)
+    result.exports_listed, result.exports_read = listing.folders, listing.read
     plan = plan_sync(listing, ledger, allow_gaps=request.allow_gaps, up_to=request.up_to, rebaseline=rebaseline)
     keys = _resolve_keys(layout, request.key_attributes, listing)
     result.skipped_exports = [e.export_id for e in plan.skipped]
     result.warnings = [f"{e.export_id}: {w}" for e in plan.exports for w in e.warnings]
+    result.warnings += [
+        f"{export_id}: no {SUMMARY_FILE} yet (the export is still running, or FAILED): not applied"
+        for export_id in listing.incomplete
+    ]
     if plan.is_noop:
         if ledger is not None:
             result.reflects = format_timestamp(ledger.reflects)
@@ -252,7 +268,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         branch = table.start_branch(planned_from)
         try:
             sync_id = uuid.uuid4().hex
-            properties = plan.snapshot_properties(swept_at, sync_id, request.request_id)
+            properties = plan.snapshot_properties(swept_at, sync_id, source.location, request.request_id)
             _apply(table, plan, changes, new_layout, properties, branch, planned_from is None)
             committed = LedgerEntry.from_summary(*table.branch_head(branch))
             assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"

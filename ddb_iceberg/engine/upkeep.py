@@ -25,6 +25,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ddb_iceberg.engine.ledger import UPKEEP_PROPERTY
 from ddb_iceberg.engine.naming import quote
 from ddb_iceberg.engine.plan import SyncError
 from ddb_iceberg.engine.spark_session import apply_engine_settings
@@ -151,11 +152,14 @@ def maintain_table(
     settings: UpkeepSettings | None = None,
     *,
     now: datetime | None = None,
+    request_id: str | None = None,
     log: Log = lambda _message: None,
 ) -> UpkeepResult:
     """Compact the table, expire old snapshots and tags, and remove orphan files (module docstring).
 
-    Retention counts back from `now` (default: the clock); the age of orphan files always from the clock."""
+    Retention counts back from `now` (default: the clock); the age of orphan files always from the clock.
+    `request_id` (the launcher's name for this request) is kept with the result in the table property
+    `ddb-iceberg.upkeep`, so that a launcher that lost the job's result can still read it (`upkeep_result_of`)."""
     started = time.monotonic()
     settings = settings or UpkeepSettings()
     now = now or datetime.now(UTC)
@@ -200,7 +204,25 @@ def maintain_table(
         # Cannot happen while the ledger property is there; say so loudly rather than let a sync find out.
         result.warnings.append("the table has no ledger after upkeep: the next sync will refuse it (re-baseline)")
     result.seconds = round(time.monotonic() - started, 2)
+    if request_id:
+        table.set_property(UPKEEP_PROPERTY, json.dumps({REQUEST_KEY: request_id, RESULT_KEY: asdict(result)}))
     return result
+
+
+REQUEST_KEY, RESULT_KEY = "request-id", "result"
+
+
+def upkeep_result_of(table_property: str | None, request_id: str) -> UpkeepResult | None:
+    """The result the upkeep that served `request_id` kept in the table property `ddb-iceberg.upkeep` (None when
+    the latest upkeep served another request, or none has run)."""
+    try:
+        stored = json.loads(table_property or "{}")
+    except ValueError:
+        return None
+    if not isinstance(stored, dict) or stored.get(REQUEST_KEY) != request_id:
+        return None
+    result = stored.get(RESULT_KEY)
+    return UpkeepResult.from_dict(result) if isinstance(result, dict) and "table" in result else None
 
 
 def file_stats(table: SparkIcebergTable) -> FileStats:

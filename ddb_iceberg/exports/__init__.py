@@ -3,7 +3,14 @@
 This package imports nothing from Dagster or Spark, so it ships with the Spark job.
 """
 
-from ddb_iceberg.exports.discovery import ExportListing, Gap, discover_exports, find_gaps
+from ddb_iceberg.exports.discovery import (
+    ExportListing,
+    Gap,
+    discover_exports,
+    discover_from_latest_full,
+    find_gaps,
+    load_export,
+)
 from ddb_iceberg.exports.errors import ExportError
 from ddb_iceberg.exports.manifest import DataFileEntry, ExportType, ExportView, ManifestSummary, OutputFormat
 from ddb_iceberg.exports.reader import ChangeRecord, Export, ExportRecord, FullExportItem
@@ -25,5 +32,7 @@ __all__ = [
     "OutputFormat",
     "S3Options",
     "discover_exports",
+    "discover_from_latest_full",
     "find_gaps",
+    "load_export",
 ]

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any
@@ -41,6 +41,10 @@ from ddb_iceberg.exports.typed_values import (
 SUMMARY_FILE = "manifest-summary.json"
 SUMMARY_MD5_FILE = "manifest-summary.md5"
 FILES_MD5_FILE = "manifest-files.md5"
+# DynamoDB's documentation names the checksum files `.checksum`; real exports (January 2026, the fixtures) have
+# `.md5`. Either is read (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html).
+SUMMARY_CHECKSUM_FILES = (SUMMARY_MD5_FILE, "manifest-summary.checksum")
+FILES_CHECKSUM_FILES = (FILES_MD5_FILE, "manifest-files.checksum")
 STARTED_MARKER = "_started"
 _READ_CHUNK = 1 << 20
 _DIGITS = re.compile(r"[0-9]+")
@@ -89,47 +93,57 @@ class Export:
         return self.summary.export_id
 
     @classmethod
-    def load(cls, source: ExportSource, directory: str) -> Export:
-        """Read and cross-check both manifests of the export in `directory` (a path in the source)."""
-        export_id = directory.rstrip("/").rsplit("/", 1)[-1]
-        summary_path = f"{directory}/{SUMMARY_FILE}"
+    def load(cls, source: ExportSource, directory: str, contents: Collection[str] | None = None) -> Export:
+        """Read and cross-check both manifests of the export in `directory` (a path in the source).
+
+        `contents` names what the folder holds (from a listing the caller made already; else it is listed here):
+        which files exist is decided from the listing, never by asking for a file that may be missing.
+        """
+        directory = directory.rstrip("/")
+        export_id = directory.rsplit("/", 1)[-1]
+        present = set(source.list_folder(directory) if contents is None else contents)
 
         def fail(problem: str, file: str | None = None) -> ExportError:
             return ExportError(export=export_id, file=file, problem=problem)
 
-        try:
-            summary_bytes = source.read_bytes(summary_path)
-        except FileNotFoundError:
-            raise fail("has no manifest-summary.json (still in progress, or failed)", SUMMARY_FILE) from None
+        def read(name: str) -> bytes:
+            try:
+                return source.read_bytes(f"{directory}/{name}")
+            except OSError as error:
+                raise fail(unreadable(error), name) from None
+
+        if SUMMARY_FILE not in present:
+            raise fail(f"has no {SUMMARY_FILE}: the export is still in progress, or failed", SUMMARY_FILE)
+        summary_bytes = read(SUMMARY_FILE)
         summary = ManifestSummary.from_json(summary_bytes, export=export_id, file=SUMMARY_FILE)
         if summary.export_id != export_id:
             raise fail(f"exportArn names export {summary.export_id}, not its folder {export_id}", SUMMARY_FILE)
 
         warnings: list[str] = []
-        summary_md5_path = f"{directory}/{SUMMARY_MD5_FILE}"
-        if source.exists(summary_md5_path):
-            expected = source.read_bytes(summary_md5_path).decode("ascii", "replace").strip()
-            if expected != md5_base64(summary_bytes):
+        for name in SUMMARY_CHECKSUM_FILES:
+            if name in present and not _checksum_matches(read(name), summary_bytes):
                 # Redacting account ids or bucket names (as published fixtures do) breaks this checksum, and
                 # every field that matters is checked again below, so a mismatch is reported, not fatal.
-                warnings.append(f"{SUMMARY_MD5_FILE} does not match {SUMMARY_FILE} (edited after export?)")
+                warnings.append(f"{name} does not match {SUMMARY_FILE} (edited after export?)")
 
         files_key = summary.manifest_files_s3_key
         try:
             files_path = source.path_for_key(files_key, summary.s3_prefix)
         except ValueError as error:
             raise fail(str(error), SUMMARY_FILE) from None
-        if files_path.rsplit("/", 1)[0] != directory.rstrip("/"):
+        folder, files_name = files_path.rsplit("/", 1)
+        if folder != directory:
             raise fail(f"manifestFilesS3Key {files_key!r} lies outside the export's folder", SUMMARY_FILE)
-        try:
-            files_bytes = source.read_bytes(files_path)
-        except FileNotFoundError:
-            raise fail("is missing", files_key) from None
-        files_md5_path = f"{directory}/{FILES_MD5_FILE}"
-        if source.exists(files_md5_path):
-            expected = source.read_bytes(files_md5_path).decode("ascii", "replace").strip()
-            if expected != md5_base64(files_bytes):
-                raise fail(f"does not match {FILES_MD5_FILE} ({expected} != {md5_base64(files_bytes)})", files_key)
+        if files_name not in present:
+            raise fail("is missing", files_key)
+        files_bytes = read(files_name)
+        for name in FILES_CHECKSUM_FILES:
+            if name not in present:
+                continue
+            expected = read(name)
+            if not _checksum_matches(expected, files_bytes):
+                written = expected.decode("ascii", "replace").strip()
+                raise fail(f"does not match {name} ({written} != {md5_base64(files_bytes)})", files_key)
         try:
             files_text = files_bytes.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -148,7 +162,7 @@ class Export:
                 f"data files hold {listed} items in all but manifest-summary.json says itemCount {summary.item_count}",
                 files_key,
             )
-        return cls(source, directory.rstrip("/"), summary, entries, tuple(warnings))
+        return cls(source, directory, summary, entries, tuple(warnings))
 
     @cached_property
     def window_micros(self) -> tuple[int, int]:
@@ -240,6 +254,8 @@ def read_data_file(data_file: DataFile) -> Iterator[ExportRecord]:
         stream = _filesystem(data_file.s3).open_input_stream(data_file.path, compression=None)
     except FileNotFoundError:
         raise data_file.fail("is listed in manifest-files.json but missing") from None
+    except OSError as error:
+        raise data_file.fail(unreadable(error)) from None
     with stream:
         while True:
             chunk = stream.read(_READ_CHUNK)
@@ -372,3 +388,18 @@ def _lone_surrogate(value: Any) -> str | None:
         elif isinstance(current, list):
             stack.extend(current)
     return None
+
+
+def _checksum_matches(checksum_file: bytes, data: bytes) -> bool:
+    """Whether a checksum file holds the MD5 of `data`: base64, as the `.md5` files of real exports do, or hex."""
+    written = checksum_file.decode("ascii", "replace").strip()
+    digest = hashlib.md5(data)
+    return written in (base64.b64encode(digest.digest()).decode("ascii"), digest.hexdigest())
+
+
+def unreadable(error: OSError) -> str:
+    """What a file that exists in a listing but cannot be read means (S3's 403 included)."""
+    return (
+        f"cannot be read ({error}). On S3 an access denied may also be a key that is missing, when the role may "
+        "not list the bucket there: check that the file is there and that the role may s3:GetObject it"
+    )

@@ -8,7 +8,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ddb_iceberg.catalog_access import TableStatus, local_catalog, table_status
+from ddb_iceberg.catalog_access import TableStatus, ledger_history, local_catalog, table_status
+from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 
 
@@ -21,6 +22,11 @@ class IcebergCatalogResource(dg.ConfigurableResource, ABC):  # type: ignore[type
 
     def status(self, table: str) -> TableStatus:
         return table_status(self.load_catalog(), table)
+
+    def ledger(self, table: str) -> LedgerEntry | None:
+        """The ledger entry that says what the table reflects (None for a table with no sync yet)."""
+        history = ledger_history(self.load_catalog().load_table(table))
+        return history[0] if history else None
 
     def table_exists(self, table: str) -> bool:
         try:

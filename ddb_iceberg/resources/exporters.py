@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ddb_iceberg.exports import ExportSource, ExportView, discover_exports
+from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports
 from ddb_iceberg.exports.manifest import ManifestSummary, format_timestamp
 from ddb_iceberg.resources.prices import PRICE_SOURCE, export_cost_usd
 from ddb_iceberg.simulator import (
@@ -93,6 +93,10 @@ class ExporterResource(dg.ConfigurableResource, ABC):  # type: ignore[type-arg]
     @abstractmethod
     def source_uri(self) -> str:
         """Where the exports land: what the merge reads."""
+
+    def export_source(self) -> ExportSource:
+        """The exports' location, to read them from this process (checks, export housekeeping)."""
+        return ExportSource.from_uri(self.source_uri)
 
     @abstractmethod
     def export_full(self, export_time: datetime | None, log: Any) -> ExportDescription:
@@ -170,10 +174,8 @@ class SimulatedExporter(ExporterResource):
         return ExportTarget.for_source(ExportSource.from_uri(self.source_uri))
 
     def _existing(self, export_from: datetime, export_to: datetime, full: bool) -> ManifestSummary | None:
-        source = ExportSource.from_uri(self.source_uri)
-        if not Path(source.exports_root).exists():
-            return None
-        for export in discover_exports(source).exports:
+        # An export of this window was requested after its end: only those are read, not the source's history.
+        for export in discover_exports(ExportSource.from_uri(self.source_uri), after=export_to).exports:
             summary = export.summary
             if summary.is_full == full and (summary.covers_from, summary.covers_to) == (export_from, export_to):
                 return summary
@@ -315,6 +317,9 @@ class DynamoDBExporter(ExporterResource):
     def source_uri(self) -> str:
         return f"s3://{self.s3_bucket}/{self.s3_prefix.strip('/')}".rstrip("/")
 
+    def export_source(self) -> ExportSource:
+        return ExportSource.from_uri(self.source_uri, S3Options(region=self.region, endpoint_url=self.endpoint_url))
+
     def _client(self) -> Any:
         import boto3
 
@@ -441,16 +446,22 @@ class DynamoDBExporter(ExporterResource):
             return {}
         export_types = {export.export_type for _, export in reusable}
         # Listing only says ARN, status and type; the window needs a describe_export. An export that started
-        # before the earliest wanted moment cannot be one of them, which spares describing the table's history.
+        # before the earliest wanted moment cannot be one of them. ListExports lists a table's exports "in reverse
+        # alphanumeric order of ExportArn" (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/
+        # API_ListExports.html), and an ARN ends in its zero-padded request time: newest first. So the listing
+        # stops at the first export requested before that moment: a lookup reads the newest pages only, however
+        # many exports the table has had (90 days of them: 8,640 at 15-minute windows).
         earliest = min(export.exports_up_to for _, export in reusable) - EXPORT_START_SLACK
-        found: dict[int, list[dict[str, Any]]] = {}
-        for summary in list(self._list_exports(client)):
+        candidates: list[str] = []
+        for summary in self._list_exports(client):
             started = _started_at(summary["ExportArn"])
-            if summary.get("ExportType", "FULL_EXPORT") not in export_types or (
-                started is not None and started < earliest
-            ):
-                continue
-            response = self._call(client, "describe", client.describe_export, ExportArn=summary["ExportArn"])
+            if started is not None and started < earliest:
+                break
+            if summary.get("ExportType", "FULL_EXPORT") in export_types:
+                candidates.append(summary["ExportArn"])
+        found: dict[int, list[dict[str, Any]]] = {}
+        for export_arn in candidates:
+            response = self._call(client, "describe", client.describe_export, ExportArn=export_arn)
             description: dict[str, Any] = response["ExportDescription"]
             if not self._is_in_destination(description):
                 continue

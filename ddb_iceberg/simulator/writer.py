@@ -66,7 +66,9 @@ class ExportTarget:
 
     def write(self, relative: str, data: bytes) -> None:
         path = f"{self.source.root}/{relative}"
-        self.source.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        if not isinstance(self.source.filesystem, pafs.S3FileSystem):
+            # On S3 DynamoDB writes no "folder" objects (pyarrow's create_dir would write empty `<folder>/` keys).
+            self.source.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         with self.source.filesystem.open_output_stream(path, compression=None) as stream:
             stream.write(data)
 

@@ -171,8 +171,13 @@ def test_the_maintenance_asset_compacts_reports_and_the_next_window_applies(pipe
     assert metadata["delete_files_before"] > 0 and metadata["delete_files_after"] == 0
     assert metadata["data_files_after"] < metadata["data_files_before"]
     assert metadata["snapshots_expired"] > 0 and metadata["tags_dropped"] == 4
+    # The four windows the table applied were exported in January 2026, past the 40-day retention: they go, the
+    # full export the table stands on stays.
+    assert metadata["exports_removed"] == 4 and metadata["export_bytes_removed"] > 0
+    source = pipeline.exporter.export_source()
+    assert [e.summary.is_full for e in discover_exports(source).exports] == [True]
     assert pipeline.items() == pipeline.truth("2026-01-01T04:00:00.000Z")
-    pipeline.windows(4, 4)
+    assert pipeline.windows(4, 4).success  # the checks read the baseline export, which stayed
     assert pipeline.items() == pipeline.truth("2026-01-01T05:00:00.000Z")
 
 

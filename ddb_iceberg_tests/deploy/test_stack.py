@@ -4,7 +4,11 @@ on the real template (no problems) and on mutated copies (a problem), so every a
 
 Beyond the shape of the policies, the template is resolved as CloudFormation would deploy it (its Conditions for
 given parameters, Refs and ARNs made concrete) and a small IAM evaluator asks whether each call a real run makes
-is allowed, and whether calls no code path makes are refused.
+is allowed, and whether calls no code path makes are refused. The optional Lake Formation grants are resolved the
+same way, for each setting of their parameters.
+
+checkov, the IaC scanner, must report no failed check: the checks the stack does not follow are skipped on their
+resources in the template, each with its reason, and the list of them is pinned here.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +33,8 @@ from cfnlint.decode import decode
 from ddb_iceberg.definitions import aws_deployment
 from ddb_iceberg.resources.emr_serverless import EmrServerlessMergeRunner
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "deploy" / "ddb-iceberg.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "deploy" / "ddb-iceberg.yaml"
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
 Template = dict[str, Any]
@@ -56,6 +63,20 @@ JOB_GLUE_ACTIONS = {
 }
 # PyIceberg on the Dagster side only reads.
 DAGSTER_GLUE_ACTIONS = {"glue:GetDatabase", "glue:GetTable"}
+# Lake Formation's side of the same calls, when the account uses its permissions (LakeFormationGrants=true).
+# GetDatabase needs DESCRIBE on the database, CreateTable CREATE_TABLE; nothing alters the database.
+JOB_LAKE_FORMATION_DATABASE = frozenset({"CREATE_TABLE", "DESCRIBE"})
+# GetTable(s) DESCRIBE, UpdateTable ALTER; SELECT, INSERT and DELETE are what the job does to the rows.
+JOB_LAKE_FORMATION_TABLES = frozenset({"ALTER", "DELETE", "DESCRIBE", "INSERT", "SELECT"})
+# CreateTable (and UpdateTable) of a table located in the registered warehouse location.
+JOB_LAKE_FORMATION_LOCATION = frozenset({"DATA_LOCATION_ACCESS"})
+DAGSTER_LAKE_FORMATION_DATABASE = frozenset({"DESCRIBE"})
+DAGSTER_LAKE_FORMATION_TABLES = frozenset({"DESCRIBE", "SELECT"})
+# Where DynamoDB writes an export under the prefix (<prefix>/AWSDynamoDB/<export id>/...): the only objects export
+# housekeeping may delete, and the only principal that may. Housekeeping runs on the Dagster side (the upkeep asset
+# and `ddb-iceberg maintain --source`, boto3's DeleteObjects); the Spark job never deletes an export.
+EXPORT_DELETE_RESOURCE = "${ExportBucket.Arn}/${ExportPrefix}/AWSDynamoDB/*"
+EXPORT_HOUSEKEEPER = DAGSTER_POLICY
 # Actions IAM authorizes on `Resource: "*"` only (no resource type in the Service Authorization Reference).
 STAR_ONLY_ACTIONS = frozenset({"dynamodb:ListExports"})
 OUTPUT_ENV_VARS = {
@@ -90,6 +111,11 @@ WILDCARD_ALLOW_LIST: list[tuple[re.Pattern[str], frozenset[str] | None, str]] = 
         ),
         None,
         "objects under one named prefix of one of the stack's buckets",
+    ),
+    (
+        re.compile(rf"^{re.escape(EXPORT_DELETE_RESOURCE)}$"),
+        frozenset({"s3:DeleteObject"}),
+        "export housekeeping deletes the exports DynamoDB wrote under the export prefix",
     ),
     (
         re.compile(rf"^{_arn('logs')}log-group:\$\{{EmrLogGroup\}}:\*$"),
@@ -424,6 +450,64 @@ def check_export_listing_is_prefixed(template: Template) -> list[str]:
     return problems
 
 
+_BUCKET_OF_OBJECTS = re.compile(r"^\$\{(?P<bucket>\w+)\.Arn\}/")
+
+
+def _whole_bucket(rule: dict[str, Any]) -> bool:
+    return rule.get("Status") == "Enabled" and "Prefix" not in rule and "Filter" not in rule
+
+
+def check_deletable_buckets_are_versioned(template: Template) -> list[str]:
+    """Every bucket a role may delete objects from is versioned, the warehouse bucket included, so a wrong delete can
+    be undone; every versioned bucket expires noncurrent versions and the delete markers they leave, and still aborts
+    incomplete multipart uploads, all over the whole bucket, so what versioning keeps stays bounded."""
+    problems = []
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    deleted_from: dict[str, set[str]] = {"WarehouseBucket": set()}
+    for location, statement in allow_statements(template):
+        if any(matches(action, "s3:DeleteObject", ignore_case=True) for action in actions_of(statement)):
+            for resource in map(render, as_list(statement.get("Resource"))):
+                if match := _BUCKET_OF_OBJECTS.match(resource):
+                    deleted_from.setdefault(match["bucket"], set()).add(location)
+    for name, deleters in deleted_from.items():
+        status = buckets.get(name, {}).get("Properties", {}).get("VersioningConfiguration", {}).get("Status")
+        if status != "Enabled":
+            who = f"; {', '.join(sorted(deleters))} may delete from it" if deleters else ""
+            problems.append(f"{name}: versioning is {status!r}, not Enabled{who}")
+    for name, body in buckets.items():
+        props = body.get("Properties", {})
+        if props.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+            continue
+        rules = [rule for rule in props.get("LifecycleConfiguration", {}).get("Rules", []) if _whole_bucket(rule)]
+        if not any("NoncurrentDays" in rule.get("NoncurrentVersionExpiration", {}) for rule in rules):
+            problems.append(f"{name}: versioned, but no rule expires noncurrent versions over the whole bucket")
+        if not any(rule.get("ExpiredObjectDeleteMarker") is True for rule in rules):
+            problems.append(f"{name}: versioned, but no rule removes expired delete markers over the whole bucket")
+        if not any("DaysAfterInitiation" in rule.get("AbortIncompleteMultipartUpload", {}) for rule in rules):
+            problems.append(f"{name}: no rule aborts incomplete multipart uploads over the whole bucket")
+    return problems
+
+
+def check_object_deletes_are_limited(template: Template) -> list[str]:
+    """Only EXPORT_HOUSEKEEPER may delete exports (housekeeping of the applied ones), and only in DynamoDB's own
+    folder under the export prefix; nobody may delete an object version, which would make any delete final."""
+    problems = []
+    for location, statement in allow_statements(template):
+        for action in actions_of(statement):
+            if matches(action, "s3:DeleteObjectVersion", ignore_case=True):
+                problems.append(f"{location}: {action!r} allows s3:DeleteObjectVersion (deletes past versioning)")
+            if not matches(action, "s3:DeleteObject", ignore_case=True):
+                continue
+            for resource in map(render, as_list(statement.get("Resource"))):
+                if not resource.startswith("${ExportBucket.Arn}"):
+                    continue
+                if location.split("/")[0].split("[")[0] != EXPORT_HOUSEKEEPER:
+                    problems.append(f"{location}: may delete exports ({resource!r}); only {EXPORT_HOUSEKEEPER} does")
+                elif resource != EXPORT_DELETE_RESOURCE:
+                    problems.append(f"{location}: deletes exports on {resource!r}, not only {EXPORT_DELETE_RESOURCE!r}")
+    return problems
+
+
 def check_output_descriptions(template: Template) -> list[str]:
     """Every output's description starts with the environment variable it feeds (or `-`), then ': '."""
     problems = []
@@ -455,11 +539,15 @@ OTHER_APPLICATION_ARN = f"arn:aws:emr-serverless:{REGION}:{ACCOUNT}:/application
 JOB_RUN_ARN = f"{APPLICATION_ARN}/jobruns/00fexamplerun0001"
 JOB_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{STACK}-EmrJobRole-AB12CD34"
 LOG_GROUP = f"/aws/emr-serverless/ddb-iceberg-{STACK}"
+# The role a Dagster deployment runs as, outside the stack (parameter DagsterRoleArn).
+DAGSTER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/dagster-code-location"
+EXPORT_ID = "01700000000000-abcd1234"
 
 
 @dataclass
 class Deployed:
-    """A template as CloudFormation deploys it for some parameters: each `Fn::If` decided, `AWS::NoValue` gone."""
+    """A template as CloudFormation deploys it for some parameters: each `Fn::If` decided, `AWS::NoValue` gone, and
+    the resources and outputs whose Condition fails left out."""
 
     template: Template
     parameters: dict[str, str]
@@ -524,7 +612,15 @@ def deploy(template: Template, **overrides: str) -> Deployed:
             return [child for child in map(walk, node) if child != NO_VALUE]
         return node
 
-    return Deployed(walk(template), parameters)
+    deployed = walk(template)
+    # A resource or output whose Condition does not hold is not created.
+    for section in set(deployed) & {"Resources", "Outputs"}:
+        deployed[section] = {
+            name: body
+            for name, body in deployed[section].items()
+            if "Condition" not in body or holds(conditions[body["Condition"]])
+        }
+    return Deployed(deployed, parameters)
 
 
 def concrete(value: Any, names: dict[str, str]) -> str:
@@ -660,6 +756,8 @@ def job_role_refusals(parameters: dict[str, str]) -> list[Call]:
     db, table, prefix = parameters["GlueDatabaseName"], parameters["IcebergTableName"], parameters["ExportPrefix"]
     catalog, database, default = _glue("catalog"), _glue(f"database/{db}"), _glue("database/default")
     table_arn, other = _glue(f"table/{db}/{table}"), _glue("database/other")
+    export_object = _s3(EXPORT_BUCKET, f"{prefix}/AWSDynamoDB/{EXPORT_ID}/manifest-summary.json")
+    data_file = _s3(WAREHOUSE_BUCKET, f"warehouse/{db}.db/{table}/data/00000-0-1a2b.parquet")
     return [
         Call("drop the table", "glue:DeleteTable", (catalog, database, table_arn)),
         *(
@@ -680,19 +778,46 @@ def job_role_refusals(parameters: dict[str, str]) -> list[Call]:
         Call("change the default database", "glue:UpdateDatabase", (catalog, default)),
         Call("delete the default database", "glue:DeleteDatabase", (catalog, default)),
         Call("write into the exports", "s3:PutObject", (_s3(EXPORT_BUCKET, f"{prefix}/AWSDynamoDB/x"),)),
+        Call(
+            "delete an applied export (export housekeeping runs on the Dagster side)",
+            "s3:DeleteObject",
+            (_s3(EXPORT_BUCKET, f"{prefix}/AWSDynamoDB/{EXPORT_ID}/data/0a1b2c3d.json.gz"), export_object),
+        ),
+        Call("delete what is not an export under the prefix", "s3:DeleteObject", (_s3(EXPORT_BUCKET, f"{prefix}/x"),)),
+        Call(
+            "delete exports outside the prefix",
+            "s3:DeleteObject",
+            (_s3(EXPORT_BUCKET, f"other/AWSDynamoDB/{EXPORT_ID}/manifest-summary.json"),),
+        ),
+        Call("delete an export for good (past versioning)", "s3:DeleteObjectVersion", (export_object,)),
+        Call("delete a table file for good (past versioning)", "s3:DeleteObjectVersion", (data_file,)),
         Call("change its own code", "s3:PutObject", (_s3(ARTIFACTS_BUCKET, "code/0123abcd/entry_point.py"),)),
         Call("list all of the export bucket", "s3:ListBucket", (_s3(EXPORT_BUCKET),), {"s3:prefix": ""}),
         Call("read the source table", "dynamodb:Scan", (f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/x",)),
     ]
 
 
+# The calls the EMR Serverless runner makes on the application only under a setting, each with the stack parameter
+# mirroring that setting: start_application starts a stopped application; stop_application first lists the job
+# runs active on it (paginated ListJobRuns) and stops it only when no other one is active.
+APPLICATION_LIFECYCLE_CALLS = (
+    ("emr-serverless:StartApplication", "RunnerStartsApplication", "start the stopped application"),
+    ("emr-serverless:ListJobRuns", "RunnerStopsApplication", "before stopping it, list the job runs active on it"),
+    ("emr-serverless:StopApplication", "RunnerStopsApplication", "stop it when no other job run is active"),
+)
+
+
 def orchestrator_calls(parameters: dict[str, str]) -> list[Call]:
     """What the Dagster code location calls: the exporter, the EMR Serverless runner (through Dagster Pipes),
-    and PyIceberg's Glue catalog for status and checks."""
+    PyIceberg's Glue catalog for status and checks, and export housekeeping (table upkeep; the CLI's
+    `maintain --source` makes the same calls)."""
     db, table, prefix = parameters["GlueDatabaseName"], parameters["IcebergTableName"], parameters["ExportPrefix"]
     catalog, database, table_arn = _glue("catalog"), _glue(f"database/{db}"), _glue(f"table/{db}/{table}")
     source = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{parameters['DynamoDBTableName']}"
     export_object = _s3(EXPORT_BUCKET, f"{prefix}/AWSDynamoDB/0123-ab/manifest-files.json")
+    old_export = f"{prefix}/AWSDynamoDB/{EXPORT_ID}"
+    # An incremental export's data files are in the shared data folder; a full export's in its own data/ folder.
+    shared_data_file = _s3(EXPORT_BUCKET, f"{prefix}/AWSDynamoDB/data/0a1b2c3d.json.gz")
     code = _s3(ARTIFACTS_BUCKET, "code/0123abcd/ddb_iceberg_job.zip")
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{LOG_GROUP}:*"
     return [
@@ -713,6 +838,11 @@ def orchestrator_calls(parameters: dict[str, str]) -> list[Call]:
         Call("watch the job run", "emr-serverless:GetJobRun", (JOB_RUN_ARN,)),
         Call("cancel it", "emr-serverless:CancelJobRun", (JOB_RUN_ARN,)),
         Call("link its dashboard", "emr-serverless:GetDashboardForJobRun", (JOB_RUN_ARN,)),
+        *(
+            Call(why, action, (APPLICATION_ARN,))
+            for action, parameter, why in APPLICATION_LIFECYCLE_CALLS
+            if parameters[parameter] == "true"
+        ),
         Call("Pipes reads the job's messages", "logs:GetLogEvents", (_log_stream("x/SPARK_DRIVER/stdout"),)),
         Call("Pipes reads the job's messages", "logs:FilterLogEvents", (group,)),
         Call("Pipes checks the stream exists", "logs:DescribeLogStreams", (group,)),
@@ -721,25 +851,70 @@ def orchestrator_calls(parameters: dict[str, str]) -> list[Call]:
             "and its metadata", "s3:GetObject", (_s3(WAREHOUSE_BUCKET, f"warehouse/{db}.db/{table}/metadata/1.json"),)
         ),
         Call("and its metadata", "s3:ListBucket", (_s3(WAREHOUSE_BUCKET),)),
+        Call(
+            "housekeeping lists the export folders",
+            "s3:ListBucket",
+            (_s3(EXPORT_BUCKET),),
+            {"s3:prefix": f"{prefix}/AWSDynamoDB/"},
+        ),
+        Call("and each old one", "s3:ListBucket", (_s3(EXPORT_BUCKET),), {"s3:prefix": f"{old_export}/"}),
+        Call("and a full export's data", "s3:ListBucket", (_s3(EXPORT_BUCKET),), {"s3:prefix": f"{old_export}/data/"}),
+        Call("reads its manifests", "s3:GetObject", (_s3(EXPORT_BUCKET, f"{old_export}/manifest-summary.json"),)),
+        Call("HeadObject: the size of a data file in the shared folder", "s3:GetObject", (shared_data_file,)),
+        Call(
+            "DeleteObjects: s3:DeleteObject on each key of the batch",
+            "s3:DeleteObject",
+            (
+                shared_data_file,
+                _s3(EXPORT_BUCKET, f"{old_export}/data/4e5f6a7b.json.gz"),
+                _s3(EXPORT_BUCKET, f"{old_export}/manifest-summary.json"),
+                _s3(EXPORT_BUCKET, f"{old_export}/manifest-files.json"),
+                _s3(EXPORT_BUCKET, f"{old_export}/_started"),
+            ),
+        ),
     ]
 
 
 def orchestrator_refusals(parameters: dict[str, str]) -> list[Call]:
     """What no code path of the Dagster side calls, so the policy must not allow it."""
-    db, table = parameters["GlueDatabaseName"], parameters["IcebergTableName"]
+    db, table, prefix = parameters["GlueDatabaseName"], parameters["IcebergTableName"], parameters["ExportPrefix"]
     catalog, database, table_arn = _glue("catalog"), _glue(f"database/{db}"), _glue(f"table/{db}/{table}")
     source = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{parameters['DynamoDBTableName']}"
+    export_object = _s3(EXPORT_BUCKET, f"{prefix}/AWSDynamoDB/{EXPORT_ID}/manifest-summary.json")
     return [
         Call("list exports in another Region", "dynamodb:ListExports", ("*",), {"aws:RequestedRegion": "us-east-1"}),
         Call("read the source table's items", "dynamodb:Scan", (source,)),
         Call("export another table", "dynamodb:ExportTableToPointInTime", (source + "-other",)),
         Call("write the table's files", "s3:PutObject", (_s3(WAREHOUSE_BUCKET, f"warehouse/{db}.db/{table}/x"),)),
+        Call(
+            "housekeeping deletes what is not an export under the prefix",
+            "s3:DeleteObject",
+            (_s3(EXPORT_BUCKET, f"{prefix}/x"),),
+        ),
+        Call(
+            "delete exports outside the prefix",
+            "s3:DeleteObject",
+            (_s3(EXPORT_BUCKET, f"other/AWSDynamoDB/{EXPORT_ID}/manifest-summary.json"),),
+        ),
+        Call("delete an export for good (past versioning)", "s3:DeleteObjectVersion", (export_object,)),
+        Call(
+            "delete a table file (only the job does)",
+            "s3:DeleteObject",
+            (_s3(WAREHOUSE_BUCKET, f"warehouse/{db}.db/{table}/data/00000-0-1a2b.parquet"),),
+        ),
+        Call("delete the job's code", "s3:DeleteObject", (_s3(ARTIFACTS_BUCKET, "code/0123abcd/ddb_iceberg_job.zip"),)),
+        Call("list all of the export bucket", "s3:ListBucket", (_s3(EXPORT_BUCKET),), {"s3:prefix": ""}),
         Call("commit to the table (only the job does)", "glue:UpdateTable", (catalog, database, table_arn)),
         Call("create the table (only the job does)", "glue:CreateTable", (catalog, database, table_arn)),
         Call("read the default database", "glue:GetDatabase", (catalog, _glue("database/default"))),
         Call("run jobs on another application", "emr-serverless:StartJobRun", (OTHER_APPLICATION_ARN,)),
         Call(
             "pass the job role elsewhere", "iam:PassRole", (JOB_ROLE_ARN,), {"iam:PassedToService": "ec2.amazonaws.com"}
+        ),
+        *(
+            Call(f"{why}, which the runner does not ({parameter}=false)", action, (APPLICATION_ARN,))
+            for action, parameter, why in APPLICATION_LIFECYCLE_CALLS
+            if parameters[parameter] != "true"
         ),
     ]
 
@@ -756,26 +931,123 @@ def check_job_role_real_run(template: Template) -> list[str]:
 
 
 def check_orchestrator_real_run(template: Template) -> list[str]:
-    """The Dagster policy allows every call the code location makes, and none of those no code path makes."""
-    deployed = deploy(template)
-    needed, refused = orchestrator_calls(deployed.parameters), orchestrator_refusals(deployed.parameters)
-    return _audit(deployed, DAGSTER_POLICY, needed, refused)
+    """The Dagster policy allows every call the code location makes, and none of those no code path makes, for
+    each setting of the parameters mirroring the runner's start_application / stop_application."""
+    problems: list[str] = []
+    for starts, stops in itertools.product(["false", "true"], repeat=2):
+        deployed = deploy(template, RunnerStartsApplication=starts, RunnerStopsApplication=stops)
+        needed, refused = orchestrator_calls(deployed.parameters), orchestrator_refusals(deployed.parameters)
+        variant = f"RunnerStartsApplication={starts}, RunnerStopsApplication={stops}"
+        problems.extend(f"{variant}: {problem}" for problem in _audit(deployed, DAGSTER_POLICY, needed, refused))
+    return problems
 
 
 def check_application_lifecycle(template: Template) -> list[str]:
-    """StartApplication / StopApplication: Dagster may call each exactly when the parameter mirroring the runner's
-    setting says the runner does, on the stack's application only; the job role never."""
+    """StartApplication, and StopApplication with the ListJobRuns check before it: Dagster may call each exactly when
+    the parameter mirroring the runner's setting says the runner does, on the stack's application only; the job role
+    never."""
     problems = []
     for starts, stops in itertools.product(["false", "true"], repeat=2):
         deployed = deploy(template, RunnerStartsApplication=starts, RunnerStopsApplication=stops)
         variant = f"RunnerStartsApplication={starts}, RunnerStopsApplication={stops}"
-        for action, wanted in (("emr-serverless:StartApplication", starts), ("emr-serverless:StopApplication", stops)):
+        for action, parameter, _ in APPLICATION_LIFECYCLE_CALLS:
+            wanted = deployed.parameters[parameter]
             for principal in (DAGSTER_POLICY, JOB_ROLE):
                 expected = wanted == "true" and principal == DAGSTER_POLICY
                 if allowed(deployed, principal, Call("", action, (APPLICATION_ARN,))) != expected:
                     problems.append(f"{variant}: {principal} {'cannot' if expected else 'may'} {action}")
             if allowed(deployed, DAGSTER_POLICY, Call("", action, (OTHER_APPLICATION_ARN,))):
                 problems.append(f"{variant}: {DAGSTER_POLICY} may {action} on another application")
+    return problems
+
+
+def lake_formation_target(resource: dict[str, Any], names: dict[str, str]) -> str:
+    """A Lake Formation grant's resource as one string: database/<db>, table/<db>/<table or *>, location/<S3 ARN>;
+    `elsewhere` when its catalog is not this account's."""
+    [(kind, spec)] = resource.items()
+    if concrete(spec.get("CatalogId", ""), names) != ACCOUNT:
+        return f"elsewhere: {kind} {json.dumps(spec, sort_keys=True)}"
+    if kind == "Database":
+        return f"database/{concrete(spec['Name'], names)}"
+    if kind == "Table":
+        table = "*" if "TableWildcard" in spec else concrete(spec["Name"], names)
+        return f"table/{concrete(spec['DatabaseName'], names)}/{table}"
+    if kind == "DataLocation":
+        return f"location/{concrete(spec['ResourceArn'], names)}"
+    return f"{kind}: {json.dumps(spec, sort_keys=True)}"
+
+
+def expected_lake_formation_grants(parameters: dict[str, str]) -> dict[tuple[str, str], frozenset[str]]:
+    """(principal, resource) -> permissions, when LakeFormationGrants is true."""
+    db, dagster = parameters["GlueDatabaseName"], parameters["DagsterRoleArn"]
+    grants = {
+        (JOB_ROLE_ARN, f"database/{db}"): JOB_LAKE_FORMATION_DATABASE,
+        (JOB_ROLE_ARN, f"table/{db}/*"): JOB_LAKE_FORMATION_TABLES,
+        (JOB_ROLE_ARN, f"location/{_s3(WAREHOUSE_BUCKET, 'warehouse')}"): JOB_LAKE_FORMATION_LOCATION,
+    }
+    if dagster:
+        grants[(dagster, f"database/{db}")] = DAGSTER_LAKE_FORMATION_DATABASE
+        grants[(dagster, f"table/{db}/*")] = DAGSTER_LAKE_FORMATION_TABLES
+    return grants
+
+
+def lake_formation_problems(deployed: Deployed) -> list[str]:
+    """Against what this deployment's parameters call for: the locations registered, each grant's permissions (none
+    with the grant option), and each data location grant made after its location's registration."""
+    names = deployed.names()
+    resources = deployed.template["Resources"]
+    problems = []
+    registrations = {
+        concrete(body["Properties"]["ResourceArn"], names): name
+        for name, body in resources_of_type(deployed.template, "AWS::LakeFormation::Resource").items()
+    }
+    wanted_on = deployed.parameters["LakeFormationGrants"] == "true"
+    wanted_locations = {_s3(WAREHOUSE_BUCKET, "warehouse")} if wanted_on else set()
+    if set(registrations) != wanted_locations:
+        problems.append(f"registered locations {sorted(registrations)}, expected {sorted(wanted_locations)}")
+    granted: dict[tuple[str, str], frozenset[str]] = {}
+    for name, body in resources_of_type(deployed.template, "AWS::LakeFormation::PrincipalPermissions").items():
+        props = body["Properties"]
+        principal = concrete(props["Principal"]["DataLakePrincipalIdentifier"], names)
+        target = lake_formation_target(props["Resource"], names)
+        granted[(principal, target)] = granted.get((principal, target), frozenset()) | frozenset(props["Permissions"])
+        if props.get("PermissionsWithGrantOption"):
+            problems.append(f"{name}: grants {props['PermissionsWithGrantOption']} with the grant option")
+        if target.startswith("location/"):
+            registration = registrations.get(target.removeprefix("location/"))
+            if registration is None or registration not in as_list(body.get("DependsOn")):
+                problems.append(f"{name}: does not depend on its location's registration ({registration})")
+    problems.extend(
+        f"{name}: {body['Type']} is none of the expected Lake Formation resources"
+        for name, body in resources.items()
+        if str(body.get("Type", "")).startswith("AWS::LakeFormation::")
+        and body["Type"] not in {"AWS::LakeFormation::Resource", "AWS::LakeFormation::PrincipalPermissions"}
+    )
+    wanted = expected_lake_formation_grants(deployed.parameters) if wanted_on else {}
+    for principal, target in sorted(set(granted) | set(wanted)):
+        has, needs = granted.get((principal, target), frozenset()), wanted.get((principal, target), frozenset())
+        if has != needs:
+            problems.append(
+                f"{principal or '(no principal)'} on {target}: granted {sorted(has)}, expected {sorted(needs)}"
+            )
+    return problems
+
+
+def check_lake_formation_grants(template: Template) -> list[str]:
+    """The Lake Formation part exists only under its parameter: nothing by default, nor without LakeFormationGrants
+    even when DagsterRoleArn is set; with it, exactly the grants the calls above need, the Dagster role's only when
+    given."""
+    problems: list[str] = []
+    for grants_on, dagster_role in itertools.product(["false", "true"], ["", DAGSTER_ROLE_ARN]):
+        variant = f"LakeFormationGrants={grants_on}, DagsterRoleArn={dagster_role or '(none)'}"
+        deployed = deploy(template, LakeFormationGrants=grants_on, DagsterRoleArn=dagster_role)
+        problems.extend(f"{variant}: {problem}" for problem in lake_formation_problems(deployed))
+    defaults = deploy(template)
+    problems.extend(
+        f"defaults: {name} is deployed"
+        for name, body in defaults.template["Resources"].items()
+        if str(body.get("Type", "")).startswith("AWS::LakeFormation::")
+    )
     return problems
 
 
@@ -791,10 +1063,13 @@ CHECKERS: list[Callable[[Template], list[str]]] = [
     check_dynamodb_actions,
     check_glue_actions,
     check_export_listing_is_prefixed,
+    check_deletable_buckets_are_versioned,
+    check_object_deletes_are_limited,
     check_output_descriptions,
     check_job_role_real_run,
     check_orchestrator_real_run,
     check_application_lifecycle,
+    check_lake_formation_grants,
 ]
 
 
@@ -823,6 +1098,78 @@ def test_cfn_lint_catches_a_broken_template(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text(text.replace("      Type: SPARK\n", "      Type: SPARK\n      NotAProperty: true\n"))
     assert any("NotAProperty" in finding for finding in _lint(broken))
+
+
+# checkov runs from its own virtualenv (`make checkov` builds it; `make test` passes its path), because it pins
+# boto3 and others far below what the project runs with.
+CHECKOV = Path(os.environ.get("DDB_ICEBERG_CHECKOV", REPO_ROOT / ".venv-checkov" / "bin" / "checkov"))
+# The checks the stack does not follow on purpose, each skipped on its resource in the template with the reason:
+# server access logs would need a fourth bucket; the artifacts bucket holds nothing an overwrite loses; the log
+# group keeps CloudWatch's default encryption rather than bring in a KMS key.
+CHECKOV_SKIPS = {
+    ("CKV_AWS_18", "AWS::S3::Bucket.ExportBucket"),
+    ("CKV_AWS_18", "AWS::S3::Bucket.WarehouseBucket"),
+    ("CKV_AWS_18", "AWS::S3::Bucket.ArtifactsBucket"),
+    ("CKV_AWS_21", "AWS::S3::Bucket.ArtifactsBucket"),
+    ("CKV_AWS_158", "AWS::Logs::LogGroup.EmrLogGroup"),
+}
+CHECKOV_NO_COMMENT = "No comment provided"  # what checkov reports for a skip without one
+
+
+def run_checkov(directory: Path) -> dict[str, Any]:
+    """checkov's JSON report on the CloudFormation templates of `directory`. Offline: no download of Prisma Cloud's
+    guidelines, no version check."""
+    assert CHECKOV.is_file(), f"checkov is not installed at {CHECKOV}: `make checkov` installs it in .venv-checkov"
+    command = [str(CHECKOV), "-d", str(directory), "--framework", "cloudformation", "-o", "json", "--skip-download"]
+    environment = os.environ | {"CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+    completed = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
+    # checkov exits 1 when a check fails: the report says which.
+    assert completed.returncode in (0, 1), completed.stderr
+    report: dict[str, Any] = json.loads(completed.stdout)
+    return report
+
+
+def checkov_problems(report: dict[str, Any]) -> list[str]:
+    """Failed checks and parsing errors; skips other than CHECKOV_SKIPS, or without a reason; a scan of nothing."""
+    results = report.get("results", {})
+    problems = [
+        f"{check['check_id']} failed for {check['resource']}: {check['check_name']}"
+        for check in results.get("failed_checks", [])
+    ]
+    problems.extend(f"checkov could not parse {path}" for path in results.get("parsing_errors", []))
+    for check in results.get("skipped_checks", []):
+        skip = (check["check_id"], check["resource"])
+        reason = str(check.get("check_result", {}).get("suppress_comment", "")).strip()
+        if skip not in CHECKOV_SKIPS:
+            problems.append(f"{skip[0]} is skipped for {skip[1]}, which CHECKOV_SKIPS does not list")
+        if reason in ("", CHECKOV_NO_COMMENT):
+            problems.append(f"{skip[0]} is skipped for {skip[1]} without a reason")
+    if not results.get("passed_checks"):
+        problems.append(f"checkov passed no check: did it find the template? summary {report.get('summary')}")
+    return problems
+
+
+def test_checkov_reports_no_failed_check() -> None:
+    """On deploy/, as `make checkov` runs it. Fails, not skips, when checkov is missing."""
+    report = run_checkov(TEMPLATE_PATH.parent)
+    assert checkov_problems(report) == []
+    skipped = {(check["check_id"], check["resource"]) for check in report["results"]["skipped_checks"]}
+    assert skipped == CHECKOV_SKIPS  # every listed skip is still needed
+
+
+def test_checkov_catches_a_weakened_template(template: Template, tmp_path: Path) -> None:
+    """The checkov test above can fail: an unversioned warehouse bucket, a skip with no reason, and a skip that is
+    not listed are each reported."""
+    weakened = copy.deepcopy(template)
+    del weakened["Resources"]["WarehouseBucket"]["Properties"]["VersioningConfiguration"]
+    del weakened["Resources"]["EmrLogGroup"]["Metadata"]["checkov"]["skip"][0]["comment"]
+    skip_versioning = {"id": "CKV_AWS_21", "comment": "reason enough"}
+    weakened["Resources"]["ExportBucket"]["Metadata"]["checkov"]["skip"].append(skip_versioning)
+    (tmp_path / "ddb-iceberg.json").write_text(json.dumps(weakened))
+    problems = checkov_problems(run_checkov(tmp_path))
+    assert any(p.startswith("CKV_AWS_21 failed for AWS::S3::Bucket.WarehouseBucket") for p in problems), problems
+    assert "CKV_AWS_158 is skipped for AWS::Logs::LogGroup.EmrLogGroup without a reason" in problems
+    assert "CKV_AWS_21 is skipped for AWS::S3::Bucket.ExportBucket, which CHECKOV_SKIPS does not list" in problems
 
 
 @pytest.mark.parametrize("checker", CHECKERS, ids=lambda checker: checker.__name__)
@@ -1021,6 +1368,8 @@ _ENCRYPTION: KeyPath = [*_BUCKET, "Properties", "BucketEncryption", "ServerSideE
 _APP: KeyPath = ["Resources", "EmrApplication", "Properties"]
 _TRUST: KeyPath = ["Resources", JOB_ROLE, "Properties", "AssumeRolePolicyDocument", "Statement", 0]
 _TLS: KeyPath = ["Resources", "ArtifactsBucketPolicy", "Properties", "PolicyDocument", "Statement", 0]
+_RULES: KeyPath = [*_BUCKET, "Properties", "LifecycleConfiguration", "Rules"]
+_JOB_TABLES_GRANT: KeyPath = ["Resources", "JobRoleTablesGrant", "Properties"]
 
 MUTATIONS = [
     pytest.param(
@@ -1438,6 +1787,25 @@ MUTATIONS = [
         id="stop-application-on-the-wrong-condition",
     ),
     pytest.param(
+        _edit_statement(DAGSTER_POLICY, "StopApplication", _drop_action("emr-serverless:ListJobRuns")),
+        check_application_lifecycle,
+        "RunnerStartsApplication=false, RunnerStopsApplication=true: DagsterManagedPolicy cannot "
+        "emr-serverless:ListJobRuns",
+        id="stop-application-without-list-job-runs",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "StopApplication", _drop_action("emr-serverless:ListJobRuns")),
+        check_orchestrator_real_run,
+        f"RunnerStopsApplication=true: DagsterManagedPolicy: cannot emr-serverless:ListJobRuns on {APPLICATION_ARN}",
+        id="runner-cannot-check-for-active-job-runs",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "RunJobs", _append_action("emr-serverless:ListJobRuns")),
+        check_orchestrator_real_run,
+        "RunnerStopsApplication=false: DagsterManagedPolicy: may emr-serverless:ListJobRuns",
+        id="list-job-runs-without-stop-application",
+    ),
+    pytest.param(
         _edit_statement(
             DAGSTER_POLICY,
             "StartApplication",
@@ -1461,6 +1829,251 @@ MUTATIONS = [
         check_application_lifecycle,
         "EmrJobRole may emr-serverless:StopApplication",
         id="job-role-stops-the-application",
+    ),
+    pytest.param(
+        _delete([*_BUCKET, "Properties", "VersioningConfiguration"]),
+        check_deletable_buckets_are_versioned,
+        "WarehouseBucket: versioning is None, not Enabled",
+        id="warehouse-unversioned",
+    ),
+    pytest.param(
+        _set(["Resources", "ExportBucket", "Properties", "VersioningConfiguration", "Status"], "Suspended"),
+        check_deletable_buckets_are_versioned,
+        f"ExportBucket: versioning is 'Suspended', not Enabled; {DAGSTER_POLICY}[DeleteAppliedExports]",
+        id="export-bucket-versioning-suspended",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "WriteJobLogs", _append_action("s3:DeleteObject")),
+        check_deletable_buckets_are_versioned,
+        "ArtifactsBucket: versioning is None, not Enabled; EmrJobRole/ddb-iceberg-merge-job[WriteJobLogs]",
+        id="deletes-in-an-unversioned-bucket",
+    ),
+    pytest.param(
+        _delete([*_RULES, 0, "NoncurrentVersionExpiration"]),
+        check_deletable_buckets_are_versioned,
+        "WarehouseBucket: versioned, but no rule expires noncurrent versions",
+        id="noncurrent-versions-kept-forever",
+    ),
+    pytest.param(
+        _set([*_RULES, 0, "Prefix"], "warehouse/"),
+        check_deletable_buckets_are_versioned,
+        "no rule expires noncurrent versions over the whole bucket",
+        id="noncurrent-versions-expire-under-one-prefix-only",
+    ),
+    pytest.param(
+        _set([*_RULES, 0, "Status"], "Disabled"),
+        check_deletable_buckets_are_versioned,
+        "no rule expires noncurrent versions",
+        id="noncurrent-expiry-disabled",
+    ),
+    pytest.param(
+        _delete([*_RULES, 0, "ExpiredObjectDeleteMarker"]),
+        check_deletable_buckets_are_versioned,
+        "WarehouseBucket: versioned, but no rule removes expired delete markers",
+        id="delete-markers-pile-up",
+    ),
+    pytest.param(
+        _delete(["Resources", "ExportBucket", "Properties", "LifecycleConfiguration", "Rules", 1]),
+        check_deletable_buckets_are_versioned,
+        "ExportBucket: no rule aborts incomplete multipart uploads",
+        id="export-multipart-uploads-kept",
+    ),
+    pytest.param(
+        _edit_statement(
+            DAGSTER_POLICY, "DeleteAppliedExports", _set_resource({"Fn::Sub": "${ExportBucket.Arn}/${ExportPrefix}/*"})
+        ),
+        check_object_deletes_are_limited,
+        f"{DAGSTER_POLICY}[DeleteAppliedExports]: deletes exports on '${{ExportBucket.Arn}}/${{ExportPrefix}}/*', not",
+        id="export-housekeeping-deletes-the-whole-prefix",
+    ),
+    pytest.param(
+        _edit_statement(
+            DAGSTER_POLICY, "DeleteAppliedExports", _set_resource({"Fn::Sub": "${ExportBucket.Arn}/${ExportPrefix}/*"})
+        ),
+        check_orchestrator_real_run,
+        f"{DAGSTER_POLICY}: may s3:DeleteObject on arn:aws:s3:::ddb-iceberg-exportbucket-1a2b3c/ddb-exports/x",
+        id="export-housekeeping-deletes-what-is-not-an-export",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "DeleteAppliedExports", _set_resource({"Fn::Sub": "${ExportBucket.Arn}/*"})),
+        check_object_deletes_are_limited,
+        "deletes exports on '${ExportBucket.Arn}/*'",
+        id="export-housekeeping-deletes-the-whole-bucket",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "DeleteAppliedExports", _set_resource({"Fn::Sub": "${ExportBucket.Arn}/*"})),
+        check_orchestrator_real_run,
+        "may s3:DeleteObject on arn:aws:s3:::ddb-iceberg-exportbucket-1a2b3c/other/AWSDynamoDB/",
+        id="export-housekeeping-deletes-outside-the-prefix",
+    ),
+    pytest.param(
+        _drop_statement(DAGSTER_POLICY, "DeleteAppliedExports"),
+        check_orchestrator_real_run,
+        f"{DAGSTER_POLICY}: cannot s3:DeleteObject on arn:aws:s3:::ddb-iceberg-exportbucket-1a2b3c/ddb-exports/"
+        "AWSDynamoDB/data/",
+        id="dagster-cannot-delete-applied-exports",
+    ),
+    pytest.param(
+        _edit_statement(
+            DAGSTER_POLICY,
+            "ListExports",
+            lambda statement: statement.update(
+                Condition={"StringLike": {"s3:prefix": [{"Ref": "ExportPrefix"}, {"Fn::Sub": "${ExportPrefix}/"}]}}
+            ),
+        ),
+        check_orchestrator_real_run,
+        f"{DAGSTER_POLICY}: cannot s3:ListBucket on arn:aws:s3:::ddb-iceberg-exportbucket-1a2b3c "
+        "(housekeeping lists the export folders)",
+        id="housekeeping-cannot-list-export-folders",
+    ),
+    pytest.param(
+        _edit_statement(
+            DAGSTER_POLICY,
+            "ReadExports",
+            _set_resource({"Fn::Sub": "${ExportBucket.Arn}/${ExportPrefix}/AWSDynamoDB/*/manifest-*"}),
+        ),
+        check_orchestrator_real_run,
+        f"{DAGSTER_POLICY}: cannot s3:GetObject on arn:aws:s3:::ddb-iceberg-exportbucket-1a2b3c/ddb-exports/"
+        "AWSDynamoDB/data/0a1b2c3d.json.gz (HeadObject",
+        id="housekeeping-cannot-size-data-files",
+    ),
+    pytest.param(
+        _add_statement(
+            JOB_ROLE,
+            {
+                "Sid": "DeleteAppliedExports",
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": {"Fn::Sub": EXPORT_DELETE_RESOURCE},
+            },
+        ),
+        check_object_deletes_are_limited,
+        f"{JOB_ROLE}/ddb-iceberg-merge-job[DeleteAppliedExports]: may delete exports ('{EXPORT_DELETE_RESOURCE}'); "
+        f"only {DAGSTER_POLICY} does",
+        id="job-role-deletes-exports-again",
+    ),
+    pytest.param(
+        _add_statement(
+            JOB_ROLE,
+            {
+                "Sid": "DeleteAppliedExports",
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": {"Fn::Sub": EXPORT_DELETE_RESOURCE},
+            },
+        ),
+        check_job_role_real_run,
+        f"{JOB_ROLE}: may s3:DeleteObject on arn:aws:s3:::ddb-iceberg-exportbucket-1a2b3c/ddb-exports/AWSDynamoDB/",
+        id="job-role-may-delete-an-applied-export",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "ReadExports", _append_action("s3:DeleteObject")),
+        check_object_deletes_are_limited,
+        f"{JOB_ROLE}/ddb-iceberg-merge-job[ReadExports]: may delete exports "
+        f"('${{ExportBucket.Arn}}/${{ExportPrefix}}/*'); only {DAGSTER_POLICY} does",
+        id="job-role-deletes-exports",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "WriteExports", _append_action("s3:DeleteObject")),
+        check_object_deletes_are_limited,
+        f"{DAGSTER_POLICY}[WriteExports]: deletes exports on '${{ExportBucket.Arn}}/${{ExportPrefix}}/*', not only",
+        id="dagster-deletes-the-whole-export-prefix",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "WriteExports", _append_action("s3:DeleteObject")),
+        check_orchestrator_real_run,
+        f"{DAGSTER_POLICY}: may s3:DeleteObject on arn:aws:s3:::ddb-iceberg-exportbucket-1a2b3c/ddb-exports/x",
+        id="dagster-may-delete-what-is-not-an-export",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "ReadWarehouseObjects", _append_action("s3:DeleteObject")),
+        check_orchestrator_real_run,
+        f"{DAGSTER_POLICY}: may s3:DeleteObject on arn:aws:s3:::ddb-iceberg-warehousebucket-4d5e6f/warehouse/",
+        id="dagster-deletes-table-files",
+    ),
+    pytest.param(
+        _edit_statement(JOB_ROLE, "ReadWriteWarehouseObjects", _append_action("s3:DeleteObjectVersion")),
+        check_object_deletes_are_limited,
+        "'s3:DeleteObjectVersion' allows s3:DeleteObjectVersion",
+        id="table-files-deleted-past-versioning",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "DeleteAppliedExports", _append_action("s3:DeleteObjectVersion")),
+        check_orchestrator_real_run,
+        f"{DAGSTER_POLICY}: may s3:DeleteObjectVersion",
+        id="exports-deleted-past-versioning",
+    ),
+    pytest.param(
+        _edit_statement(DAGSTER_POLICY, "DeleteAppliedExports", _append_action("s3:DeleteObjectVersion")),
+        check_object_deletes_are_limited,
+        f"{DAGSTER_POLICY}[DeleteAppliedExports]: 's3:DeleteObjectVersion' allows s3:DeleteObjectVersion",
+        id="export-housekeeping-deletes-past-versioning",
+    ),
+    pytest.param(
+        _delete(["Resources", "JobRoleTablesGrant", "Condition"]),
+        check_lake_formation_grants,
+        f"LakeFormationGrants=false, DagsterRoleArn=(none): {JOB_ROLE_ARN} on table/dynamodb/*: granted ['ALTER'",
+        id="lake-formation-grant-unconditional",
+    ),
+    pytest.param(
+        _delete(["Resources", "WarehouseLocation", "Condition"]),
+        check_lake_formation_grants,
+        "LakeFormationGrants=false, DagsterRoleArn=(none): registered locations",
+        id="location-registered-unconditionally",
+    ),
+    pytest.param(
+        _set(["Conditions", "GrantLakeFormationPermissions"], {"Fn::Equals": ["true", "true"]}),
+        check_lake_formation_grants,
+        "defaults: WarehouseLocation is deployed",
+        id="lake-formation-always-on",
+    ),
+    pytest.param(
+        _set(["Resources", "DagsterTablesGrant", "Condition"], "GrantLakeFormationPermissions"),
+        check_lake_formation_grants,
+        "LakeFormationGrants=true, DagsterRoleArn=(none): (no principal) on table/dynamodb/*",
+        id="dagster-grant-without-a-dagster-role",
+    ),
+    pytest.param(
+        _set([*_JOB_TABLES_GRANT, "Permissions"], ["ALL"]),
+        check_lake_formation_grants,
+        f"{JOB_ROLE_ARN} on table/dynamodb/*: granted ['ALL']",
+        id="job-role-all-on-tables",
+    ),
+    pytest.param(
+        _set([*_JOB_TABLES_GRANT, "Permissions"], ["DELETE", "DESCRIBE", "INSERT", "SELECT"]),
+        check_lake_formation_grants,
+        "expected ['ALTER', 'DELETE', 'DESCRIBE', 'INSERT', 'SELECT']",
+        id="job-role-cannot-commit-under-lake-formation",
+    ),
+    pytest.param(
+        _set([*_JOB_TABLES_GRANT, "Resource", "Table", "DatabaseName"], "default"),
+        check_lake_formation_grants,
+        f"{JOB_ROLE_ARN} on table/default/*: granted",
+        id="job-role-tables-of-another-database",
+    ),
+    pytest.param(
+        _set(["Resources", "JobRoleDatabaseGrant", "Properties", "PermissionsWithGrantOption"], ["DESCRIBE"]),
+        check_lake_formation_grants,
+        "JobRoleDatabaseGrant: grants ['DESCRIBE'] with the grant option",
+        id="lake-formation-grant-option",
+    ),
+    pytest.param(
+        _set(["Resources", "DagsterTablesGrant", "Properties", "Permissions"], ["DESCRIBE", "INSERT", "SELECT"]),
+        check_lake_formation_grants,
+        f"{DAGSTER_ROLE_ARN} on table/dynamodb/*: granted ['DESCRIBE', 'INSERT', 'SELECT'], expected",
+        id="dagster-writes-under-lake-formation",
+    ),
+    pytest.param(
+        _delete(["Resources", "JobRoleWarehouseLocationGrant", "DependsOn"]),
+        check_lake_formation_grants,
+        "JobRoleWarehouseLocationGrant: does not depend on its location's registration (WarehouseLocation)",
+        id="location-granted-before-it-is-registered",
+    ),
+    pytest.param(
+        _delete(["Resources", "WarehouseLocation"]),
+        check_lake_formation_grants,
+        "LakeFormationGrants=true, DagsterRoleArn=(none): registered locations [], expected",
+        id="warehouse-location-not-registered",
     ),
     pytest.param(
         _set(["Outputs", "Warehouse", "Description"], "S3 warehouse of the Glue catalog's Iceberg tables."),

@@ -21,10 +21,12 @@ from ddb_iceberg.exports import ExportError, Gap
         ExportError(export="01-x", file="AWSDynamoDB/data/a.json.gz", line=7, problem="is not valid JSON"),
         ExportError(export="01-x", problem="has no manifest-summary.json"),
         GapError([Gap(datetime(2026, 1, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 2, tzinfo=UTC))]),
+        # A gap where an export is still running (or FAILED): the message names it.
+        GapError([Gap(datetime(2026, 1, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 2, tzinfo=UTC))], ["017672-0badc0de"]),
         SyncError("table t exists but was not created by ddb_iceberg"),
         KeyTypeError("key attribute 'pk' must hold one scalar type"),
     ],
-    ids=lambda error: type(error).__name__,
+    ids=lambda error: type(error).__name__ + ("-incomplete" if getattr(error, "incomplete", ()) else ""),
 )
 def test_an_error_comes_back_as_itself(error: DdbIcebergError) -> None:
     line = error_record(error)

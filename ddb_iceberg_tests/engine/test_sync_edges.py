@@ -18,7 +18,7 @@ from ddb_iceberg.simulator import (
     write_incremental_export,
     write_series,
 )
-from ddb_iceberg_tests.helpers import LocalWarehouse, MotoServer
+from ddb_iceberg_tests.helpers import LocalWarehouse, MotoServer, copy_tree
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -103,3 +103,40 @@ def test_syncs_from_an_s3_prefix(warehouse: LocalWarehouse, moto_server: MotoSer
     assert result.reflects == "2026-01-01T03:00:00.000Z"
     truth = table.state_at(table.config.start + 3 * HOUR)
     assert warehouse.items() == {key: canonical_item(item) for key, item in truth.items()}
+
+
+def test_a_sync_opens_the_exports_it_applies_not_the_history_under_its_source(
+    warehouse: LocalWarehouse, tmp_path: Path
+) -> None:
+    table = SimulatedTable(SimulationConfig(seed=5, initial_items=30, writes_per_hour=40))
+    target = ExportTarget(ExportSource.from_uri(str(tmp_path / "exports")), "simulated-exports", None, partitions=1)
+    summaries = write_series(table, target, windows=40, window_length=timedelta(minutes=15))
+
+    first = warehouse.sync(tmp_path / "exports", up_to=summaries[-2].covers_to)
+    assert first.exports_read == 41  # a new table: the full export and every window after it
+    last = warehouse.sync(tmp_path / "exports")
+    # One window to apply: it and those requested within the id clock margin before the table's point are opened,
+    # not the 40 exports of history.
+    assert [e["export_id"] for e in last.applied_exports] == [summaries[-1].export_id]
+    assert (last.exports_listed, last.exports_read) == (41, 1)
+    assert warehouse.items() == {k: canonical_item(v) for k, v in table.state_at(summaries[-1].covers_to).items()}
+
+
+def test_a_sync_without_list_permission_reports_an_export_still_running_instead_of_failing(
+    warehouse: LocalWarehouse, moto_server: MotoServer, test_table_source: Path, tmp_path: Path
+) -> None:
+    # S3 answers 403 for a missing key without s3:ListBucket (ddb_iceberg.loopback_aws.s3_rules): a HEAD of an
+    # export's manifest-summary.json would fail the sync on an export that is still running.
+    root = copy_tree(test_table_source, tmp_path / "table")
+    (root / "AWSDynamoDB" / "01768390000000-0badc0de").mkdir()
+    (root / "AWSDynamoDB" / "01768390000000-0badc0de" / "_started").write_bytes(b"")
+    bucket = "sync-without-list"
+    moto_server.client("s3").create_bucket(Bucket=bucket)
+    moto_server.upload_tree(root, bucket)
+    moto_server.buckets_without_list_permission.buckets.add(bucket)
+    source = ExportSource.from_uri(f"s3://{bucket}", moto_server.s3_options)
+
+    result = warehouse.sync(source, allow_gaps=True)  # the real exports' 69-second gap
+    assert result.reflects == "2026-01-14T10:50:00.000Z"
+    assert any("01768390000000-0badc0de: no manifest-summary.json yet" in w for w in result.warnings)
+    assert len(warehouse.items()) == 8

@@ -11,7 +11,10 @@ import pytest
 from pyiceberg.types import BinaryType, BooleanType, DecimalType, ListType, LongType, StringType, StructType
 
 from ddb_iceberg.catalog_access import local_catalog
+from ddb_iceberg.engine.naming import assign_column_names
 from ddb_iceberg.engine.rows import canonical_item
+from ddb_iceberg.engine.schema import STRING, WRITE_TIME, Column, ColumnType, Kind, plan_layout
+from ddb_iceberg.engine.spark_types import doc, glue_comment, spark_type
 from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.exports import ExportSource, ExportView
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, write_full_export, write_incremental_export
@@ -153,3 +156,46 @@ def test_drift_and_schema_changes_are_reported(synced: Synced) -> None:
     assert "attribute 'quantity': 1 N value(s) kept in column quantity__n" in result.type_drift
     assert any("added field profile.floor" in change for change in result.schema_changes)
     assert (result.rows_inserted, result.rows_updated, result.rows_deleted) == (1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("attribute", "comment"),
+    [
+        ("first-name", "first-name"),
+        ("tab\tkept", "tab\tkept"),
+        ("two\nlines\r\n", "two\\nlines\\r\\n"),
+        ("bell\x07 nul\x00 del\x7f", "bell\\u0007 nul\\u0000 del\x7f"),  # DEL is in Glue's pattern
+        ("lone \ud800 surrogate, \ufffe", "lone \\ud800 surrogate, \\ufffe"),
+        ("x" * 255, "x" * 255),
+        ("x" * 256, "x" * 252 + "…"),
+    ],
+)
+def test_docs_are_glue_comments(attribute: str, comment: str) -> None:
+    assert doc(Column("c", attribute, "S", STRING)) == comment
+
+
+def test_docs_are_cut_by_utf8_bytes_at_a_character_boundary() -> None:
+    # Glue's guide counts bytes, its API reference characters; a JVM counts UTF-16 units: 255 bytes satisfy all.
+    for attribute in ("😀" * 100, "é" * 200, "a" + "😀" * 70, "\n" * 200):
+        comment = glue_comment(attribute)
+        assert len(comment.encode()) <= 255 and len(comment.encode("utf-16-le")) // 2 <= 255
+        assert comment.endswith("…") and comment[:-1] in attribute.replace("\n", "\\n")
+    assert glue_comment("😀" * 100) == "😀" * 63 + "…"  # 252 bytes and the mark, no half character
+    # Nested fields' docs (Spark DDL `COMMENT`, not sent to Glue) follow the same rule.
+    struct = ColumnType(Kind.STRUCT, fields=(Column("f", "x" * 300, "S", STRING),))
+    assert spark_type(struct) == f"STRUCT<`f`: STRING COMMENT '{'x' * 252}…'>"
+    assert doc(WRITE_TIME).startswith("ddb_iceberg: time of the row's last write")
+
+
+def test_column_names_stay_within_glues_255_characters() -> None:
+    long = "attribute " + "n" * 300
+    names = assign_column_names([long, long + " too", long + " three"], [])
+    assert names == {
+        long: "attribute_" + "n" * 245,
+        long + " three": "attribute_" + "n" * 243 + "_2",  # sorted: " three" before " too"
+        long + " too": "attribute_" + "n" * 243 + "_3",
+    }
+    layout = plan_layout(None, ["pk"], [{"pk": "a", long: "text"}, {"pk": "b", long: Decimal(1)}])
+    primary, fallback = layout.columns_of(long)
+    assert (primary.name, fallback.name) == ("attribute_" + "n" * 245, "attribute_" + "n" * 242 + "__n")
+    assert all(1 <= len(c.name) <= 255 for c in layout.columns)

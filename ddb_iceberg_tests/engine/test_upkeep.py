@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from ddb_iceberg.catalog_access import local_catalog, table_status
+from ddb_iceberg.catalog_access import UPKEEP_RESULT_WARNING, local_catalog, table_status, upkeep_result_from_table
 from ddb_iceberg.engine.plan import SyncError
 from ddb_iceberg.engine.sync import tag_name
 from ddb_iceberg.engine.upkeep import UpkeepSettings, maintain_table
@@ -54,8 +55,13 @@ def test_upkeep_keeps_recent_snapshots_and_tags(warehouse: LocalWarehouse, tmp_p
     history = History(tmp_path, seed=52)
     _synced_window_by_window(warehouse, history, 2)
     tags = warehouse.table().tags()
-    result = maintain_table(warehouse.spark, warehouse.catalog, "dynamodb.orders")
+    result = maintain_table(warehouse.spark, warehouse.catalog, "dynamodb.orders", request_id="upkeep-run-1")
     assert result.snapshots_expired == 0 and not result.tags_dropped
+    # The result is kept on the table under the request it served: a launcher whose job's result was lost reads it.
+    catalog = local_catalog(warehouse.path, warehouse.catalog)
+    recovered = upkeep_result_from_table(catalog, "dynamodb.orders", "upkeep-run-1")
+    assert recovered is not None and recovered.to_json() == replace(result, warnings=[UPKEEP_RESULT_WARNING]).to_json()
+    assert upkeep_result_from_table(catalog, "dynamodb.orders", "another-run") is None
     assert warehouse.table().tags() == tags
     for hour in range(3):  # time travel to every synced point still works
         assert warehouse.items(version=tag_name(history.time(hour))) == history.truth(hour)

@@ -70,14 +70,15 @@ def _pitr(stubber: Stubber, status: str = "ENABLED") -> None:
     )  # fmt: skip
 
 
-def _listing(stubber: Stubber, *pages: list[dict[str, Any]]) -> None:
-    """ListExports of the table, page by page (no page: the table has no exports)."""
+def _listing(stubber: Stubber, *pages: list[dict[str, Any]], more_pages: bool = False) -> None:
+    """ListExports of the table, page by page (no page: the table has no exports); `more_pages`: the last page
+    given says there are more (older) ones, which the exporter must not ask for."""
     for number, page in enumerate(pages or ([],)):
         request: dict[str, Any] = {"TableArn": TABLE_ARN, "MaxResults": 25}
         if number:
             request["NextToken"] = f"page-{number}"
         response: dict[str, Any] = {"ExportSummaries": page}
-        if number < len(pages) - 1:
+        if number < len(pages) - 1 or more_pages:
             response["NextToken"] = f"page-{number + 1}"
         stubber.add_response("list_exports", response, request)
 
@@ -194,7 +195,8 @@ def test_point_in_time_recovery_off_is_caught_first(stubbed: Stubber) -> None:
 
 def test_a_retry_after_the_token_expired_reuses_the_completed_export(stubbed: Stubber, calls: list[Call]) -> None:
     # The export of [START, END) completed 9 hours ago: past the ClientToken's 8 hours, the same request would
-    # start (and bill) a second export. The table's other exports are around it in the listing, over two pages.
+    # start (and bill) a second export. The table's other exports are around it in the listing, over pages in
+    # ListExports' documented order (reverse alphanumeric order of ExportArn: newest first).
     done = _incremental("COMPLETED", START, END, ClientToken="token of the first run")
     earlier_window = _incremental("COMPLETED", START - HOUR, START)
     other_prefix = _incremental(
@@ -204,8 +206,8 @@ def test_a_retry_after_the_token_expired_reuses_the_completed_export(stubbed: St
     full = {"ExportArn": f"{TABLE_ARN}/export/01769900000000-ffffffff", "ExportStatus": "COMPLETED",
             "ExportType": "FULL_EXPORT"}  # fmt: skip
     _pitr(stubbed)
-    _listing(stubbed, [_summary(long_before), full, _summary(earlier_window)], [_summary(other_prefix), _summary(done)])
-    for described in (earlier_window, other_prefix, done):
+    _listing(stubbed, [_summary(other_prefix), _summary(done)], [_summary(earlier_window), full], more_pages=True)
+    for described in (other_prefix, done, earlier_window):
         stubbed.add_response("describe_export", described, {"ExportArn": described["ExportDescription"]["ExportArn"]})
 
     description = _exporter().export_incremental(START, END, LOG)
@@ -216,6 +218,9 @@ def test_a_retry_after_the_token_expired_reuses_the_completed_export(stubbed: St
     # Exports that started before the window ended cannot be its export: not described one by one.
     described_arns = [call.params["ExportArn"] for call in calls if call.operation == "DescribeExport"]
     assert long_before["ExportDescription"]["ExportArn"] not in described_arns
+    # The listing stops at the first export requested before the window ended: the older pages (the table's
+    # history, 90 days of it) are never read.
+    assert [call.operation for call in calls].count("ListExports") == 2
 
 
 def test_an_export_in_progress_is_waited_for_not_duplicated(stubbed: Stubber, calls: list[Call]) -> None:
