@@ -58,6 +58,14 @@ class MotoServer:
             key = "/".join(filter(None, [prefix.strip("/"), path.relative_to(local_root).as_posix()]))
             s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
 
+    def source_without_list_permission(self, local_root: Path, bucket: str, prefix: str = "") -> ExportSource:
+        """`local_root` uploaded to a new bucket whose caller may not list it (S3 answers a missing key 403), as
+        an export source."""
+        self.client("s3").create_bucket(Bucket=bucket)
+        self.upload_tree(local_root, bucket, prefix)
+        self.buckets_without_list_permission.buckets.add(bucket)
+        return ExportSource.from_uri(f"s3://{bucket}/{prefix}".rstrip("/"), self.s3_options)
+
     def stop(self) -> None:
         self.server.stop()
 
@@ -76,6 +84,14 @@ def copy_tree(source: Path, destination: Path) -> Path:
         path.chmod(0o755 if path.is_dir() else 0o644)
     destination.chmod(0o755)
     return destination
+
+
+def add_incomplete_export(root: Path, export_id: str) -> Path:
+    """An export folder with only `_started`: an export still running, or one that FAILED (its folder stays)."""
+    folder = root / "AWSDynamoDB" / export_id
+    folder.mkdir()
+    (folder / "_started").write_bytes(b"")
+    return folder
 
 
 def read_manifest_files(export_dir: Path) -> list[DataFileEntry]:

@@ -13,6 +13,8 @@ windows (three weeks of a 15-minute schedule), the other a full export taken 12 
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 from collections import Counter
@@ -136,8 +138,6 @@ def _link_exports(everything: Path, source: Path, exports: Sequence[ManifestSumm
 
 
 def _data_keys(folder: Path) -> list[str]:
-    import json
-
     lines = (folder / "manifest-files.json").read_text().splitlines()
     return [json.loads(line)["dataFileS3Key"] for line in lines if line.strip()]
 
@@ -236,7 +236,7 @@ def _exporter_lookup_calls(baseline: ManifestSummary, windows: Sequence[Manifest
 
     exporter = CountedExporter(table_arn=baseline.table_arn, s3_bucket="exports", region="us-east-1")
     following = windows[-1].covers_to
-    exporter.export_incremental(following, following + QUARTER, _Quiet())
+    exporter.export_incremental(following, following + QUARTER, logging.getLogger("ddb_iceberg.bench"))
     return dict(calls)
 
 
@@ -251,13 +251,3 @@ def _description(summary: ManifestSummary, export_arn: str) -> dict[str, Any]:
         window = {"ExportFromTime": summary.export_from_time, "ExportToTime": summary.export_to_time}
         description["IncrementalExportSpecification"] = window | {"ExportViewType": "NEW_AND_OLD_IMAGES"}
     return description
-
-
-class _Quiet:
-    """A logger that keeps the exporter's progress out of the bench's output."""
-
-    def info(self, _message: str) -> None:
-        return None
-
-    def warning(self, _message: str) -> None:
-        return None

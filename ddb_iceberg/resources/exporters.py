@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -18,6 +17,7 @@ import dagster as dg
 from pydantic import Field
 
 from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports
+from ddb_iceberg.exports.discovery import export_started_at
 from ddb_iceberg.exports.manifest import ManifestSummary, format_timestamp
 from ddb_iceberg.resources.prices import PRICE_SOURCE, export_cost_usd
 from ddb_iceberg.simulator import (
@@ -215,8 +215,6 @@ class ExportFailedError(dg.Failure):
     """DynamoDB refused or failed an export."""
 
 
-# An export ARN ends in `/export/<start time in epoch milliseconds>-<id>` (the manifests' startTime says so).
-EXPORT_ARN_START = re.compile(r"/export/(?P<millis>\d{13,14})-[0-9a-z]+$")
 # An export can only start after the moment it exports up to; the slack absorbs clock differences generously.
 EXPORT_START_SLACK = timedelta(hours=1)
 COMPLETED, IN_PROGRESS, FAILED = "COMPLETED", "IN_PROGRESS", "FAILED"
@@ -229,8 +227,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _started_at(export_arn: str) -> datetime | None:
-    match = EXPORT_ARN_START.search(export_arn)
-    return datetime.fromtimestamp(int(match["millis"]) / 1000, UTC) if match else None
+    """When an export was requested, from its ARN (`<table ARN>/export/<export id>`)."""
+    _, separator, export_id = export_arn.rpartition("/export/")
+    return export_started_at(export_id) if separator else None
 
 
 @dataclass(frozen=True)

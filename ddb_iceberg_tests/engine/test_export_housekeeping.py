@@ -12,7 +12,7 @@ from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.errors import SettingError
 from ddb_iceberg.exports import ExportSource, ManifestSummary, discover_exports
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, SimulationConfig, write_full_export, write_series
-from ddb_iceberg_tests.helpers import MotoServer, copy_tree
+from ddb_iceberg_tests.helpers import MotoServer, add_incomplete_export, copy_tree
 
 LATER = datetime(2026, 6, 1, tzinfo=UTC)  # months after the simulated exports of January 2026
 QUARTER = timedelta(minutes=15)
@@ -100,9 +100,7 @@ def test_exports_not_applied_of_another_table_or_not_complete(tmp_path: Path, te
     # Another table's exports under the same prefix, and an export that never completed (a FAILED one's folder).
     other = copy_tree(test_table_source / "AWSDynamoDB" / "01768386924000-d339e52d", root / "AWSDynamoDB" / "x")
     other.rename(root / "AWSDynamoDB" / "01768386924000-d339e52d")
-    failed = root / "AWSDynamoDB" / "01767300000000-0badc0de"
-    failed.mkdir()
-    (failed / "_started").write_bytes(b"")
+    failed = add_incomplete_export(root, "01767300000000-0badc0de")
 
     result = remove_applied_exports(source, _ledger(source, summaries[0], summaries[2].covers_to), now=LATER)
 
@@ -136,11 +134,8 @@ def test_on_s3_without_list_permission_a_run_that_died_halfway_is_finished_by_th
     root = tmp_path / "exports"
     _, summaries = _series(root, windows=4)
     bucket = "housekeeping-without-list"
+    source = moto_server.source_without_list_permission(root, bucket, "ddb/orders")
     s3 = moto_server.client("s3")
-    s3.create_bucket(Bucket=bucket)
-    moto_server.upload_tree(root, bucket, "ddb/orders")
-    moto_server.buckets_without_list_permission.buckets.add(bucket)
-    source = ExportSource.from_uri(f"s3://{bucket}/ddb/orders", moto_server.s3_options)
     ledger = _ledger(source, summaries[0], summaries[-1].covers_to)
     # The first run died after removing one export's data files and its manifest-summary.json.
     died = summaries[1].export_id

@@ -18,7 +18,7 @@ from ddb_iceberg.simulator import (
     write_incremental_export,
     write_series,
 )
-from ddb_iceberg_tests.helpers import LocalWarehouse, MotoServer, copy_tree
+from ddb_iceberg_tests.helpers import LocalWarehouse, MotoServer, add_incomplete_export, copy_tree
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -128,13 +128,8 @@ def test_a_sync_without_list_permission_reports_an_export_still_running_instead_
     # S3 answers 403 for a missing key without s3:ListBucket (ddb_iceberg.loopback_aws.s3_rules): a HEAD of an
     # export's manifest-summary.json would fail the sync on an export that is still running.
     root = copy_tree(test_table_source, tmp_path / "table")
-    (root / "AWSDynamoDB" / "01768390000000-0badc0de").mkdir()
-    (root / "AWSDynamoDB" / "01768390000000-0badc0de" / "_started").write_bytes(b"")
-    bucket = "sync-without-list"
-    moto_server.client("s3").create_bucket(Bucket=bucket)
-    moto_server.upload_tree(root, bucket)
-    moto_server.buckets_without_list_permission.buckets.add(bucket)
-    source = ExportSource.from_uri(f"s3://{bucket}", moto_server.s3_options)
+    add_incomplete_export(root, "01768390000000-0badc0de")
+    source = moto_server.source_without_list_permission(root, "sync-without-list")
 
     result = warehouse.sync(source, allow_gaps=True)  # the real exports' 69-second gap
     assert result.reflects == "2026-01-14T10:50:00.000Z"

@@ -21,7 +21,7 @@ from ddb_iceberg.exports import (
 )
 from ddb_iceberg.exports.manifest import md5_base64
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, SimulationConfig, write_full_export, write_series
-from ddb_iceberg_tests.helpers import MotoServer, copy_tree
+from ddb_iceberg_tests.helpers import MotoServer, add_incomplete_export, copy_tree
 
 
 def test_lists_and_orders_the_real_exports(test_table_source: Path) -> None:
@@ -52,9 +52,7 @@ def test_windows_that_tile_or_overlap_leave_no_gap(test_table_source: Path) -> N
 
 def test_in_progress_exports_are_listed_as_incomplete(tmp_path: Path, test_table_source: Path) -> None:
     root = copy_tree(test_table_source, tmp_path / "table")
-    running = root / "AWSDynamoDB" / "01768390000000-0badc0de"
-    running.mkdir()
-    (running / "_started").write_bytes(b"")
+    add_incomplete_export(root, "01768390000000-0badc0de")
     listing = discover_exports(ExportSource.from_uri(str(root)))
     assert listing.incomplete == ("01768390000000-0badc0de",)
     assert len(listing.exports) == 3
@@ -139,9 +137,7 @@ def test_a_new_table_reads_the_latest_full_export_and_what_follows_it_not_the_hi
 
 def test_an_export_id_that_does_not_parse_is_always_read(tmp_path: Path, test_table_source: Path) -> None:
     root = copy_tree(test_table_source, tmp_path / "table")
-    odd = root / "AWSDynamoDB" / "copied-by-hand"
-    odd.mkdir()
-    (odd / "_started").write_bytes(b"")
+    add_incomplete_export(root, "copied-by-hand")
     listing = discover_exports(ExportSource.from_uri(str(root)), after=datetime(2030, 1, 1, tzinfo=UTC))
     assert (listing.read, listing.incomplete) == (1, ("copied-by-hand",))
 
@@ -159,8 +155,7 @@ def test_checksum_files_are_read_under_either_name(tmp_path: Path, test_table_so
 
 def test_a_missing_export_and_an_incomplete_one_are_named_by_id(tmp_path: Path, test_table_source: Path) -> None:
     root = copy_tree(test_table_source, tmp_path / "table")
-    (root / "AWSDynamoDB" / "01768390000000-0badc0de").mkdir()
-    (root / "AWSDynamoDB" / "01768390000000-0badc0de" / "_started").write_bytes(b"")
+    add_incomplete_export(root, "01768390000000-0badc0de")
     source = ExportSource.from_uri(str(root))
     with pytest.raises(ExportError, match=r"export 01768390000000-0badc0de.*still in progress, or failed"):
         load_export(source, "01768390000000-0badc0de")
@@ -176,13 +171,9 @@ def test_without_list_permission_a_missing_key_is_access_denied_and_discovery_st
     # must be found out from listings, not by asking for the key.
     root = copy_tree(test_table_source, tmp_path / "table")
     (root / "AWSDynamoDB" / "01768386924000-d339e52d" / "manifest-summary.md5").unlink()
-    (root / "AWSDynamoDB" / "01768390000000-0badc0de").mkdir()
-    (root / "AWSDynamoDB" / "01768390000000-0badc0de" / "_started").write_bytes(b"")
+    add_incomplete_export(root, "01768390000000-0badc0de")
     bucket = "exports-without-list"
-    moto_server.client("s3").create_bucket(Bucket=bucket)
-    moto_server.upload_tree(root, bucket)
-    moto_server.buckets_without_list_permission.buckets.add(bucket)
-    source = ExportSource.from_uri(f"s3://{bucket}", moto_server.s3_options)
+    source = moto_server.source_without_list_permission(root, bucket)
     with pytest.raises(OSError, match=r"ACCESS_DENIED|Forbidden|403"):  # what a HEAD of a missing key gets
         source.filesystem.get_file_info(f"{bucket}/AWSDynamoDB/01768390000000-0badc0de/manifest-summary.json")
 
