@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The suite's time is mostly JVM starts and waits on subprocesses: two workers (each with its one Spark session)
+# keep both cores busy. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 EMR_ARCH ?= arm64
 # checkov lives in its own virtualenv: it pins boto3, botocore, packaging and networkx far below what the project
 # runs and tests with, and its verdict changes between releases, so the version is pinned like ruff's and mypy's.
@@ -45,7 +48,7 @@ test: install $(CHECKOV_STAMP) ## Run lint and the whole test suite (what CI run
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	DDB_ICEBERG_CHECKOV=$(abspath $(CHECKOV)) $(BIN)/pytest $(PYTEST_ARGS)
+	DDB_ICEBERG_CHECKOV=$(abspath $(CHECKOV)) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: install ## Lint and type-check (ruff, mypy)
 	$(BIN)/ruff format --check .

@@ -7,9 +7,10 @@ import pyarrow.compute as pc
 
 from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY
 from ddb_iceberg.engine.schema import Layout
-from ddb_iceberg.exports import ExportError, load_export
+from ddb_iceberg.errors import ExportError
+from ddb_iceberg.exports import load_export
 from ddb_iceberg.exports.manifest import parse_timestamp
-from ddb_iceberg.table_names import CATALOG, DEFAULT_NAMES, EXPORTER, ICEBERG_TABLE, MERGE_RUNNER, TableNames
+from ddb_iceberg.table_names import DEFAULT_NAMES, EXPORTER, ICEBERG_TABLE, TABLE, TableNames
 
 
 def build_table_checks(
@@ -17,12 +18,12 @@ def build_table_checks(
 ) -> list[dg.AssetChecksDefinition]:
     """The checks on one table's Iceberg table asset, reading it through that table's resources."""
     table_key = names.asset_key(ICEBERG_TABLE)
-    catalog_and_runner = {names.qualified(CATALOG), names.qualified(MERGE_RUNNER)}
+    the_table = {names.qualified(TABLE)}
 
-    @dg.asset_check(asset=table_key, blocking=True, required_resource_keys=catalog_and_runner)
+    @dg.asset_check(asset=table_key, blocking=True, required_resource_keys=the_table)
     def no_duplicate_keys(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         """Every DynamoDB key appears in at most one row."""
-        table = names.catalog(context).load_catalog().load_table(names.merge_runner(context).table)
+        table = names.table(context).load()
         layout = Layout.from_json(table.properties[LAYOUT_PROPERTY])
         if not layout.has_key_columns:
             return dg.AssetCheckResult(passed=True, metadata={"rows": 0, "reason": "no item yet (empty table)"})
@@ -39,10 +40,10 @@ def build_table_checks(
             },
         )
 
-    @dg.asset_check(asset=table_key, required_resource_keys=catalog_and_runner)
+    @dg.asset_check(asset=table_key, required_resource_keys=the_table)
     def ledger_has_no_gap(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         """No commit applied exports across uncovered time (gaps are only ever accepted with allow_gaps)."""
-        status = names.catalog(context).status(names.merge_runner(context).table)
+        status = names.table(context).status()
         return dg.AssetCheckResult(
             passed=not status.accepted_gaps,
             metadata={
@@ -52,10 +53,10 @@ def build_table_checks(
             },
         )
 
-    @dg.asset_check(asset=table_key, required_resource_keys={*catalog_and_runner, names.qualified(EXPORTER)})
+    @dg.asset_check(asset=table_key, required_resource_keys={*the_table, names.qualified(EXPORTER)})
     def baseline_row_count_matches_full_export(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         """The baseline commit holds exactly as many rows as the full export has items."""
-        status = names.catalog(context).status(names.merge_runner(context).table)
+        status = names.table(context).status()
         if not status.commits:
             return dg.AssetCheckResult(passed=False, metadata={"reason": "the table has no ledger commit"})
         first = status.commits[0]
@@ -77,10 +78,10 @@ def build_table_checks(
             metadata={"baseline_rows": first["rows_inserted"], "full_export_items": full.summary.item_count},
         )
 
-    @dg.asset_check(asset=table_key, required_resource_keys=catalog_and_runner)
+    @dg.asset_check(asset=table_key, required_resource_keys=the_table)
     def reflects_a_recent_time(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         """The table reflects DynamoDB as of no more than two windows (plus the export lag) ago."""
-        status = names.catalog(context).status(names.merge_runner(context).table)
+        status = names.table(context).status()
         allowed = 2 * window + lag
         if status.reflects is None:
             return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={"reflects": ""})

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,23 +15,40 @@ import click
 from ddb_iceberg.bench import SCENARIOS
 from ddb_iceberg.console import SparkProgress
 from ddb_iceberg.engine.export_housekeeping import DEFAULT_EXPORT_RETENTION
-from ddb_iceberg.engine.upkeep import UpkeepSettings
-from ddb_iceberg.errors import DdbIcebergError
+from ddb_iceberg.engine.request import (
+    SyncRequest,
+    UpkeepRequest,
+    UpkeepSettings,
+    key_value_pair,
+    parse_table_identifier,
+    utc_moment,
+)
+from ddb_iceberg.errors import DdbIcebergError, Fix, described
 from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports, find_gaps
-from ddb_iceberg.exports.manifest import format_timestamp
+from ddb_iceberg.exports.manifest import DEFAULT_WINDOW, format_timestamp
 from ddb_iceberg.simulator import ExportTarget, KeyShape, SimulatedTable, SimulationConfig, write_series
+from ddb_iceberg.simulator.workload import DEFAULT_START
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def _parse_utc(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# How each remedy an error names is done from the command line (errors.Fix).
+CLI_FIXES = {
+    Fix.REBASELINE: "export the table in full, then run `ddb-iceberg sync --rebaseline` (one commit replaces the "
+    "rows; the table's history stays)",
+    Fix.ALLOW_GAPS: "or pass --allow-gaps to apply anyway and record the gap",
+    Fix.NAME_KEY: "pass --key PARTITION_KEY[,SORT_KEY]: the DynamoDB table's whole primary key",
+}
 
 
-def _s3_options(region: str | None, endpoint_url: str | None) -> S3Options:
-    return S3Options(region=region, endpoint_url=endpoint_url)
+@contextmanager
+def _reported() -> Iterator[None]:
+    """An error a user can act on ends the command with its message and how to fix it here, not a traceback."""
+    try:
+        yield
+    except DdbIcebergError as error:
+        raise click.ClickException(described(error, wording=CLI_FIXES)) from None
 
 
 _UPKEEP = UpkeepSettings().in_days()
@@ -64,8 +83,13 @@ def cli() -> None:
 @click.option("--items", default=500, show_default=True, help="Items in the table at the start.")
 @click.option("--writes-per-hour", default=120, show_default=True, help="Mean write rate.")
 @click.option("--windows", default=24, show_default=True, help="Incremental windows after the full export.")
-@click.option("--window-minutes", default=60, show_default=True, help="Window length, 15 to 1440.")
-@click.option("--start", default="2026-01-01T00:00:00Z", show_default=True, help="Time of the full export (UTC).")
+@click.option(
+    "--window-minutes",
+    default=DEFAULT_WINDOW // timedelta(minutes=1),
+    show_default=True,
+    help="Window length, 15 to 1440.",
+)
+@click.option("--start", default=DEFAULT_START.isoformat(), show_default=True, help="Time of the full export (UTC).")
 @click.option("--key-shape", type=click.Choice([k.value for k in KeyShape]), default=KeyShape.COMPOSITE.value)
 @click.option("--view", type=click.Choice([v.value for v in ExportView]), default=ExportView.NEW_AND_OLD_IMAGES.value)
 @click.option("--partitions", default=4, show_default=True, help="Data files per export (table partitions).")
@@ -90,15 +114,17 @@ def simulate(
     s3_endpoint_url: str | None,
 ) -> None:
     """Write a simulated table's full export and incremental exports, in AWS's exact layout."""
+    with _reported():
+        moment = utc_moment(start)
     config = SimulationConfig(
         seed=seed,
-        start=_parse_utc(start),
+        start=moment,
         initial_items=items,
         writes_per_hour=writes_per_hour,
         key_shape=KeyShape(key_shape),
         type_drift=type_drift,
     )
-    source = ExportSource.from_uri(out, _s3_options(s3_region, s3_endpoint_url))
+    source = ExportSource.from_uri(out, S3Options(region=s3_region, endpoint_url=s3_endpoint_url))
     target = ExportTarget.for_source(source, partitions=partitions)
     try:
         summaries = write_series(
@@ -137,8 +163,10 @@ def simulate(
 @_s3_endpoint
 def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_endpoint_url: str | None) -> None:
     """List the exports under a source in applying order, with gaps, warnings and (optionally) verification."""
-    try:
-        listing = discover_exports(ExportSource.from_uri(source, _s3_options(s3_region, s3_endpoint_url)))
+    with _reported():
+        listing = discover_exports(
+            ExportSource.from_uri(source, S3Options(region=s3_region, endpoint_url=s3_endpoint_url))
+        )
         exports: list[dict[str, Any]] = []
         for export in listing.exports:
             summary = export.summary
@@ -154,8 +182,6 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
             if verify:
                 row["verified_records"] = export.verify()
             exports.append(row)
-    except DdbIcebergError as error:
-        raise click.ClickException(str(error)) from None
     latest_full = listing.full_exports[-1].summary.covers_to if listing.full_exports else None
     gaps = [str(gap) for gap in find_gaps(latest_full, listing.incremental_exports)] if latest_full else []
     if as_json:
@@ -198,6 +224,12 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
     default=None,
     help="For a new table: buckets of the partition key (0: not partitioned; default: by the full export's size).",
 )
+@click.option(
+    "--table-property",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="For a new table: an Iceberg table property over the defaults (repeatable).",
+)
 @_s3_region
 @_s3_endpoint
 @_verbose
@@ -211,6 +243,7 @@ def sync(
     as_json: bool,
     jars: str | None,
     buckets: int | None,
+    table_property: tuple[str, ...],
     s3_region: str | None,
     s3_endpoint_url: str | None,
     verbose: bool,
@@ -220,24 +253,24 @@ def sync(
     from ddb_iceberg.engine.sync import sync_table
 
     progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
-    try:
-        export_source = ExportSource.from_uri(source, _s3_options(s3_region, s3_endpoint_url))
+    with _reported():
+        # Every setting is checked here, before Spark starts.
+        request = SyncRequest(
+            table=table,
+            source=source,
+            key_attributes=tuple(key.split(",")) if key else (),
+            allow_gaps=allow_gaps,
+            rebaseline=rebaseline,
+            buckets=buckets,
+            table_properties=tuple(key_value_pair(text, "--table-property") for text in table_property),
+            s3_region=s3_region,
+            s3_endpoint_url=s3_endpoint_url,
+        )
+        request.export_source()
         progress("Starting Spark ...")
         spark = _start_spark(warehouse, jars, verbose)
         with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:
-            result = sync_table(
-                spark,
-                CATALOG_NAME,
-                table,
-                export_source,
-                key_attributes=tuple(key.split(",")) if key else None,
-                allow_gaps=allow_gaps,
-                buckets=buckets,
-                rebaseline=rebaseline,
-                log=reporter.say,
-            )
-    except DdbIcebergError as error:
-        raise click.ClickException(str(error)) from None
+            result = sync_table(spark, CATALOG_NAME, request, log=reporter.say)
     click.echo(result.to_json() if as_json else result.describe())
 
 
@@ -306,15 +339,19 @@ def maintain(
 
     progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
     housekeeping = None
-    try:
-        settings = UpkeepSettings.from_days(
-            snapshot_retention_days, tag_retention_days, orphan_age_days, min_input_files
+    with _reported():
+        # Every setting is checked here, before Spark starts.
+        request = UpkeepRequest(
+            table,
+            UpkeepSettings.from_days(snapshot_retention_days, tag_retention_days, orphan_age_days, min_input_files),
         )
-        export_source = ExportSource.from_uri(source, _s3_options(s3_region, s3_endpoint_url)) if source else None
+        export_source = (
+            ExportSource.from_uri(source, S3Options(region=s3_region, endpoint_url=s3_endpoint_url)) if source else None
+        )
         progress("Starting Spark ...")
         spark = _start_spark(warehouse, jars, verbose)
         with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:
-            result = maintain_table(spark, CATALOG_NAME, table, settings, log=reporter.say)
+            result = maintain_table(spark, CATALOG_NAME, request, log=reporter.say)
         if export_source is not None:
             housekeeping = remove_applied_exports(
                 export_source,
@@ -323,8 +360,6 @@ def maintain(
                 dry_run=dry_run,
                 log=progress,
             )
-    except DdbIcebergError as error:
-        raise click.ClickException(str(error)) from None
     if as_json:
         report = json.loads(result.to_json())
         if housekeeping is not None:
@@ -346,6 +381,8 @@ def status(table: str, warehouse: str, as_json: bool) -> None:
 
     from ddb_iceberg.catalog_access import local_catalog, table_status
 
+    with _reported():
+        parse_table_identifier(table)
     try:
         report = table_status(local_catalog(warehouse), table)
     except (FileNotFoundError, NoSuchTableError) as error:
@@ -481,10 +518,8 @@ def emr_python_deps(architecture: str, output: str, python_version: str) -> None
     """Build the Spark job's Python dependencies for EMR Serverless from PyPI's wheels (no Docker)."""
     from ddb_iceberg.resources.job_package import build_python_dependencies
 
-    try:
+    with _reported():
         path = build_python_dependencies(architecture, Path(output), python_version)
-    except DdbIcebergError as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Wrote {path} ({path.stat().st_size / 1e6:.0f} MB). Upload it to S3 and point the merge runner's")
     click.echo("python_dependencies (DDB_ICEBERG_EMR_PYTHON_DEPENDENCIES) at it.")
 

@@ -11,29 +11,31 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from dagster_pyspark import LazyPySparkResource
 
 from ddb_iceberg.assets import build_full_export, build_iceberg_table, build_incremental_export, build_table_maintenance
 from ddb_iceberg.assets.maintenance import TableMaintenanceConfig
 from ddb_iceberg.checks import build_table_checks
+from ddb_iceberg.engine.request import utc_moment
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
-from ddb_iceberg.partitions import export_window_partitions
+from ddb_iceberg.errors import SettingError
+from ddb_iceberg.partitions import DEFAULT_WINDOW_MINUTES, export_window_partitions
 from ddb_iceberg.resources import (
     DynamoDBExporter,
     EmrServerlessMergeRunner,
-    GlueIcebergCatalog,
-    LocalIcebergCatalog,
+    GlueIcebergTable,
+    LocalIcebergTable,
     LocalSparkMergeRunner,
     SimulatedExporter,
-    local_spark_config,
 )
-from ddb_iceberg.resources.emr_serverless import EMR_ICEBERG_JAR
 from ddb_iceberg.schedules import build_maintenance_schedule, build_window_schedule
+from ddb_iceberg.simulator.workload import DEFAULT_START
 from ddb_iceberg.table_names import DEFAULT_NAMES, TableNames
 
 LOCAL_ROOT = ".ddb_iceberg/local"
@@ -43,8 +45,8 @@ LOCAL_ROOT = ".ddb_iceberg/local"
 class Deployment:
     """What differs between deployments besides resources: the windows and the schedule's lag."""
 
-    partitions_start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
-    window_minutes: int = 60
+    partitions_start: datetime = DEFAULT_START
+    window_minutes: int = DEFAULT_WINDOW_MINUTES
     lag_minutes: int = 20
     # When upkeep runs (UTC): daily, at an hour of little traffic.
     maintenance_cron: str = "30 4 * * *"
@@ -70,9 +72,8 @@ def local_deployment(
     real time: its history starts a day before the local root was first used (kept in `<root>/simulation.json`,
     so that partitions and history stay put across restarts), windows last 15 minutes, and the schedule runs."""
     if clock not in (FIXED, LIVE):
-        raise ValueError(f"the local clock is {FIXED!r} or {LIVE!r}, not {clock!r}")
+        raise SettingError(f"DDB_ICEBERG_LOCAL_CLOCK {clock!r} is not {FIXED!r} or {LIVE!r}")
     warehouse = f"{root}/warehouse"
-    spark = LazyPySparkResource(spark_config=local_spark_config(warehouse, catalog_name))
     live = clock == LIVE
     exporter = SimulatedExporter(output_dir=f"{root}/exports")
     if live:
@@ -85,8 +86,8 @@ def local_deployment(
         schedule_running=live,
         resources={
             "exporter": exporter,
-            "merge_runner": LocalSparkMergeRunner(warehouse=warehouse, catalog_name=catalog_name, spark=spark),
-            "catalog": LocalIcebergCatalog(warehouse=warehouse, catalog_name=catalog_name),
+            "merge_runner": LocalSparkMergeRunner(),
+            "table": LocalIcebergTable(warehouse=warehouse, catalog_name=catalog_name),
         },
     )
 
@@ -96,7 +97,7 @@ def live_simulation_start(root: Path, now: datetime, window_minutes: int = LIVE_
     boundary, recorded there on first use."""
     record = root / "simulation.json"
     if record.is_file():
-        return datetime.fromisoformat(json.loads(record.read_text())["start"])
+        return utc_moment(json.loads(record.read_text())["start"])
     start = now.astimezone(UTC).replace(second=0, microsecond=0) - LIVE_HISTORY
     start -= timedelta(minutes=(start.hour * 60 + start.minute) % window_minutes)
     root.mkdir(parents=True, exist_ok=True)
@@ -104,47 +105,64 @@ def live_simulation_start(root: Path, now: datetime, window_minutes: int = LIVE_
     return start
 
 
-def aws_deployment(environment: dict[str, str]) -> Deployment:
+def aws_deployment(environment: Mapping[str, str]) -> Deployment:
     """DynamoDB exports to S3, the merge on EMR Serverless, the table in Glue (settings: see the README).
 
-    Required settings are `dg.EnvVar`s, resolved when a run starts; the stack's outputs name them all.
+    Required settings are `dg.EnvVar`s, resolved when a run starts; the stack's outputs name them all. Optional
+    ones are read here, when the code location loads: a value that cannot work is refused then, naming its
+    variable, and an unset one leaves the resource's own default.
     """
+
+    def optional(variable: str, field: str, parse: Callable[[str], Any] = str) -> dict[str, Any]:
+        if not environment.get(variable):
+            return {}
+        try:
+            return {field: parse(environment[variable])}
+        except ValueError as error:
+            raise SettingError(f"{variable}={environment[variable]!r}: {error}") from None
+
     region = environment.get("AWS_REGION") or environment.get("AWS_DEFAULT_REGION")
+    windows = optional("DDB_ICEBERG_PARTITIONS_START", "partitions_start", utc_moment)
+    windows |= optional("DDB_ICEBERG_WINDOW_MINUTES", "window_minutes", int)
+    windows |= optional("DDB_ICEBERG_EXPORT_LAG_MINUTES", "lag_minutes", int)
+    windows |= optional("DDB_ICEBERG_MAINTENANCE_CRON", "maintenance_cron")
+    exporter = optional("DDB_ICEBERG_MAX_CONCURRENT_EXPORTS", "max_concurrent_exports", int)
+    exporter |= optional("DDB_ICEBERG_EXPORT_PRICE_PER_GB_USD", "export_price_per_gb_usd", float)
+    runner = optional("DDB_ICEBERG_EMR_PYTHON_ENVIRONMENT", "python_environment")
+    runner |= optional("DDB_ICEBERG_EMR_PYTHON_DEPENDENCIES", "python_dependencies")
+    runner |= optional("DDB_ICEBERG_EMR_PYTHON", "python_executable")
+    runner |= optional("DDB_ICEBERG_EMR_IMAGE_HAS_PYTHON_DEPENDENCIES", "image_has_python_dependencies", _flag)
+    runner |= optional("DDB_ICEBERG_EMR_ICEBERG_JAR", "iceberg_jar")
     return Deployment(
-        partitions_start=datetime.fromisoformat(
-            environment.get("DDB_ICEBERG_PARTITIONS_START", "2026-01-01T00:00")
-        ).replace(tzinfo=UTC),
-        window_minutes=int(environment.get("DDB_ICEBERG_WINDOW_MINUTES", "60")),
-        lag_minutes=int(environment.get("DDB_ICEBERG_EXPORT_LAG_MINUTES", "20")),
-        maintenance_cron=environment.get("DDB_ICEBERG_MAINTENANCE_CRON", Deployment.maintenance_cron),
+        **windows,
         resources={
             "exporter": DynamoDBExporter(
                 table_arn=dg.EnvVar("DDB_ICEBERG_TABLE_ARN"),
                 s3_bucket=dg.EnvVar("DDB_ICEBERG_EXPORT_BUCKET"),
                 s3_prefix=dg.EnvVar("DDB_ICEBERG_EXPORT_PREFIX"),
                 region=region,
-                max_concurrent_exports=int(environment.get("DDB_ICEBERG_MAX_CONCURRENT_EXPORTS", "8")),
-                export_price_per_gb_usd=float(environment.get("DDB_ICEBERG_EXPORT_PRICE_PER_GB_USD", "0.10")),
+                **exporter,
             ),
             "merge_runner": EmrServerlessMergeRunner(
-                table=dg.EnvVar("DDB_ICEBERG_TABLE"),
                 application_id=dg.EnvVar("DDB_ICEBERG_EMR_APPLICATION_ID"),
                 execution_role_arn=dg.EnvVar("DDB_ICEBERG_EMR_ROLE_ARN"),
                 code_location=dg.EnvVar("DDB_ICEBERG_CODE_LOCATION"),
                 log_location=dg.EnvVar("DDB_ICEBERG_LOG_LOCATION"),
                 log_group=dg.EnvVar("DDB_ICEBERG_EMR_LOG_GROUP"),
-                warehouse=dg.EnvVar("DDB_ICEBERG_WAREHOUSE"),
                 region=region,
-                python_environment=environment.get("DDB_ICEBERG_EMR_PYTHON_ENVIRONMENT") or None,
-                python_dependencies=environment.get("DDB_ICEBERG_EMR_PYTHON_DEPENDENCIES") or None,
-                python_executable=environment.get("DDB_ICEBERG_EMR_PYTHON", "python3.11"),
-                image_has_python_dependencies=environment.get("DDB_ICEBERG_EMR_IMAGE_HAS_PYTHON_DEPENDENCIES")
-                == "true",
-                iceberg_jar=environment.get("DDB_ICEBERG_EMR_ICEBERG_JAR", EMR_ICEBERG_JAR),
+                **runner,
             ),
-            "catalog": GlueIcebergCatalog(region=region),
+            "table": GlueIcebergTable(
+                identifier=dg.EnvVar("DDB_ICEBERG_TABLE"), warehouse=dg.EnvVar("DDB_ICEBERG_WAREHOUSE"), region=region
+            ),
         },
     )
+
+
+def _flag(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ValueError("not true or false")
+    return text.lower() == "true"
 
 
 def build_definitions(
@@ -154,9 +172,9 @@ def build_definitions(
 ) -> dg.Definitions:
     """One table's assets, checks, jobs, schedules and resources, named by `names` (see `table_names`).
 
-    `deployment.resources` are keyed by role (`exporter`, `merge_runner`, `catalog`); they are bound under the
+    `deployment.resources` are keyed by role (`exporter`, `merge_runner`, `table`); they are bound under the
     table's own keys (`orders__exporter`), which its assets and checks ask for (`required_resource_keys`): the
-    tables of one code location each bring their own exporter, merge runner and catalog, and never collide.
+    tables of one code location each bring their own exporter, merge runner and table, and never collide.
     Binding each table's resources to its assets under the plain role names would not do: Dagster wants one
     resource per key in a code location, bound or not. `maintenance_config` (default:
     `TableMaintenanceConfig`'s) is what the maintenance job and its schedule run with.
@@ -214,5 +232,5 @@ def defs() -> dg.Definitions:
         root = os.environ.get("DDB_ICEBERG_LOCAL_ROOT", LOCAL_ROOT)
         return build_definitions(local_deployment(root, clock=os.environ.get("DDB_ICEBERG_LOCAL_CLOCK", LIVE)))
     if environment == "aws":
-        return build_definitions(aws_deployment(dict(os.environ)))
-    raise ValueError(f"DDB_ICEBERG_ENV must be 'local' or 'aws', not {environment!r}")
+        return build_definitions(aws_deployment(os.environ))
+    raise SettingError(f"DDB_ICEBERG_ENV must be 'local' or 'aws', not {environment!r}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ import dagster as dg
 from ddb_iceberg.catalog_access import duckdb_with_tables, local_catalog, table_items, table_status
 from ddb_iceberg.console import spark_output_to
 from ddb_iceberg.definitions import LIVE, build_definitions, local_deployment
+from ddb_iceberg.engine.request import Log
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.spark_session import CatalogSettings, build_spark_session
 from ddb_iceberg.exports.manifest import parse_timestamp
@@ -49,9 +49,7 @@ class DemoSummary:
         return bool(self.checks) and all(self.checks.values())
 
 
-def run_demo(
-    workdir: Path, *, verbose: bool = False, now: datetime | None = None, log: Callable[[str], None] = print
-) -> DemoSummary:
+def run_demo(workdir: Path, *, verbose: bool = False, now: datetime | None = None, log: Log = print) -> DemoSummary:
     started = time.monotonic()
     now = now or datetime.now(UTC)
     if workdir.exists():

@@ -14,14 +14,16 @@ from typing import Any
 
 import dagster as dg
 
-from ddb_iceberg.resources import ExporterResource, IcebergCatalogResource, MergeRunnerResource
+from ddb_iceberg.errors import SettingError
+from ddb_iceberg.resources import ExporterResource, IcebergTableResource, MergeRunnerResource
 
 FULL_EXPORT = "ddb_full_export"
 INCREMENTAL_EXPORT = "ddb_incremental_export"
 ICEBERG_TABLE = "ddb_iceberg_table"
 TABLE_MAINTENANCE = "ddb_iceberg_table_maintenance"
 
-EXPORTER, MERGE_RUNNER, CATALOG = "exporter", "merge_runner", "catalog"
+EXPORTER, MERGE_RUNNER, TABLE = "exporter", "merge_runner", "table"
+ROLES = (EXPORTER, MERGE_RUNNER, TABLE)
 
 EXPORTS_GROUP = "dynamodb_exports"
 TABLE_GROUP = "iceberg"
@@ -38,8 +40,9 @@ class TableNames:
 
     def __post_init__(self) -> None:
         if self.prefix and not _NAME.match(self.prefix):
-            raise ValueError(
-                f"a table's name is letters, digits and underscores, not starting with a digit: {self.prefix!r}"
+            raise SettingError(
+                f"name {self.prefix!r} is not letters, digits and underscores starting with a letter or underscore "
+                "(it prefixes the table's asset keys, jobs and resource keys)"
             )
 
     def asset_key(self, name: str) -> dg.AssetKey:
@@ -63,31 +66,35 @@ class TableNames:
 
     @property
     def resource_keys(self) -> dict[str, str]:
-        """The resource key of each role (exporter, merge_runner, catalog)."""
-        return {role: self.qualified(role) for role in (EXPORTER, MERGE_RUNNER, CATALOG)}
+        """The resource key of each role (exporter, merge_runner, table)."""
+        return {role: self.qualified(role) for role in ROLES}
 
-    # `context` is an asset's or a check's execution context: both hold the resources they declared.
+    # `context` is an asset's or a check's execution context: both hold the resources they declared. Dagster
+    # injects a typed resource by its parameter's name, one name per code location; a table's resources have
+    # keys of their own (`orders__table`), so they are looked up here, once, by key and checked by type.
     def exporter(self, context: Any) -> ExporterResource:
-        resource = getattr(context.resources, self.qualified(EXPORTER))
-        if not isinstance(resource, ExporterResource):
-            raise _not_a(ExporterResource, self.qualified(EXPORTER), resource)
-        return resource
+        resource = self._resource(context, EXPORTER)
+        if isinstance(resource, ExporterResource):
+            return resource
+        raise self._not_a(ExporterResource, EXPORTER, resource)
 
     def merge_runner(self, context: Any) -> MergeRunnerResource:
-        resource = getattr(context.resources, self.qualified(MERGE_RUNNER))
-        if not isinstance(resource, MergeRunnerResource):
-            raise _not_a(MergeRunnerResource, self.qualified(MERGE_RUNNER), resource)
-        return resource
+        resource = self._resource(context, MERGE_RUNNER)
+        if isinstance(resource, MergeRunnerResource):
+            return resource
+        raise self._not_a(MergeRunnerResource, MERGE_RUNNER, resource)
 
-    def catalog(self, context: Any) -> IcebergCatalogResource:
-        resource = getattr(context.resources, self.qualified(CATALOG))
-        if not isinstance(resource, IcebergCatalogResource):
-            raise _not_a(IcebergCatalogResource, self.qualified(CATALOG), resource)
-        return resource
+    def table(self, context: Any) -> IcebergTableResource:
+        resource = self._resource(context, TABLE)
+        if isinstance(resource, IcebergTableResource):
+            return resource
+        raise self._not_a(IcebergTableResource, TABLE, resource)
+
+    def _resource(self, context: Any, role: str) -> object:
+        return getattr(context.resources, self.qualified(role))
+
+    def _not_a(self, kind: type, role: str, resource: object) -> SettingError:
+        return SettingError(f"resource {self.qualified(role)!r} is a {type(resource).__name__}, not a {kind.__name__}")
 
 
 DEFAULT_NAMES = TableNames()
-
-
-def _not_a(kind: type, key: str, resource: object) -> TypeError:
-    return TypeError(f"resource {key!r} is a {type(resource).__name__}, not a {kind.__name__}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +17,20 @@ from pyspark.sql import SparkSession
 from ddb_iceberg.engine.changes import SMALL_PLAN_ITEMS, SMALL_PLAN_ITEMS_CONF
 from ddb_iceberg.engine.spark_session import ICEBERG_AWS_BUNDLE, CatalogSettings, SparkSettings, build_spark_session
 from ddb_iceberg.resources import DynamoDBExporter
-from ddb_iceberg_tests.helpers import MOTO_REGION, LocalWarehouse, MotoServer, start_moto_server
+from ddb_iceberg_tests.helpers import MOTO_CREDENTIALS, MOTO_REGION, LocalWarehouse, MotoServer, start_moto_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SUITE_SPARK = SparkSettings(
+    packages=(*SparkSettings().packages, ICEBERG_AWS_BUNDLE),
+    # Credentials for the moto server on loopback, the only AWS the Glue and S3 tests reach.
+    java_options=("-Daws.accessKeyId=testing", "-Daws.secretAccessKey=testing", f"-Daws.region={MOTO_REGION}"),
+)
+_FETCH_JARS = f"""
+from ddb_iceberg.engine.spark_session import SparkSettings, build_spark_session, CatalogSettings
+import tempfile
+build_spark_session(CatalogSettings.local(tempfile.mkdtemp()), SparkSettings(packages={SUITE_SPARK.packages!r})).stop()
+"""
 
 # Property-based tests replay the same examples in every run (CI), unless HYPOTHESIS_PROFILE=explore.
 settings.register_profile("replay", derandomize=True, database=None, deadline=None)
@@ -26,6 +39,20 @@ settings.register_profile("explore", deadline=None)
 
 def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
+    if not hasattr(config, "workerinput") and not SUITE_SPARK.jar_files():
+        # The first Spark start fetches the jars into Ivy's cache: once, here, before the workers (`make test` runs
+        # two) each start a session and would fetch them into the same cache at the same time.
+        subprocess.run([sys.executable, "-c", _FETCH_JARS], check=True, timeout=900)
+    # The only AWS the suite reaches is moto on loopback: its credentials, for every client that takes AWS's
+    # default chain (a sync request carries no keys; the readers of an s3:// source in any process use the chain).
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", MOTO_CREDENTIALS["aws_access_key_id"])
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", MOTO_CREDENTIALS["aws_secret_access_key"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The slow end-to-end tests first: spread over the workers (`make test` runs two), they start early and the
+    # short tests fill in around them, instead of one of them starting last on a worker while the other idles.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
@@ -66,13 +93,9 @@ def moto_server() -> Iterator[MotoServer]:
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """One local Spark session for the whole suite; each test registers a catalog of its own."""
-    settings = SparkSettings(
-        packages=(*SparkSettings().packages, ICEBERG_AWS_BUNDLE),
-        # Credentials for the moto server on loopback, the only AWS the Glue and S3 tests reach.
-        java_options=("-Daws.accessKeyId=testing", "-Daws.secretAccessKey=testing", f"-Daws.region={MOTO_REGION}"),
-    )
-    session = build_spark_session(CatalogSettings.local(tmp_path_factory.mktemp("default-warehouse")), settings)
+    """One local Spark session for the whole suite (for each of its worker processes); each test registers a
+    catalog of its own."""
+    session = build_spark_session(CatalogSettings.local(tmp_path_factory.mktemp("default-warehouse")), SUITE_SPARK)
     # The suite's exports are small: read them on the executors, as any plan beyond a small one is read; the tests
     # of the small-plan path ask for it (`small_plans_on_driver`), and every process a test starts has it.
     session.conf.set(SMALL_PLAN_ITEMS_CONF, "0")

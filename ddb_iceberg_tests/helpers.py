@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from pyspark.sql import SparkSession
 
+from ddb_iceberg.engine.request import SyncRequest
 from ddb_iceberg.engine.spark_session import CatalogSettings, configure_catalog
 from ddb_iceberg.engine.spark_table import SparkIcebergTable
 from ddb_iceberg.engine.sync import SyncResult, sync_table
@@ -161,8 +162,20 @@ class LocalWarehouse:
     def sync(
         self, source: Path | str | ExportSource, identifier: str = "dynamodb.orders", **options: Any
     ) -> SyncResult:
-        export_source = source if isinstance(source, ExportSource) else ExportSource.from_uri(str(source))
-        return sync_table(self.spark, self.catalog, identifier, export_source, **options)
+        """`options` are SyncRequest's fields; a `log` goes to the sync."""
+        log = options.pop("log", lambda _message: None)
+        if isinstance(source, ExportSource):
+            s3 = source.s3
+            if s3 is not None:
+                options |= {"s3_region": s3.region, "s3_endpoint_url": s3.endpoint_url}
+            source = source.uri
+        for name in ("key_attributes",):
+            if options.get(name) is None:
+                options.pop(name, None)
+            else:
+                options[name] = tuple(options[name])
+        request = SyncRequest(table=identifier, source=str(source), **options)
+        return sync_table(self.spark, self.catalog, request, log=log)
 
     def items(self, identifier: str = "dynamodb.orders", version: str | int | None = None) -> dict[Any, Any]:
         table = self.table(identifier)

@@ -30,6 +30,36 @@ def _json(url: str) -> Any:
         return json.loads(response.read())
 
 
+def busy_executor(driver: subprocess.Popen[str], driver_ui: int, timeout: float = 120) -> int | None:
+    """The process id of an executor JVM that runs tasks of the application whose driver (its UI and REST API on
+    port `driver_ui`) is `driver`, as soon as one does; None when none did while the driver ran (or in `timeout`
+    seconds)."""
+    api = f"http://127.0.0.1:{driver_ui}/api/v1/applications"
+    deadline = time.monotonic() + timeout
+    while driver.poll() is None and time.monotonic() < deadline:
+        try:
+            (application,) = _json(api)
+            executors = _json(f"{api}/{application['id']}/executors")
+        except OSError:  # the driver's UI is not up yet
+            executors = []
+        for executor in executors:
+            if executor["id"] != "driver" and executor["activeTasks"] > 0:
+                return _executor_pid(application["id"], executor["id"])
+        time.sleep(0.1)
+    return None
+
+
+def _executor_pid(application: str, executor: str) -> int | None:
+    wanted = (b"CoarseGrainedExecutorBackend", b"\0--executor-id\0%s\0" % executor.encode(), application.encode())
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if all(part in cmdline.read_bytes() for part in wanted):
+                return int(cmdline.parent.name)
+        except OSError:  # the process ended meanwhile
+            continue
+    return None
+
+
 @dataclass
 class StandaloneCluster:
     root: Path

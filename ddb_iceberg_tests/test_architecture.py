@@ -85,3 +85,21 @@ def test_only_the_bench_uses_the_aws_stand_ins() -> None:
     }
     assert len(imports) > 50  # every module of the package was read
     assert {module: names for module, names in offending.items() if names} == {}
+
+
+# Signals that never leave their module: the reader turns a TypedValueError into an ExportError naming the export,
+# the file and the line; NotHeld moves a value to its fallback column.
+INTERNAL_SIGNALS = {("exports/typed_values.py", "TypedValueError"), ("engine/rows.py", "NotHeld")}
+
+
+def test_every_error_class_is_defined_in_errors_py() -> None:
+    defined_elsewhere = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = path.relative_to(PACKAGE).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            bases = {base.id if isinstance(base, ast.Name) else getattr(base, "attr", "") for base in node.bases}
+            if any(base.endswith(("Error", "Exception", "Failure")) for base in bases) and module != "errors.py":
+                defined_elsewhere.add((module, node.name))
+    assert defined_elsewhere == INTERNAL_SIGNALS

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -122,32 +127,106 @@ def test_the_job_runs_under_spark_submit(tmp_path: Path) -> None:
     assert table_items(local_catalog(warehouse), "jobs.orders") == _truth(table, 1)
 
 
+class _Sync:
+    """A `ddb-iceberg sync` in a process group of its own (with its Spark JVM), whose output is read as it comes:
+    the test acts at the moments the sync announces, and the sync never blocks on a full pipe."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        self.output: list[str] = []
+        self._ended = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.output.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def said(self, marker: re.Pattern[str]) -> bool:
+        with self._changed:
+            return any(marker.match(line) for line in self.output)
+
+    def announces(self, marker: re.Pattern[str], timeout: float = 300) -> bool:
+        """Whether the sync prints a line that `marker` matches (False once its output ends without one)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ended or any(marker.match(line) for line in self.output), timeout)
+        return self.said(marker)
+
+    def writes_a_file_in(self, folder: Path, besides: set[Path], timeout: float = 300) -> bool:
+        """Whether the sync adds a file under `folder` (that holds `besides` before) while it runs."""
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            if any(path not in besides for path in folder.rglob("*")):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def kill(self) -> bool:
+        """SIGKILL the sync and its JVM, as a lost machine would end them; whether the sync was still running."""
+        with contextlib.suppress(ProcessLookupError):  # the whole group had exited
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=60)
+        self._reader.join(timeout=60)
+        return self.process.returncode == -signal.SIGKILL
+
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self.output)[-3000:]
+
+
+READING = re.compile(r"Reading and verifying \d+ export\(s\)")
+WRITING = re.compile(r"Writing \d+ change record\(s\) to \S+ in one commit")
+
+
 def test_a_sync_killed_at_any_moment_leaves_the_previous_or_the_new_table(tmp_path: Path) -> None:
     exports, warehouse = tmp_path / "exports", tmp_path / "warehouse"
     table = SimulatedTable(SimulationConfig(seed=5, initial_items=3000, writes_per_hour=3000))
     target = ExportTarget.for_source(ExportSource.from_uri(str(exports)))
     write_full_export(table, target, table.config.start)
+    # Four buckets: a commit writes several data files, so the write goes on for a while after its first one lands.
     synced = _run("sync", "--source", str(exports), "--table", "k.orders", "--warehouse", str(warehouse), "--key",
-                  ",".join(table.key_attributes))  # fmt: skip
+                  ",".join(table.key_attributes), "--buckets", "4")  # fmt: skip
     assert synced.returncode == 0, synced.stderr
     for hour in range(3):
         write_incremental_export(
             table, target, table.config.start + hour * HOUR, table.config.start + (hour + 1) * HOUR
         )
     before, after = _truth(table, 0), _truth(table, 3)
+    data = Path(urlparse(local_catalog(warehouse).load_table("k.orders").location()).path) / "data"
     command = [str(BIN / "ddb-iceberg"), "sync", "--source", str(exports), "--table", "k.orders", "--warehouse",
                str(warehouse)]  # fmt: skip
-    for delay in (6.0, 9.0, 12.0):
-        process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        time.sleep(delay)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    # The moments to kill a sync at, each in a run of its own, in the order a sync reaches them: once it says it
+    # reads the exports, once it says it writes (the commit window opens), once the first file of its write lands.
+    moments: dict[str, Callable[[_Sync, set[Path]], bool]] = {
+        "reading the exports": lambda sync, _files: sync.announces(READING),
+        "starting its commit": lambda sync, _files: sync.announces(WRITING),
+        "writing the table's files": lambda sync, files: sync.announces(WRITING) and sync.writes_a_file_in(data, files),
+    }
+    in_commit_window = []
+    for moment, reached in moments.items():
+        files = set(data.rglob("*"))  # the table's, and those runs killed before left
+        sync = _Sync(command)
+        try:
+            assert reached(sync, files), f"the sync did not get to {moment}:\n{sync.text()}"
+        finally:
+            was_running = sync.kill()
         state = table_items(local_catalog(warehouse), "k.orders")
-        assert state in (before, after), f"killed after {delay}s: the table is neither before nor after"
+        assert state in (before, after), f"killed {moment}: the table is neither before nor after"
+        if was_running and sync.said(WRITING):
+            in_commit_window.append(moment)
         if state == after:
-            break
+            break  # committed: a sync killed later has nothing left to write
+    # The kills were not all too early to matter: at least one hit a sync between the start of its commit and its end.
+    assert in_commit_window, "no kill landed inside a sync's commit window"
     final = _run("sync", "--source", str(exports), "--table", "k.orders", "--warehouse", str(warehouse))
     assert final.returncode == 0, final.stderr
     assert table_items(local_catalog(warehouse), "k.orders") == after

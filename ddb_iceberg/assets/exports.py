@@ -1,10 +1,12 @@
 """The DynamoDB exports as assets: the full export, and one incremental export per window."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+from pydantic import field_validator
 
+from ddb_iceberg.assets.failures import failures_reported
+from ddb_iceberg.engine.request import utc_moment
 from ddb_iceberg.resources import ExportDescription
 from ddb_iceberg.table_names import DEFAULT_NAMES, EXPORTER, FULL_EXPORT, INCREMENTAL_EXPORT, TableNames
 
@@ -13,6 +15,13 @@ class FullExportConfig(dg.Config):
     """When the full export is taken."""
 
     export_time: str | None = None  # ISO 8601 UTC; default: now (DynamoDB) or the simulation's start
+
+    @field_validator("export_time")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            utc_moment(value)
+        return value
 
 
 def window_of(partitions_def: dg.TimeWindowPartitionsDefinition, partition_key: str) -> dg.TimeWindow:
@@ -29,9 +38,9 @@ def build_full_export(names: TableNames = DEFAULT_NAMES) -> dg.AssetsDefinition:
     )
     def ddb_full_export(context: dg.AssetExecutionContext, config: FullExportConfig) -> dg.MaterializeResult[None]:
         """A full export of the DynamoDB table to S3: the Iceberg table's baseline."""
-        export_time = datetime.fromisoformat(config.export_time.replace("Z", "+00:00")) if config.export_time else None
-        exporter = names.exporter(context)
-        description = exporter.export_full(export_time.astimezone(UTC) if export_time else None, context.log)
+        export_time = utc_moment(config.export_time) if config.export_time else None
+        with failures_reported(names):
+            description = names.exporter(context).export_full(export_time, context.log)
         return dg.MaterializeResult(metadata=description.metadata())
 
     return ddb_full_export
@@ -70,9 +79,10 @@ def build_incremental_export(
         """The incremental export of one window [start, end): each item changed in it, new and old images."""
         # A backfill (one run, many windows) starts the windows' exports together and waits for all of them.
         windows = [window_of(partitions_def, key) for key in context.partition_keys]
-        descriptions = names.exporter(context).export_incrementals(
-            [(window.start, window.end) for window in windows], context.log
-        )
+        with failures_reported(names):
+            descriptions = names.exporter(context).export_incrementals(
+                [(window.start, window.end) for window in windows], context.log
+            )
         if len(descriptions) == 1:
             return dg.MaterializeResult(metadata=descriptions[0].metadata())
         return dg.MaterializeResult(metadata=backfill_metadata(descriptions))

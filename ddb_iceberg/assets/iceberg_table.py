@@ -1,14 +1,14 @@
 """The Iceberg table as an asset: each window's partition brings the table up to that window's end."""
 
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
 
 from ddb_iceberg.assets.exports import window_of
-from ddb_iceberg.engine.plan import GapError
+from ddb_iceberg.assets.failures import failures_reported
 from ddb_iceberg.engine.sync import SyncResult
-from ddb_iceberg.errors import DdbIcebergError, described
-from ddb_iceberg.resources import IcebergCatalogResource
+from ddb_iceberg.resources import IcebergTableResource
 from ddb_iceberg.resources.prices import numeric_metadata, summed
 from ddb_iceberg.table_names import DEFAULT_NAMES, FULL_EXPORT, ICEBERG_TABLE, TableNames
 
@@ -41,14 +41,19 @@ def build_iceberg_table(
     )
     def ddb_iceberg_table(context: dg.AssetExecutionContext, config: IcebergTableConfig) -> dg.MaterializeResult[None]:
         """The Iceberg table, equal to the DynamoDB table as of the window's end (exports merged with Spark)."""
-        exporter, merge_runner, catalog = names.exporter(context), names.merge_runner(context), names.catalog(context)
+        exporter, merge_runner, table = names.exporter(context), names.merge_runner(context), names.table(context)
         windows = [window_of(partitions_def, key) for key in context.partition_keys]
         up_to = max(window.end for window in windows)
         results: list[SyncResult] = []
-        try:
+        with failures_reported(names):
+            source = exporter.export_source()
+            # Every setting is checked here, before Spark starts.
+            request = table.sync_request(
+                source, up_to=up_to, allow_gaps=config.allow_gaps, rebaseline=config.rebaseline
+            )
             if config.rebaseline:
                 context.log.info("Re-baselining: the table's rows are replaced by the latest full export")
-            elif not catalog.table_exists(merge_runner.table):
+            elif not table.exists():
                 # The baseline goes in first, in a commit of its own, so that it can be checked on its own.
                 context.log.info("The table has no baseline yet: loading the full export first")
                 baseline = exporter.baseline_for_a_new_table(context.log)
@@ -61,39 +66,21 @@ def build_iceberg_table(
                             metadata=baseline.metadata(),
                         )
                     )
-                results.append(
-                    merge_runner.sync(
-                        context, exporter.source_uri, up_to=min(w.start for w in windows), allow_gaps=False
-                    )
-                )
-            results.append(
-                merge_runner.sync(
-                    context,
-                    exporter.source_uri,
-                    up_to=up_to,
-                    allow_gaps=config.allow_gaps,
-                    rebaseline=config.rebaseline,
-                )
-            )
-        except GapError as error:
-            raise dg.Failure(
-                description=described(error, f"A window before this one is missing: {error}"),
-                metadata={"gaps": [str(gap) for gap in error.gaps]},
-            ) from None
-        except DdbIcebergError as error:
-            raise dg.Failure(description=described(error)) from None
+                first_window = replace(request, up_to=min(w.start for w in windows), allow_gaps=False)
+                results.append(merge_runner.sync(context, table, first_window))
+            results.append(merge_runner.sync(context, table, request))
         result = results[-1]
         for line in result.describe().splitlines():
             context.log.info(line)
-        return dg.MaterializeResult(metadata=_metadata(results, catalog, merge_runner.table))
+        return dg.MaterializeResult(metadata=_metadata(results, table))
 
     return ddb_iceberg_table
 
 
-def _metadata(results: list[SyncResult], catalog: IcebergCatalogResource, table: str) -> dict[str, Any]:
+def _metadata(results: list[SyncResult], table: IcebergTableResource) -> dict[str, Any]:
     last = results[-1]
     metadata: dict[str, Any] = {
-        "table": table,
+        "table": table.identifier,
         "rows_inserted": dg.MetadataValue.int(sum(r.rows_inserted for r in results)),
         "rows_updated": dg.MetadataValue.int(sum(r.rows_updated for r in results)),
         "rows_deleted": dg.MetadataValue.int(sum(r.rows_deleted for r in results)),
@@ -110,13 +97,13 @@ def _metadata(results: list[SyncResult], catalog: IcebergCatalogResource, table:
     metadata |= numeric_metadata(summed([r.job_run for r in results if r.job_run]))
     if last.warnings:
         metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in last.warnings))
-    metadata["preview"] = dg.MetadataValue.md(_preview(catalog, table))
+    metadata["preview"] = dg.MetadataValue.md(_preview(table))
     return metadata
 
 
-def _preview(catalog: IcebergCatalogResource, table: str) -> str:
+def _preview(table: IcebergTableResource) -> str:
     """The first rows of the table, as a Markdown table of its first columns."""
-    rows = catalog.load_catalog().load_table(table).scan(limit=PREVIEW_ROWS).to_arrow().to_pylist()
+    rows = table.load().scan(limit=PREVIEW_ROWS).to_arrow().to_pylist()
     if not rows:
         return "(empty)"
     columns = list(rows[0])[:8]

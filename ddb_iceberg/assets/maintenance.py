@@ -4,13 +4,19 @@ from datetime import timedelta
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from ddb_iceberg.engine.export_housekeeping import DEFAULT_EXPORT_RETENTION, HousekeepingResult, remove_applied_exports
-from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
-from ddb_iceberg.errors import DdbIcebergError, described
+from ddb_iceberg.assets.failures import failures_reported
+from ddb_iceberg.engine.export_housekeeping import (
+    DEFAULT_EXPORT_RETENTION,
+    HousekeepingResult,
+    check_export_retention,
+    remove_applied_exports,
+)
+from ddb_iceberg.engine.request import UpkeepSettings
+from ddb_iceberg.engine.upkeep import UpkeepResult
 from ddb_iceberg.resources.prices import numeric_metadata
-from ddb_iceberg.table_names import CATALOG, DEFAULT_NAMES, EXPORTER, MERGE_RUNNER, TABLE_MAINTENANCE, TableNames
+from ddb_iceberg.table_names import DEFAULT_NAMES, TABLE_MAINTENANCE, TableNames
 
 DEFAULTS = UpkeepSettings().in_days()
 
@@ -32,6 +38,14 @@ class TableMaintenanceConfig(dg.Config):
         default=False, description="List the exports housekeeping would remove, and remove none."
     )
 
+    @model_validator(mode="after")
+    def _settings_that_can_work(self) -> "TableMaintenanceConfig":
+        # The engine's own rules (UpkeepSettings, export housekeeping), checked when the run's config is read.
+        self.settings()
+        if self.export_retention_days is not None:
+            check_export_retention(timedelta(days=self.export_retention_days))
+        return self
+
     def settings(self) -> UpkeepSettings:
         return UpkeepSettings.from_days(
             self.snapshot_retention_days, self.tag_retention_days, self.orphan_age_days, self.min_input_files
@@ -47,17 +61,16 @@ def build_table_maintenance(
         group_name=group_name,
         deps=[iceberg_table],
         kinds={"iceberg"},
-        required_resource_keys={names.qualified(MERGE_RUNNER), names.qualified(CATALOG), names.qualified(EXPORTER)},
+        required_resource_keys=set(names.resource_keys.values()),
     )
     def ddb_iceberg_table_maintenance(
         context: dg.AssetExecutionContext, config: TableMaintenanceConfig
     ) -> dg.MaterializeResult[None]:
         """Upkeep of the Iceberg table: compaction, expiry of old snapshots and tags, removal of orphan files and
         of the exports it has applied."""
-        runner = names.merge_runner(context)
-        try:
-            settings = config.settings()
-            result = runner.maintain(context, settings)
+        runner, table = names.merge_runner(context), names.table(context)
+        with failures_reported(names):
+            result = runner.maintain(context, table, table.upkeep_request(config.settings()))
             for line in result.describe().splitlines():
                 context.log.info(line)
             housekeeping = None
@@ -65,15 +78,13 @@ def build_table_maintenance(
                 # Here, not in the Spark job: it needs only the ledger and S3, and boto3's batch delete.
                 housekeeping = remove_applied_exports(
                     names.exporter(context).export_source(),
-                    names.catalog(context).ledger(runner.table),
+                    table.ledger(),
                     retention=timedelta(days=config.export_retention_days),
                     dry_run=config.export_housekeeping_dry_run,
                     log=context.log.info,
                 )
                 for line in housekeeping.describe().splitlines():
                     context.log.info(line)
-        except DdbIcebergError as error:
-            raise dg.Failure(description=described(error)) from None
         # The settings it ran with: a table's own upkeep settings are its maintenance job's default config.
         settings_used = {"settings": dg.MetadataValue.json(config.model_dump())}
         metadata = upkeep_metadata(result) | settings_used

@@ -34,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,12 +42,12 @@ from typing import Any
 
 from ddb_iceberg.bench.history import history_figures
 from ddb_iceberg.bench.upkeep import upkeep_figures
+from ddb_iceberg.engine.request import Log
 from ddb_iceberg.exports import ExportSource
 from ddb_iceberg.exports.manifest import ManifestSummary
 from ddb_iceberg.simulator import ExportTarget
 from ddb_iceberg.simulator.bulk import BulkTable
 
-Log = Callable[[str], None]
 HOUR = timedelta(hours=1)
 KEYS = "customer_id,order_id"
 PARTITIONS = 8

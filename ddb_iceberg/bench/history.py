@@ -24,12 +24,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ddb_iceberg.engine.request import Log
 from ddb_iceberg.exports import ExportSource, load_export
 from ddb_iceberg.exports.manifest import ManifestSummary
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, SimulationConfig, write_full_export
 from ddb_iceberg.simulator.writer import write_incremental_export
 
-Log = Callable[[str], None]
 QUARTER = timedelta(minutes=15)
 ITEMS, WRITES_PER_HOUR, PARTITIONS = 2_000, 80, 4
 MOTO_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -187,7 +187,7 @@ def _dagster_side(
 def _exporter_lookup_calls(baseline: ManifestSummary, windows: Sequence[ManifestSummary]) -> dict[str, int]:
     """What the DynamoDB exporter asks DynamoDB to export the next window, the table's exports listed as DynamoDB
     lists them: newest first, 25 a page."""
-    from ddb_iceberg.resources.exporters import DynamoDBExporter
+    from ddb_iceberg.resources.dynamodb_exporter import DynamoDBExporter
 
     exports = sorted([baseline, *windows], key=lambda summary: summary.export_arn, reverse=True)
     described = {summary.export_arn: summary for summary in exports}

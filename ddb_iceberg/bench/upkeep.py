@@ -11,9 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ddb_iceberg.exports import ExportSource
+from ddb_iceberg.engine.request import Log
 
-Log = Callable[[str], None]
 TABLE = "bench.orders"
 KEYS = ("customer_id", "order_id")
 READS = 3
@@ -25,6 +24,7 @@ def upkeep_figures(
     """Sync the full export, then each window in a sync of its own (in one Spark session: the figures are about
     the table, not the syncs), then time reads before and after upkeep."""
     from ddb_iceberg.catalog_access import duckdb_with_tables, local_catalog
+    from ddb_iceberg.engine.request import SyncRequest, UpkeepRequest
     from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogSettings, build_spark_session
     from ddb_iceberg.engine.spark_table import SparkIcebergTable
     from ddb_iceberg.engine.sync import sync_table
@@ -37,7 +37,7 @@ def upkeep_figures(
 
     def add(export_id: str) -> None:
         shutil.copytree(exports / "AWSDynamoDB" / export_id, source / "AWSDynamoDB" / export_id, copy_function=os.link)
-        sync_table(spark, CATALOG_NAME, TABLE, ExportSource.from_uri(str(source)), key_attributes=KEYS)
+        sync_table(spark, CATALOG_NAME, SyncRequest(table=TABLE, source=str(source), key_attributes=KEYS))
 
     add(full_export_id)
     started = time.perf_counter()
@@ -61,7 +61,7 @@ def upkeep_figures(
         }
 
     before, read_before = file_stats(table), reads()
-    upkeep = maintain_table(spark, CATALOG_NAME, TABLE, now=datetime.now(UTC) + timedelta(days=40))
+    upkeep = maintain_table(spark, CATALOG_NAME, UpkeepRequest(TABLE), now=datetime.now(UTC) + timedelta(days=40))
     after, read_after = file_stats(table), reads()
     spark.stop()
     figures = {

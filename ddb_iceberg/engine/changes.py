@@ -291,7 +291,7 @@ def _refuse_repeated_keys(
     shown = ", ".join(f"{name}={value!r}" for name, value in zip(key_attributes, key_values(key), strict=True))
     raise files[(0, second["file_ord"])].data_file.fail(
         f"repeats the key ({shown}) of file {first_file}, line {first['line']}: a full export holds each item "
-        f"once. If the table's key is not ({', '.join(key_attributes)}), name all its key attributes with --key",
+        f"once. If the table's key is not ({', '.join(key_attributes)}), name all its key attributes",
         second["line"],
     )
 

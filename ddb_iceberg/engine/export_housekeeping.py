@@ -20,7 +20,6 @@ which the folder is an incomplete one, removed as such), then the rest of its fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,12 +27,12 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from ddb_iceberg.engine.ledger import LedgerEntry
-from ddb_iceberg.errors import SettingError
-from ddb_iceberg.exports import Export, ExportError, ExportSource
+from ddb_iceberg.engine.request import Log
+from ddb_iceberg.errors import ExportError, SettingError
+from ddb_iceberg.exports import Export, ExportSource
 from ddb_iceberg.exports.discovery import SHARED_DATA_FOLDER, ExportFolder, list_export_folders, read_concurrently
 from ddb_iceberg.exports.reader import SUMMARY_CHECKSUM_FILES, SUMMARY_FILE
 
-Log = Callable[[str], None]
 DEFAULT_EXPORT_RETENTION = timedelta(days=40)
 
 
@@ -67,6 +66,11 @@ class HousekeepingResult:
         return "\n".join(lines)
 
 
+def check_export_retention(retention: timedelta) -> None:
+    if retention < timedelta(0):
+        raise SettingError(f"export retention {retention / timedelta(days=1):g} days is negative")
+
+
 def remove_applied_exports(
     source: ExportSource,
     ledger: LedgerEntry | None,
@@ -78,8 +82,7 @@ def remove_applied_exports(
 ) -> HousekeepingResult:
     """Remove the exports under `source` that the table (its latest ledger entry) has applied and that were
     requested more than `retention` before `now` (module docstring); `dry_run` only reports them."""
-    if retention < timedelta(0):
-        raise SettingError(f"export retention must not be negative, not {retention}")
+    check_export_retention(retention)
     now = now or datetime.now(UTC)
     result = HousekeepingResult(source.location, dry_run, retention / timedelta(days=1))
     if ledger is None:

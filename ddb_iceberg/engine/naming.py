@@ -6,8 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-# Columns the engine adds itself carry this prefix; attributes never get it.
-ENGINE_COLUMN_PREFIX = "_ddb_"
+# The engine's own columns start with `_ddb_`, which no attribute's column name can (`base_column_name`).
 WRITE_TIME_COLUMN = "_ddb_write_time"
 # Glue's limit on a column name (1 to 255, Column.Name in the Glue API); names are ASCII, so characters = bytes.
 MAX_NAME_LENGTH = 255

@@ -7,7 +7,6 @@ touches the table.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,39 +24,9 @@ from ddb_iceberg.engine.ledger import (
     TABLE_ARN,
     LedgerEntry,
 )
-from ddb_iceberg.errors import DdbIcebergError
+from ddb_iceberg.errors import GapError, SyncError
 from ddb_iceberg.exports import Export, ExportListing, Gap, find_gaps
 from ddb_iceberg.exports.manifest import format_timestamp
-
-# The way out when the chain of windows cannot continue (README, FAQ).
-REBASELINE_HINT = (
-    "re-baseline the table from a new full export (export the table in full, then `ddb-iceberg sync --rebaseline`, "
-    "or in Dagster the job `rebaseline_job`): one commit replaces its rows, and its history stays"
-)
-
-
-class SyncError(DdbIcebergError):
-    """A sync that must not run; nothing has been written."""
-
-
-class GapError(SyncError):
-    """Windows that leave time uncovered: the writes in it would be lost."""
-
-    def __init__(self, gaps: Sequence[Gap], incomplete: Sequence[str] = ()) -> None:
-        self.gaps = tuple(gaps)
-        self.incomplete = tuple(incomplete)
-        listed = "; ".join(str(gap) for gap in gaps)
-        unfinished = (
-            f" Exports not complete (still running, or FAILED), which may be the missing window(s): "
-            f"{', '.join(self.incomplete)}."
-            if self.incomplete
-            else ""
-        )
-        super().__init__(
-            f"refusing to apply exports across a gap: no export covers {listed}. Writes in that time would be "
-            f"lost.{unfinished} Export the missing window(s), or {REBASELINE_HINT}, or pass --allow-gaps to apply "
-            "anyway and record the gap."
-        )
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
 from ddb_iceberg.engine.rows import RowBuilder, arrow_schema, from_cell
 from ddb_iceberg.engine.schema import Column, Layout, number_fits
 from ddb_iceberg.engine.type_profile import ItemProfile, tag_of
-from ddb_iceberg.exports import ChangeRecord, ExportError, FullExportItem
+from ddb_iceberg.errors import ExportError
+from ddb_iceberg.exports import ChangeRecord, FullExportItem
 from ddb_iceberg.exports.reader import DataFile, read_data_file
 from ddb_iceberg.exports.typed_values import DecodedItem, DecodedValue, decode_item, format_number, key_value_problem
 

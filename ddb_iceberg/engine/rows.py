@@ -12,39 +12,60 @@ import pyarrow as pa
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
 from ddb_iceberg.engine.schema import (
+    MAX_DECIMAL_PRECISION,
     Column,
     ColumnType,
-    KeyTypeError,
+    ColumnTypeVisitor,
     Kind,
     Layout,
     element_tag_of,
     number_fits,
 )
 from ddb_iceberg.engine.type_profile import tag_of
+from ddb_iceberg.errors import KeyTypeError
 from ddb_iceberg.exports.typed_values import DecodedItem, DecodedValue, decode_value, encode_value, format_number
 
 _SET_ELEMENT_TAGS = {"SS": "S", "NS": "N", "BS": "B"}
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
-def arrow_type(column_type: ColumnType) -> pa.DataType:
-    kind = column_type.kind
-    if kind in (Kind.STRING, Kind.NUMBER_TEXT, Kind.JSON):
+class _ArrowType(ColumnTypeVisitor[pa.DataType]):
+    def visit_string(self) -> pa.DataType:
         return pa.string()
-    if kind is Kind.LONG:
+
+    def visit_long(self) -> pa.DataType:
         return pa.int64()
-    if kind is Kind.DECIMAL:
-        return pa.decimal128(38, column_type.scale)
-    if kind is Kind.BOOLEAN:
+
+    def visit_decimal(self, scale: int) -> pa.DataType:
+        return pa.decimal128(MAX_DECIMAL_PRECISION, scale)
+
+    def visit_number_text(self) -> pa.DataType:
+        return pa.string()
+
+    def visit_boolean(self) -> pa.DataType:
         return pa.bool_()
-    if kind is Kind.BINARY:
+
+    def visit_binary(self) -> pa.DataType:
         return pa.binary()
-    if kind is Kind.TIMESTAMP:
+
+    def visit_json(self) -> pa.DataType:
+        return pa.string()
+
+    def visit_struct(self, fields: tuple[Column, ...]) -> pa.DataType:
+        return pa.struct([arrow_field(f) for f in fields])
+
+    def visit_list(self, element: ColumnType) -> pa.DataType:
+        return pa.list_(self.visit(element))
+
+    def visit_timestamp(self) -> pa.DataType:
         return pa.timestamp("us", tz="UTC")
-    if kind is Kind.LIST:
-        assert column_type.element is not None
-        return pa.list_(arrow_type(column_type.element))
-    return pa.struct([arrow_field(f) for f in column_type.fields])
+
+
+_ARROW_TYPE = _ArrowType()
+
+
+def arrow_type(column_type: ColumnType) -> pa.DataType:
+    return _ARROW_TYPE.visit(column_type)
 
 
 def arrow_field(column: Column) -> pa.Field:
@@ -75,14 +96,18 @@ def to_cell(column: Column, value: DecodedValue) -> Any:
 
 def converter(column_type: ColumnType, tag: str) -> Converter:
     """A function converting values for one column type, built once per column (rows convert millions)."""
-    kind = column_type.kind
-    python_type = _PYTHON_TYPES.get(tag)
+    return _ConverterBuilder(tag).visit(column_type)
 
-    def check_type(value: DecodedValue) -> None:
-        if tag_of(value) != tag:
-            raise NotHeld
 
-    if kind is Kind.STRING or kind is Kind.BINARY or kind is Kind.BOOLEAN:
+class _ConverterBuilder(ColumnTypeVisitor[Converter]):
+    """Builds the converter of a column type for values of the DynamoDB type `tag`. A converter reads only its
+    closure's variables, never the builder: it runs for every value."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def _plain(self) -> Converter:
+        python_type = _PYTHON_TYPES.get(self.tag)
 
         def plain(value: DecodedValue) -> Any:
             if type(value) is not python_type:
@@ -90,18 +115,15 @@ def converter(column_type: ColumnType, tag: str) -> Converter:
             return value
 
         return plain
-    if kind is Kind.LONG:
 
-        def long_number(value: DecodedValue) -> Any:
-            if type(value) is not Decimal:
-                raise NotHeld
-            whole = int(value)  # truncates: equal only when the number is whole
-            if whole != value or not _LONG_MIN <= whole <= _LONG_MAX:
-                raise NotHeld
-            return whole
+    def visit_string(self) -> Converter:
+        return self._plain()
 
-        return long_number
-    if kind is Kind.DECIMAL:
+    def visit_long(self) -> Converter:
+        return _long_number
+
+    def visit_decimal(self, scale: int) -> Converter:
+        column_type = ColumnType(Kind.DECIMAL, scale=scale)
 
         def decimal_number(value: DecodedValue) -> Any:
             if type(value) is not Decimal or not number_fits(column_type, value):
@@ -109,49 +131,76 @@ def converter(column_type: ColumnType, tag: str) -> Converter:
             return value
 
         return decimal_number
-    if kind is Kind.NUMBER_TEXT:
 
-        def number_text(value: DecodedValue) -> Any:
-            if type(value) is not Decimal:
-                raise NotHeld
-            return format_number(value)
+    def visit_number_text(self) -> Converter:
+        return _number_text
 
-        return number_text
-    if kind is Kind.JSON:
+    def visit_boolean(self) -> Converter:
+        return self._plain()
+
+    def visit_binary(self) -> Converter:
+        return self._plain()
+
+    def visit_json(self) -> Converter:
+        tag = self.tag
 
         def json_text(value: DecodedValue) -> Any:
-            check_type(value)
+            if tag_of(value) != tag:
+                raise NotHeld
             return json.dumps(encode_value(value), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
         return json_text
-    if kind is Kind.LIST:
-        element_type = column_type.element
-        assert element_type is not None
-        convert_element = converter(element_type, _element_tag(tag, element_type))
+
+    def visit_struct(self, fields: tuple[Column, ...]) -> Converter:
+        by_attribute = {f.attribute: (f.name, converter(f.type, f.tag)) for f in fields}
+
+        def struct(value: DecodedValue) -> Any:
+            if type(value) is not dict:
+                raise NotHeld
+            cell: dict[str, Any] = {}
+            for attribute, nested in value.items():
+                if nested is None:
+                    continue
+                field = by_attribute.get(attribute)
+                if field is None:
+                    raise NotHeld
+                cell[field[0]] = field[1](nested)
+            return cell
+
+        return struct
+
+    def visit_list(self, element: ColumnType) -> Converter:
+        tag = self.tag
+        convert_element = converter(element, _element_tag(tag, element))
         is_set = tag in _SET_ELEMENT_TAGS
 
         def array(value: DecodedValue) -> Any:
-            check_type(value)
+            if tag_of(value) != tag:
+                raise NotHeld
             elements = sorted(value) if is_set else value
             return [None if e is None else convert_element(e) for e in elements]
 
         return array
-    fields = {f.attribute: (f.name, converter(f.type, f.tag)) for f in column_type.fields}
 
-    def struct(value: DecodedValue) -> Any:
-        if type(value) is not dict:
-            raise NotHeld
-        cell: dict[str, Any] = {}
-        for attribute, nested in value.items():
-            if nested is None:
-                continue
-            field = fields.get(attribute)
-            if field is None:
-                raise NotHeld
-            cell[field[0]] = field[1](nested)
-        return cell
+    def visit_timestamp(self) -> Converter:
+        # The only timestamp column is the engine's write time, which is no attribute's: rows get it from the
+        # change they come from.
+        raise TypeError("no DynamoDB value converts to a timestamp column")
 
-    return struct
+
+def _long_number(value: DecodedValue) -> Any:
+    if type(value) is not Decimal:
+        raise NotHeld
+    whole = int(value)  # truncates: equal only when the number is whole
+    if whole != value or not _LONG_MIN <= whole <= _LONG_MAX:
+        raise NotHeld
+    return whole
+
+
+def _number_text(value: DecodedValue) -> Any:
+    if type(value) is not Decimal:
+        raise NotHeld
+    return format_number(value)
 
 
 _PYTHON_TYPES: dict[str, type] = {"S": str, "B": bytes, "BOOL": bool}
@@ -159,23 +208,49 @@ _PYTHON_TYPES: dict[str, type] = {"S": str, "B": bytes, "BOOL": bool}
 
 def from_cell(column: Column, cell: Any) -> DecodedValue:
     """The inverse of `to_cell`."""
-    kind = column.type.kind
-    if kind in (Kind.LONG, Kind.NUMBER_TEXT):
-        return Decimal(cell)
-    if kind is Kind.DECIMAL:
-        return Decimal(cell)
-    if kind is Kind.JSON:
-        return decode_value(json.loads(cell))
-    if kind is Kind.BINARY:
-        return bytes(cell)
-    if kind is Kind.LIST:
-        assert column.type.element is not None
-        element = Column("element", "", _element_tag(column.tag, column.type.element), column.type.element)
-        values = [None if e is None else from_cell(element, e) for e in cell]
-        return frozenset(values) if column.tag in _SET_ELEMENT_TAGS else values
-    if kind is Kind.STRUCT:
-        return {f.attribute: from_cell(f, cell[f.name]) for f in column.type.fields if cell.get(f.name) is not None}
-    return cell
+    return _CellValue(column.tag, cell).visit(column.type)
+
+
+class _CellValue(ColumnTypeVisitor[DecodedValue]):
+    """The value of the DynamoDB type `tag` that a (non-NULL) table cell holds."""
+
+    def __init__(self, tag: str, cell: Any) -> None:
+        self.tag = tag
+        self.cell = cell
+
+    def visit_string(self) -> DecodedValue:
+        return self.cell
+
+    def visit_long(self) -> DecodedValue:
+        return Decimal(self.cell)
+
+    def visit_decimal(self, scale: int) -> DecodedValue:
+        return Decimal(self.cell)
+
+    def visit_number_text(self) -> DecodedValue:
+        return Decimal(self.cell)
+
+    def visit_boolean(self) -> DecodedValue:
+        return self.cell
+
+    def visit_binary(self) -> DecodedValue:
+        return bytes(self.cell)
+
+    def visit_json(self) -> DecodedValue:
+        return decode_value(json.loads(self.cell))
+
+    def visit_struct(self, fields: tuple[Column, ...]) -> DecodedValue:
+        cell = self.cell
+        return {f.attribute: from_cell(f, cell[f.name]) for f in fields if cell.get(f.name) is not None}
+
+    def visit_list(self, element: ColumnType) -> DecodedValue:
+        element_column = Column("element", "", _element_tag(self.tag, element), element)
+        values = [None if e is None else from_cell(element_column, e) for e in self.cell]
+        return frozenset(values) if self.tag in _SET_ELEMENT_TAGS else values
+
+    def visit_timestamp(self) -> DecodedValue:
+        # The only timestamp column is the engine's write time, which is no attribute's (`row_to_item` skips it).
+        raise TypeError("a timestamp column holds no DynamoDB value")
 
 
 class RowBuilder:

@@ -22,17 +22,18 @@ Policy (documented in the README):
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, Generic, Never, NoReturn, TypeVar
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names, with_suffix
 from ddb_iceberg.engine.type_profile import ItemProfile, NumberStats, ValueProfile, is_long, number_shape, tag_of
-from ddb_iceberg.errors import DdbIcebergError
+from ddb_iceberg.errors import KeyTypeError
 from ddb_iceberg.exports.typed_values import DecodedValue
 
 MAX_DECIMAL_PRECISION = 38
@@ -119,6 +120,83 @@ class Column:
         )
 
 
+Result = TypeVar("Result")
+
+
+class ColumnTypeVisitor(ABC, Generic[Result]):
+    """What a column type is in one target (a type system: Glue, Spark, Arrow, Iceberg; or a conversion of values):
+    one method per kind. A kind no method handles fails where the target is written, loudly: mypy refuses a
+    visitor with an abstract method left, and so does Python when the visitor is made. Never does a kind fall into
+    another kind's case.
+
+    Lists and structs get their children's types, not results: each target recurses as it needs to (the Spark DDL
+    adds its fields' comments, row conversion gives each child its DynamoDB type).
+    """
+
+    def visit(self, column_type: ColumnType) -> Result:
+        kind = column_type.kind
+        match kind:
+            case Kind.STRING:
+                return self.visit_string()
+            case Kind.LONG:
+                return self.visit_long()
+            case Kind.DECIMAL:
+                return self.visit_decimal(column_type.scale)
+            case Kind.NUMBER_TEXT:
+                return self.visit_number_text()
+            case Kind.BOOLEAN:
+                return self.visit_boolean()
+            case Kind.BINARY:
+                return self.visit_binary()
+            case Kind.JSON:
+                return self.visit_json()
+            case Kind.STRUCT:
+                return self.visit_struct(column_type.fields)
+            case Kind.LIST:
+                assert column_type.element is not None, "a list column type has an element type"
+                return self.visit_list(column_type.element)
+            case Kind.TIMESTAMP:
+                return self.visit_timestamp()
+            case _:
+                _unknown_kind(kind, self)
+
+    @abstractmethod
+    def visit_string(self) -> Result: ...
+
+    @abstractmethod
+    def visit_long(self) -> Result: ...
+
+    @abstractmethod
+    def visit_decimal(self, scale: int) -> Result: ...
+
+    @abstractmethod
+    def visit_number_text(self) -> Result: ...
+
+    @abstractmethod
+    def visit_boolean(self) -> Result: ...
+
+    @abstractmethod
+    def visit_binary(self) -> Result: ...
+
+    @abstractmethod
+    def visit_json(self) -> Result: ...
+
+    @abstractmethod
+    def visit_struct(self, fields: tuple[Column, ...]) -> Result: ...
+
+    @abstractmethod
+    def visit_list(self, element: ColumnType) -> Result: ...
+
+    @abstractmethod
+    def visit_timestamp(self) -> Result: ...
+
+
+def _unknown_kind(kind: Never, visitor: ColumnTypeVisitor[Any]) -> NoReturn:
+    # Typed `Never` so that mypy flags a Kind member `visit` has no case for; at run time, what reaches here is no
+    # Kind member at all.
+    raise TypeError(f"{type(visitor).__name__}: no mapping for column kind {kind!r}")
+
+
 STRING = ColumnType(Kind.STRING)
 LONG = ColumnType(Kind.LONG)
 NUMBER_TEXT = ColumnType(Kind.NUMBER_TEXT)
@@ -129,30 +207,49 @@ TIMESTAMP = ColumnType(Kind.TIMESTAMP)
 
 WRITE_TIME = Column(WRITE_TIME_COLUMN, "", "", TIMESTAMP, required=True)
 
-_GLUE_SCALAR_TYPES = {
-    Kind.STRING: "string",
-    Kind.NUMBER_TEXT: "string",
-    Kind.JSON: "string",
-    Kind.LONG: "bigint",
-    Kind.BOOLEAN: "boolean",
-    Kind.BINARY: "binary",
-    Kind.TIMESTAMP: "timestamp",  # Spark's TIMESTAMP is Iceberg's timestamptz, whose Glue type is `timestamp`
-}
+
+class _GlueTypeString(ColumnTypeVisitor[str]):
+    """Iceberg 1.11's `IcebergToGlueConverter.toTypeString` of the Iceberg type Spark makes of a column type."""
+
+    def visit_string(self) -> str:
+        return "string"
+
+    def visit_long(self) -> str:
+        return "bigint"
+
+    def visit_decimal(self, scale: int) -> str:
+        return f"decimal({MAX_DECIMAL_PRECISION},{scale})"
+
+    def visit_number_text(self) -> str:
+        return "string"
+
+    def visit_boolean(self) -> str:
+        return "boolean"
+
+    def visit_binary(self) -> str:
+        return "binary"
+
+    def visit_json(self) -> str:
+        return "string"
+
+    def visit_struct(self, fields: tuple[Column, ...]) -> str:
+        return "struct<" + ",".join(_glue_field(f) for f in fields) + ">"
+
+    def visit_list(self, element: ColumnType) -> str:
+        return f"array<{self.visit(element)}>"
+
+    def visit_timestamp(self) -> str:
+        return "timestamp"  # Spark's TIMESTAMP is Iceberg's timestamptz, whose Glue type is `timestamp`
+
+
+_GLUE_TYPE_STRING = _GlueTypeString()
 
 
 def glue_type_string(column_type: ColumnType) -> str:
     """The type Iceberg's GlueCatalog writes to Glue for a column of this type: Iceberg 1.11's
     `IcebergToGlueConverter.toTypeString` of the Iceberg type Spark makes of it (`struct<a:string,b:bigint>`, no
     spaces, no docs; the same in every Iceberg release since the Glue catalog came)."""
-    kind = column_type.kind
-    if kind is Kind.DECIMAL:
-        return f"decimal({MAX_DECIMAL_PRECISION},{column_type.scale})"
-    if kind is Kind.LIST:
-        assert column_type.element is not None
-        return f"array<{glue_type_string(column_type.element)}>"
-    if kind is Kind.STRUCT:
-        return "struct<" + ",".join(_glue_field(f) for f in column_type.fields) + ">"
-    return _GLUE_SCALAR_TYPES[kind]
+    return _GLUE_TYPE_STRING.visit(column_type)
 
 
 def _glue_field(field: Column) -> str:
@@ -328,21 +425,52 @@ def holds_all(column: Column, values: ValueProfile, tag: str) -> bool:
             attribute in fields and all(holds_all(fields[attribute], nested, t) for t in nested.counts)
             for attribute, nested in (values.fields or {}).items()
         )
-    return True  # strings, binaries, booleans, JSON text: any value of their type
+    if kind in (Kind.STRING, Kind.BINARY, Kind.BOOLEAN, Kind.JSON):
+        return True  # any value of their type
+    # Saying yes to a kind not named above could put a value where it is not held exactly.
+    raise TypeError(f"holds_all: no rule for column kind {kind!r}")
+
+
+class _ListElementTag(ColumnTypeVisitor[str | None]):
+    """The DynamoDB type of the elements of an array built from L, by the array's element type."""
+
+    def visit_string(self) -> str:
+        return "S"
+
+    def visit_long(self) -> str:
+        return "N"
+
+    def visit_decimal(self, scale: int) -> str:
+        return "N"
+
+    def visit_number_text(self) -> str:
+        return "N"
+
+    def visit_boolean(self) -> str:
+        return "BOOL"
+
+    def visit_binary(self) -> str:
+        return "B"
+
+    def visit_json(self) -> None:
+        return None  # lists of JSON text elements are JSON text themselves (`initial_type`)
+
+    def visit_struct(self, fields: tuple[Column, ...]) -> str:
+        return "M"
+
+    def visit_list(self, element: ColumnType) -> str:
+        return "L"
+
+    def visit_timestamp(self) -> None:
+        return None  # no DynamoDB value is a timestamp
+
+
+_LIST_ELEMENT_TAG = _ListElementTag()
 
 
 def element_tag_of(element_type: ColumnType) -> str | None:
     """The DynamoDB type an array column's elements have (for arrays built from L)."""
-    return {
-        Kind.STRING: "S",
-        Kind.LONG: "N",
-        Kind.DECIMAL: "N",
-        Kind.NUMBER_TEXT: "N",
-        Kind.BINARY: "B",
-        Kind.BOOLEAN: "BOOL",
-        Kind.STRUCT: "M",
-        Kind.LIST: "L",
-    }.get(element_type.kind)
+    return _LIST_ELEMENT_TAG.visit(element_type)
 
 
 def majority_tag(values: ValueProfile | Iterable[DecodedValue]) -> str:
@@ -394,10 +522,6 @@ class Layout:
         name = assign_column_names([name], (c.name for c in self.columns))[name]
         column = Column(name, attribute, tag, FALLBACK_TYPES[tag])
         return Layout(self.key_attributes, (*self.columns, column)), column
-
-
-class KeyTypeError(DdbIcebergError):
-    """A key value the table's key column cannot hold."""
 
 
 def plan_layout(
@@ -498,9 +622,42 @@ def _describe_new_fields(path: str, before: ColumnType, after: ColumnType) -> li
     return changes
 
 
+class _TypeDescription(ColumnTypeVisitor[str]):
+    """A column type as the run's report of schema changes names it."""
+
+    def visit_string(self) -> str:
+        return "string"
+
+    def visit_long(self) -> str:
+        return "long"
+
+    def visit_decimal(self, scale: int) -> str:
+        return f"decimal({MAX_DECIMAL_PRECISION}, {scale})"
+
+    def visit_number_text(self) -> str:
+        return "number_text"
+
+    def visit_boolean(self) -> str:
+        return "boolean"
+
+    def visit_binary(self) -> str:
+        return "binary"
+
+    def visit_json(self) -> str:
+        return "json"
+
+    def visit_struct(self, fields: tuple[Column, ...]) -> str:
+        return "struct"
+
+    def visit_list(self, element: ColumnType) -> str:
+        return f"array<{self.visit(element)}>"
+
+    def visit_timestamp(self) -> str:
+        return "timestamp"
+
+
+_TYPE_DESCRIPTION = _TypeDescription()
+
+
 def _describe_type(column_type: ColumnType) -> str:
-    if column_type.kind is Kind.DECIMAL:
-        return f"decimal(38, {column_type.scale})"
-    if column_type.kind is Kind.LIST and column_type.element:
-        return f"array<{_describe_type(column_type.element)}>"
-    return column_type.kind.value
+    return _TYPE_DESCRIPTION.visit(column_type)

@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ddb_iceberg.errors import DdbIcebergError, SettingError
+from ddb_iceberg.engine.request import option, to_argv
+from ddb_iceberg.errors import JavaMissingError, SettingError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -31,26 +33,42 @@ ARCHIVE_UNUSED_DAYS = 30
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
-class JavaMissingError(DdbIcebergError):
-    """Spark cannot start: no suitable Java."""
+class CatalogKind(StrEnum):
+    """The catalogs the job can write the table in."""
+
+    LOCAL = "local"  # a SQLite file in a local warehouse (the embedded default)
+    GLUE = "glue"  # the AWS Glue Data Catalog (what Athena queries)
 
 
 @dataclass(frozen=True)
 class CatalogSettings:
     """Where the Iceberg catalog lives: a SQLite file in a local warehouse, or the AWS Glue Data Catalog."""
 
-    warehouse: str
-    kind: str = "local"  # "local" or "glue"
-    name: str = CATALOG_NAME
-    region: str | None = None
+    warehouse: str = option("--warehouse")
+    kind: CatalogKind = option("--catalog-kind", default=CatalogKind.LOCAL)
+    name: str = option("--catalog-name", default=CATALOG_NAME)
+    region: str | None = option("--region", default=None)
     # Endpoint overrides, for local stand-ins of AWS (moto) only.
-    s3_endpoint: str | None = None
-    glue_endpoint: str | None = None
+    s3_endpoint: str | None = option("--s3-endpoint", default=None)
+    glue_endpoint: str | None = option("--glue-endpoint", default=None)
 
     def __post_init__(self) -> None:
-        if self.kind == "local":
+        try:
+            object.__setattr__(self, "kind", CatalogKind(self.kind))
+        except ValueError:
+            raise SettingError(
+                f"catalog kind {self.kind!r} is not one of {', '.join(repr(k.value) for k in CatalogKind)}"
+            ) from None
+        if not self.warehouse:
+            raise SettingError("warehouse is empty: give a local directory or an s3:// prefix")
+        if self.kind is CatalogKind.LOCAL:
             # Spark, PyIceberg and the SQLite catalog all need the absolute path.
             object.__setattr__(self, "warehouse", str(Path(self.warehouse).expanduser().resolve()))
+        elif not self.warehouse.startswith("s3://"):
+            raise SettingError(f"warehouse {self.warehouse!r} of a Glue catalog is not an s3:// prefix")
+
+    def to_argv(self) -> list[str]:
+        return to_argv(self)
 
     @classmethod
     def local(cls, warehouse: str | Path) -> CatalogSettings:
@@ -63,7 +81,7 @@ class CatalogSettings:
     def spark_conf(self) -> dict[str, str]:
         prefix = f"spark.sql.catalog.{self.name}"
         conf = {prefix: "org.apache.iceberg.spark.SparkCatalog"}
-        if self.kind == "local":
+        if self.kind is CatalogKind.LOCAL:
             Path(self.warehouse).mkdir(parents=True, exist_ok=True)
             conf |= {
                 f"{prefix}.catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
@@ -72,7 +90,7 @@ class CatalogSettings:
                 # V1 adds the iceberg_type column PyIceberg's SqlCatalog expects (views support).
                 f"{prefix}.jdbc.schema-version": "V1",
             }
-        elif self.kind == "glue":
+        else:
             conf |= {
                 f"{prefix}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
                 f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
@@ -85,8 +103,6 @@ class CatalogSettings:
                 conf[f"{prefix}.s3.path-style-access"] = "true"
             if self.glue_endpoint:
                 conf[f"{prefix}.glue.endpoint"] = self.glue_endpoint
-        else:
-            raise SettingError(f"unknown catalog kind {self.kind!r} (expected 'local' or 'glue')")
         return conf
 
 
@@ -120,7 +136,8 @@ class SparkSettings:
         cached = tuple(str(_ivy_jar(package)) for package in self.packages)
         return cached if all(Path(jar).is_file() for jar in cached) else ()
 
-    def spark_conf(self, catalog: CatalogSettings) -> dict[str, str]:
+    def spark_conf(self, catalog: CatalogSettings | None = None) -> dict[str, str]:
+        """The session's settings; with `catalog`'s, else the catalog is registered at runtime (`configure_catalog`)."""
         jars = self.jar_files()
         java_options = [f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}", *self.java_options]
         if self.master.startswith("local"):
@@ -151,7 +168,7 @@ class SparkSettings:
             conf["spark.jars"] = ",".join(jars)
         elif self.packages:
             conf["spark.jars.packages"] = ",".join(self.packages)
-        return conf | catalog.spark_conf() | self.extra_conf
+        return conf | (catalog.spark_conf() if catalog else {}) | self.extra_conf
 
 
 def _ivy_jar(package: str) -> Path:
@@ -276,7 +293,7 @@ def check_spark_classes(spark: SparkSession, catalog: CatalogSettings, required:
     """Fail at the session's start, in one line naming the setting to change, when a class the job needs does
     not load: a wrong jar path otherwise surfaces as a Py4J dump at the first query."""
     if required is None:
-        required = ICEBERG_CLASSES | (GLUE_CLASSES if catalog.kind == "glue" else {})
+        required = ICEBERG_CLASSES | (GLUE_CLASSES if catalog.kind is CatalogKind.GLUE else {})
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddb_iceberg.engine.ledger import (
     LAYOUT_PROPERTY,
@@ -18,15 +19,19 @@ from ddb_iceberg.engine.ledger import (
 )
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
 from ddb_iceberg.engine.records import DELETE, OP_COLUMN, UPSERT, key_texts
+from ddb_iceberg.engine.request import Log, parse_table_identifier
 from ddb_iceberg.engine.rows import row_to_item
-from ddb_iceberg.engine.schema import Column, ColumnType, Kind, Layout
+from ddb_iceberg.engine.schema import MAX_DECIMAL_PRECISION, Column, ColumnType, ColumnTypeVisitor, Kind, Layout
 from ddb_iceberg.engine.spark_types import column_ddl, doc, spark_type, sql_string
-from ddb_iceberg.errors import SettingError
+from ddb_iceberg.errors import SyncError
 from ddb_iceberg.exports.typed_values import DecodedItem
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+_T = TypeVar("_T")
+# Times a sync plans, or a step of upkeep runs, when another writer keeps committing first.
+MAX_ATTEMPTS = 4
 MAIN_BRANCH = "main"
 # Branches of one sync attempt each (see `SparkIcebergTable.publish`).
 BRANCH_PREFIX = "ddb_sync_"
@@ -53,27 +58,14 @@ BUCKETS_PROPERTY = "ddb-iceberg.buckets"
 _COUNTS_METRICS = "write.metadata.metrics.column."
 
 
-@dataclass(frozen=True)
-class MergeCounts:
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-
-
 class SparkIcebergTable:
     """One Iceberg table in a Spark catalog."""
 
     def __init__(self, spark: SparkSession, catalog: str, identifier: str) -> None:
-        parts = identifier.split(".")
-        if len(parts) != 2 or not all(parts):
-            raise SettingError(f"table {identifier!r} must be <namespace>.<table>")
         self.spark = spark
         self.catalog = catalog
-        self.namespace, self.name = parts
+        self.namespace, self.name = parse_table_identifier(identifier)
         self.full_name = quote_path(catalog, self.namespace, self.name)
-
-    def _metadata_table(self, kind: str) -> str:
-        return f"{self.full_name}.{quote(kind)}"
 
     def exists(self) -> bool:
         return bool(self.spark.catalog.tableExists(f"{self.catalog}.{self.namespace}.{self.name}"))
@@ -125,9 +117,6 @@ class SparkIcebergTable:
     def current_snapshot_id(self) -> int | None:
         snapshot = self._java_table().currentSnapshot()
         return int(snapshot.snapshotId()) if snapshot is not None else None
-
-    def row_count(self) -> int:
-        return int(self.spark.sql(f"SELECT count(*) AS n FROM {self.full_name}").collect()[0]["n"])
 
     def create(self, layout: Layout, properties: Mapping[str, str] | None = None, *, buckets: int = 1) -> None:
         """Create the table, empty: columns with docs, identifier fields, the partition spec (`buckets` buckets
@@ -199,16 +188,10 @@ class SparkIcebergTable:
             return False
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
-        types = jvm.org.apache.iceberg.types.Types
-        iceberg_types = {
-            Kind.STRING: types.StringType.get(),
-            Kind.NUMBER_TEXT: types.StringType.get(),
-            Kind.LONG: types.LongType.get(),
-            Kind.BINARY: types.BinaryType.get(),
-        }
+        iceberg_type = _IcebergPrimitiveType(jvm.org.apache.iceberg.types.Types)
         update = table.updateSchema().allowIncompatibleChanges()
         for column in missing:
-            update = update.addRequiredColumn(column.name, iceberg_types[column.type.kind], doc(column))
+            update = update.addRequiredColumn(column.name, iceberg_type.visit(column.type), doc(column))
             update = update.moveBefore(column.name, WRITE_TIME_COLUMN)
         identifier_fields = jvm.java.util.ArrayList()
         for column in layout.key_columns:
@@ -428,6 +411,45 @@ class SparkIcebergTable:
             self.spark.catalog.dropTempView(view)
 
 
+class _IcebergPrimitiveType(ColumnTypeVisitor[Any]):
+    """The Iceberg type (a Java object of `types`, Iceberg's `org.apache.iceberg.types.Types`) that Spark makes of a
+    primitive column type: for columns added through Iceberg's API, key columns, which are never lists or structs
+    (an identifier field is a primitive)."""
+
+    def __init__(self, types: Any) -> None:
+        self.types = types
+
+    def visit_string(self) -> Any:
+        return self.types.StringType.get()
+
+    def visit_long(self) -> Any:
+        return self.types.LongType.get()
+
+    def visit_decimal(self, scale: int) -> Any:
+        return self.types.DecimalType.of(MAX_DECIMAL_PRECISION, scale)
+
+    def visit_number_text(self) -> Any:
+        return self.types.StringType.get()
+
+    def visit_boolean(self) -> Any:
+        return self.types.BooleanType.get()
+
+    def visit_binary(self) -> Any:
+        return self.types.BinaryType.get()
+
+    def visit_json(self) -> Any:
+        return self.types.StringType.get()
+
+    def visit_struct(self, fields: tuple[Column, ...]) -> Any:
+        raise TypeError("a struct is no primitive column type")
+
+    def visit_list(self, element: ColumnType) -> Any:
+        raise TypeError("a list is no primitive column type")
+
+    def visit_timestamp(self) -> Any:
+        return self.types.TimestampType.withZone()  # Spark's TIMESTAMP
+
+
 def _nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[str]:
     """`ADD COLUMNS` entries for struct fields in `wanted` that the Spark type `actual` lacks."""
     from pyspark.sql.types import ArrayType, StructType
@@ -461,6 +483,26 @@ _CONFLICT_MARKERS = (
     "TableAlreadyExistsException",
     "TABLE_OR_VIEW_ALREADY_EXISTS",
 )
+
+
+def retried_on_conflict(step: Callable[[], _T], what: str, log: Log) -> tuple[_T, int]:
+    """`step`'s value and the attempt that gave it: `step` runs again, after a pause, each time its commit loses
+    to another writer's (a sync, upkeep), at most MAX_ATTEMPTS times; then a SyncError says so."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return step(), attempt
+        except Exception as error:
+            conflict = commit_conflict(error)
+            if conflict is None:
+                raise
+            if attempt == MAX_ATTEMPTS:
+                raise SyncError(
+                    f"another writer committed first before each of {MAX_ATTEMPTS} attempts of {what} ({conflict}); "
+                    "nothing of it was written. Run it again once the other writer is done."
+                ) from None
+            log(f"Another writer committed first ({conflict}); {what} runs again from its commit")
+            time.sleep(random.uniform(0.5, 2.0) * attempt)
+    raise AssertionError("unreachable")
 
 
 def commit_conflict(error: BaseException) -> str | None:

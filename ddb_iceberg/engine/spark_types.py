@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote
-from ddb_iceberg.engine.schema import Column, ColumnType, Kind, glue_length
+from ddb_iceberg.engine.schema import MAX_DECIMAL_PRECISION, Column, ColumnType, ColumnTypeVisitor, glue_length
 
 # Glue's limit on a column comment (Column.Comment in the Glue API, 255; its developer guide counts bytes); Iceberg's
 # GlueCatalog sends each top-level column's doc as its comment on every commit.
@@ -17,30 +17,50 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r"}
 _CUT_MARK = "…"
 
 
+class _SparkType(ColumnTypeVisitor[str]):
+    """Spark SQL DDL types; `comments` adds the attribute each struct field holds."""
+
+    def __init__(self, *, comments: bool) -> None:
+        self.comments = comments
+
+    def visit_string(self) -> str:
+        return "STRING"
+
+    def visit_long(self) -> str:
+        return "BIGINT"
+
+    def visit_decimal(self, scale: int) -> str:
+        return f"DECIMAL({MAX_DECIMAL_PRECISION}, {scale})"
+
+    def visit_number_text(self) -> str:
+        return "STRING"
+
+    def visit_boolean(self) -> str:
+        return "BOOLEAN"
+
+    def visit_binary(self) -> str:
+        return "BINARY"
+
+    def visit_json(self) -> str:
+        return "STRING"
+
+    def visit_struct(self, fields: tuple[Column, ...]) -> str:
+        rendered = ", ".join(
+            f"{quote(f.name)}: {self.visit(f.type)}" + (f" COMMENT {sql_string(doc(f))}" if self.comments else "")
+            for f in fields
+        )
+        return f"STRUCT<{rendered}>"
+
+    def visit_list(self, element: ColumnType) -> str:
+        return f"ARRAY<{self.visit(element)}>"
+
+    def visit_timestamp(self) -> str:
+        return "TIMESTAMP"
+
+
 def spark_type(column_type: ColumnType, *, comments: bool = True) -> str:
     """Spark SQL DDL type of a column type."""
-    kind = column_type.kind
-    if kind in (Kind.STRING, Kind.NUMBER_TEXT, Kind.JSON):
-        return "STRING"
-    if kind is Kind.LONG:
-        return "BIGINT"
-    if kind is Kind.DECIMAL:
-        return f"DECIMAL(38, {column_type.scale})"
-    if kind is Kind.BOOLEAN:
-        return "BOOLEAN"
-    if kind is Kind.BINARY:
-        return "BINARY"
-    if kind is Kind.TIMESTAMP:
-        return "TIMESTAMP"
-    if kind is Kind.LIST:
-        assert column_type.element is not None
-        return f"ARRAY<{spark_type(column_type.element, comments=comments)}>"
-    fields = ", ".join(
-        f"{quote(f.name)}: {spark_type(f.type, comments=comments)}"
-        + (f" COMMENT {sql_string(doc(f))}" if comments else "")
-        for f in column_type.fields
-    )
-    return f"STRUCT<{fields}>"
+    return _SparkType(comments=comments).visit(column_type)
 
 
 def doc(column: Column) -> str:

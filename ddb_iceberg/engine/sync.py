@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import random
 import resource
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
@@ -15,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from, reads_on_driver
 from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, SYNC_ID, LedgerEntry
-from ddb_iceberg.engine.plan import REBASELINE_HINT, SyncError, SyncPlan, plan_sync
+from ddb_iceberg.engine.plan import SyncPlan, plan_sync
 from ddb_iceberg.engine.records import OP_COLUMN, UPSERT
+from ddb_iceberg.engine.request import MAX_BUCKETS, Log, SyncRequest
 from ddb_iceberg.engine.schema import Layout, describe_changes, plan_layout
 from ddb_iceberg.engine.spark_session import apply_engine_settings
-from ddb_iceberg.engine.spark_table import SparkIcebergTable, commit_conflict
+from ddb_iceberg.engine.spark_table import SparkIcebergTable, retried_on_conflict
+from ddb_iceberg.errors import Fix, SyncError
 from ddb_iceberg.exports import ExportListing, ExportSource, discover_exports, discover_from_latest_full
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.exports.reader import SUMMARY_FILE
@@ -27,19 +28,13 @@ from ddb_iceberg.exports.reader import SUMMARY_FILE
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-Log = Callable[[str], None]
-
 
 # Files of a run that died before its commit are removed by a later sync once they are this old (so that a
-# run still writing is never disturbed; Iceberg refuses less than 24 hours), at most once per interval (the
-# sweep lists the whole table).
+# run still writing is never disturbed; Iceberg refuses less than 24 hours), at most once per
+# `SyncRequest.orphan_sweep_interval`.
 ORPHAN_MIN_AGE = timedelta(hours=25)
-ORPHAN_SWEEP_INTERVAL = timedelta(hours=24)
-# Plans a sync makes at most when other writers keep committing first.
-MAX_ATTEMPTS = 4
 # A new table's rows are bucketed by partition key, about one bucket per this much DynamoDB data (see README).
 BUCKET_BYTES = 512 * 1024 * 1024
-MAX_BUCKETS = 1024
 
 
 # Tags of the snapshots syncs commit (upkeep drops old ones, never the ledger's).
@@ -128,76 +123,40 @@ class SyncResult:
 def sync_table(
     spark: SparkSession,
     catalog: str,
-    table_identifier: str,
-    source: ExportSource,
+    request: SyncRequest,
     *,
-    key_attributes: Sequence[str] | None = None,
-    allow_gaps: bool = False,
-    orphan_sweep_interval: timedelta = ORPHAN_SWEEP_INTERVAL,
-    table_properties: Mapping[str, str] | None = None,
-    up_to: datetime | None = None,
-    buckets: int | None = None,
-    rebaseline: bool = False,
-    request_id: str | None = None,
     log: Log = lambda _message: None,
 ) -> SyncResult:
-    """Bring the Iceberg table up to the latest export under `source`, in one commit (or none).
+    """Bring the request's table up to the latest export under its source, in one commit (or none).
 
-    `up_to` leaves exports that end later for a later sync. `table_properties` override the defaults
-    (`spark_table.TABLE_PROPERTIES`) of a table this sync creates, `buckets` its number of buckets of the
-    partition key (0: not partitioned; default: from the full export's size, see `bucket_count`).
+    The request's `up_to` leaves exports that end later for a later sync; its `table_properties` override the
+    defaults (`spark_table.TABLE_PROPERTIES`) of a table this sync creates, `buckets` its number of buckets of
+    the partition key (None: from the full export's size, see `bucket_count`).
 
     `rebaseline` replaces the rows of the table with the latest full export and the windows after it, in one
     commit (history and tags stay): the way out of a gap or a lost ledger (`plan.plan_sync`).
 
     When another writer commits first (another sync, table upkeep), Iceberg refuses this sync's commit; the
-    sync then plans again from the table as the other writer left it, at most `MAX_ATTEMPTS` times.
+    sync then plans again from the table as the other writer left it (`spark_table.retried_on_conflict`).
 
-    `request_id` (the launcher's name for this request) is recorded in the commit's ledger entry, so that a
+    The request's `request_id` (the launcher's name for it) is recorded in the commit's ledger entry, so that a
     launcher that lost the job's result can still find what it did (`LedgerEntry.request_id`).
     """
     started = time.monotonic()
     apply_engine_settings(spark)
-    table = SparkIcebergTable(spark, catalog, table_identifier)
-    request = _Request(
-        key_attributes, allow_gaps, orphan_sweep_interval, table_properties, up_to, buckets, rebaseline, request_id
+    table = SparkIcebergTable(spark, catalog, request.table)
+    source = request.export_source()
+    result, attempts = retried_on_conflict(
+        lambda: _sync_once(table, source, request, log), f"the sync of {request.table}", log
     )
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            result = _sync_once(table, source, request, log)
-        except Exception as error:
-            conflict = commit_conflict(error)
-            if conflict is None:
-                raise
-            if attempt == MAX_ATTEMPTS:
-                raise SyncError(
-                    f"another writer committed to {table_identifier} before each of {MAX_ATTEMPTS} attempts of this "
-                    f"sync ({conflict}); nothing of this sync was written. Run it again once the other writer is done."
-                ) from None
-            log(f"Another writer committed to {table_identifier} first ({conflict}); planning again from its commit")
-            time.sleep(random.uniform(0.5, 2.0) * attempt)
-            continue
-        if attempt > 1:
-            result.warnings.append(f"planned {attempt} times: another writer committed first")
-        result.seconds = time.monotonic() - started
-        result.driver_peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        return result
-    raise AssertionError("unreachable")
+    if attempts > 1:
+        result.warnings.append(f"planned {attempts} times: another writer committed first")
+    result.seconds = time.monotonic() - started
+    result.driver_peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
 
 
-@dataclass(frozen=True)
-class _Request:
-    key_attributes: Sequence[str] | None
-    allow_gaps: bool
-    orphan_sweep_interval: timedelta
-    table_properties: Mapping[str, str] | None
-    up_to: datetime | None
-    buckets: int | None
-    rebaseline: bool
-    request_id: str | None
-
-
-def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request, log: Log) -> SyncResult:
+def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequest, log: Log) -> SyncResult:
     result = SyncResult(table=f"{table.namespace}.{table.name}")
     exists = table.exists()
     layout = ledger = planned_from = None
@@ -210,7 +169,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         planned_from = table.current_snapshot_id()
         ledger = table.ledger()
         if ledger is None and planned_from is not None and not request.rebaseline:
-            raise SyncError(missing_ledger_message(result.table))
+            raise missing_ledger_error(result.table)
 
     rebaseline = request.rebaseline and planned_from is not None
     # Only the exports that may still apply are read: those requested after the point the table reflects, or
@@ -261,7 +220,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
         phase_started = time.monotonic()
         if not exists:
             buckets = bucket_count(plan) if request.buckets is None else request.buckets
-            table.create(new_layout, request.table_properties, buckets=buckets)
+            table.create(new_layout, dict(request.table_properties), buckets=buckets)
         elif new_layout != layout:
             table.evolve(new_layout)
         swept_at = _sweep_orphans(table, ledger, request.orphan_sweep_interval, result)
@@ -304,21 +263,27 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: _Request
     return result
 
 
-def missing_ledger_message(table: str) -> str:
-    return (
+def missing_ledger_error(table: str) -> SyncError:
+    return SyncError(
         f"table {table} holds data but no ddb_iceberg ledger describes its current snapshot, so what it "
         "reflects is unknown (another tool rolled it back, or replaced its snapshots and expired ours along with "
         "the ddb-iceberg.ledger table property). Refusing to guess: merging a full export onto it could keep rows "
-        f"DynamoDB deleted. To recover, {REBASELINE_HINT}."
+        "DynamoDB deleted. To recover, re-baseline the table from a new full export: one commit replaces its rows, "
+        "and its history stays.",
+        fixes=[Fix.REBASELINE],
     )
 
 
 def _resolve_keys(layout: Layout | None, requested: Sequence[str] | None, listing: ExportListing) -> tuple[str, ...]:
-    """The table's key attributes: the table's own, else `--key`, else the `Keys` of incremental records; a
-    `--key` must agree with both (a key attribute left out would merge distinct items into one row)."""
+    """The table's key attributes: the table's own, else the requested ones, else the `Keys` of incremental
+    records; requested ones must agree with both (a key attribute left out would merge distinct items into one
+    row)."""
     known = layout.key_attributes if layout is not None else ()
     if known and requested and tuple(requested) != known:
-        raise SyncError(f"--key {','.join(requested)} differs from the table's keys {','.join(known)}")
+        raise SyncError(
+            f"the requested key attributes {','.join(requested)} differ from the table's keys {','.join(known)}",
+            fixes=[Fix.NAME_KEY],
+        )
     if known:
         return known  # every record a sync reads is checked against them
     found = key_attributes_from(listing) or ()
@@ -326,12 +291,13 @@ def _resolve_keys(layout: Layout | None, requested: Sequence[str] | None, listin
     if keys and found and set(keys) != set(found):
         raise SyncError(
             f"the exports' records name the keys {', '.join(found)} in `Keys`, not {', '.join(keys)} "
-            "(--key): the key must be the DynamoDB table's whole primary key"
+            "(the requested key attributes): the key must be the DynamoDB table's whole primary key",
+            fixes=[Fix.NAME_KEY],
         )
     if not keys and any(e.summary.item_count for e in listing.full_exports):
         raise SyncError(
-            "the table's key attributes are needed: no incremental export names them (their records carry "
-            "`Keys`); pass --key PARTITION_KEY[,SORT_KEY]"
+            "the table's key attributes are needed: no incremental export names them (their records carry `Keys`)",
+            fixes=[Fix.NAME_KEY],
         )
     return keys
 

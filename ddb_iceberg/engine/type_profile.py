@@ -47,14 +47,6 @@ def number_shape(number: Decimal) -> tuple[int, int]:
     return max(len(digits) + exponent, 0), scale
 
 
-def integer_digits(number: Decimal) -> int:
-    return number_shape(number)[0]
-
-
-def scale(number: Decimal) -> int:
-    return number_shape(number)[1]
-
-
 # Integers of at most this many digits are longs; longer ones are compared with the range.
 _LONG_SAFE_DIGITS = 18
 

@@ -11,73 +11,32 @@ small data files. Upkeep, in order:
 
 The ledger survives: it is in the table property `ddb-iceberg.ledger` and found through snapshot ancestry
 (`ledger.find_ledger`). Upkeep and syncs commit optimistically: a sync that loses to upkeep plans again
-(`sync.MAX_ATTEMPTS`), and a step of upkeep that loses to a sync runs again, at most `MAX_ATTEMPTS` times.
+(`spark_table.retried_on_conflict`), and a step of upkeep that loses to a sync runs again, the same way.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddb_iceberg.engine.ledger import UPKEEP_PROPERTY
 from ddb_iceberg.engine.naming import quote
-from ddb_iceberg.engine.plan import SyncError
+from ddb_iceberg.engine.request import Log, UpkeepRequest, UpkeepSettings
 from ddb_iceberg.engine.spark_session import apply_engine_settings
-from ddb_iceberg.engine.spark_table import SparkIcebergTable, commit_conflict
+from ddb_iceberg.engine.spark_table import SparkIcebergTable, retried_on_conflict
 from ddb_iceberg.engine.spark_types import sql_string
 from ddb_iceberg.engine.sync import TAG_PREFIX, tag_name
+from ddb_iceberg.errors import SyncError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-Log = Callable[[str], None]
-MAX_ATTEMPTS = 4
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class UpkeepSettings:
-    """What upkeep keeps and when it compacts."""
-
-    snapshot_retention: timedelta = timedelta(days=7)
-    tag_retention: timedelta = timedelta(days=30)
-    # Older than any run can take: a file younger than this may belong to a sync still writing.
-    orphan_age: timedelta = timedelta(days=3)
-    # A file group is compacted once it has this many files (Iceberg's `min-input-files`) ...
-    min_input_files: int = 5
-    # ... or any data file with at least this many delete files applying to it (`delete-file-threshold`).
-    delete_file_threshold: int = 1
-
-    def __post_init__(self) -> None:
-        if self.orphan_age < timedelta(days=1):
-            raise SyncError("orphan files must be at least a day old to be removed (a sync may still be writing)")
-
-    @classmethod
-    def from_days(
-        cls, snapshot_retention: float, tag_retention: float, orphan_age: float, min_input_files: int
-    ) -> UpkeepSettings:
-        """The settings as users give them (CLI options, the job's arguments, the asset's config): in days."""
-        return cls(
-            snapshot_retention=timedelta(days=snapshot_retention),
-            tag_retention=timedelta(days=tag_retention),
-            orphan_age=timedelta(days=orphan_age),
-            min_input_files=min_input_files,
-        )
-
-    def in_days(self) -> dict[str, float]:
-        """The arguments of `from_days` that give these settings back."""
-        return {
-            "snapshot_retention": self.snapshot_retention / timedelta(days=1),
-            "tag_retention": self.tag_retention / timedelta(days=1),
-            "orphan_age": self.orphan_age / timedelta(days=1),
-            "min_input_files": self.min_input_files,
-        }
 
 
 @dataclass(frozen=True)
@@ -148,23 +107,21 @@ def _mb(size: int) -> str:
 def maintain_table(
     spark: SparkSession,
     catalog: str,
-    table_identifier: str,
-    settings: UpkeepSettings | None = None,
+    request: UpkeepRequest,
     *,
     now: datetime | None = None,
-    request_id: str | None = None,
     log: Log = lambda _message: None,
 ) -> UpkeepResult:
     """Compact the table, expire old snapshots and tags, and remove orphan files (module docstring).
 
     Retention counts back from `now` (default: the clock); the age of orphan files always from the clock.
-    `request_id` (the launcher's name for this request) is kept with the result in the table property
+    The request's id (the launcher's name for it) is kept with the result in the table property
     `ddb-iceberg.upkeep`, so that a launcher that lost the job's result can still read it (`upkeep_result_of`)."""
     started = time.monotonic()
-    settings = settings or UpkeepSettings()
+    settings = request.settings
     now = now or datetime.now(UTC)
     apply_engine_settings(spark)
-    table = SparkIcebergTable(spark, catalog, table_identifier)
+    table = SparkIcebergTable(spark, catalog, request.table)
     result = UpkeepResult(table=f"{table.namespace}.{table.name}")
     if not table.exists():
         raise SyncError(f"table {result.table} does not exist: nothing to maintain (a sync creates it)")
@@ -204,8 +161,8 @@ def maintain_table(
         # Cannot happen while the ledger property is there; say so loudly rather than let a sync find out.
         result.warnings.append("the table has no ledger after upkeep: the next sync will refuse it (re-baseline)")
     result.seconds = round(time.monotonic() - started, 2)
-    if request_id:
-        table.set_property(UPKEEP_PROPERTY, json.dumps({REQUEST_KEY: request_id, RESULT_KEY: asdict(result)}))
+    if request.request_id:
+        table.set_property(UPKEEP_PROPERTY, json.dumps({REQUEST_KEY: request.request_id, RESULT_KEY: asdict(result)}))
     return result
 
 
@@ -289,18 +246,15 @@ class _Procedures:
         )
 
     def _call(self, procedure: str) -> dict[str, Any]:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                self.table.refresh()
-                rows = self.table.spark.sql(f"CALL {self.system}.{procedure}").collect()
-                return rows[0].asDict() if rows else {}
-            except Exception as error:
-                conflict = commit_conflict(error)
-                if conflict is None or attempt == MAX_ATTEMPTS:
-                    raise
-                self.log(f"A sync committed first ({conflict}); running this step again")
-                time.sleep(random.uniform(0.5, 2.0) * attempt)
-        raise AssertionError("unreachable")
+        def call() -> dict[str, Any]:
+            self.table.refresh()
+            rows = self.table.spark.sql(f"CALL {self.system}.{procedure}").collect()
+            return rows[0].asDict() if rows else {}
+
+        value, _ = retried_on_conflict(
+            call, f"this step of upkeep of {self.table.namespace}.{self.table.name}", self.log
+        )
+        return value
 
 
 def _options(options: Mapping[str, object]) -> str:

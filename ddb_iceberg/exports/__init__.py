@@ -11,7 +11,6 @@ from ddb_iceberg.exports.discovery import (
     find_gaps,
     load_export,
 )
-from ddb_iceberg.exports.errors import ExportError
 from ddb_iceberg.exports.manifest import DataFileEntry, ExportType, ExportView, ManifestSummary, OutputFormat
 from ddb_iceberg.exports.reader import ChangeRecord, Export, ExportRecord, FullExportItem
 from ddb_iceberg.exports.source import ExportSource, S3Options
@@ -20,7 +19,6 @@ __all__ = [
     "ChangeRecord",
     "DataFileEntry",
     "Export",
-    "ExportError",
     "ExportListing",
     "ExportRecord",
     "ExportSource",

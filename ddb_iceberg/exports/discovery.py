@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import pyarrow.fs as pafs
 
-from ddb_iceberg.exports.errors import ExportError
+from ddb_iceberg.errors import ExportError
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.exports.reader import STARTED_MARKER, SUMMARY_FILE, Export
 from ddb_iceberg.exports.source import ExportSource

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from ddb_iceberg.exports.errors import ExportError
+from ddb_iceberg.errors import ExportError, SettingError
 
 FULL_EXPORT_VERSION = "2020-06-30"
 INCREMENTAL_EXPORT_VERSION = "2023-08-01"
@@ -34,6 +34,22 @@ class OutputFormat(StrEnum):
 class ExportView(StrEnum):
     NEW_AND_OLD_IMAGES = "NEW_AND_OLD_IMAGES"
     NEW_IMAGE = "NEW_IMAGE"
+
+
+# DynamoDB's rule for an incremental export's window (ExportTableToPointInTime's IncrementalExportSpecification).
+MIN_WINDOW = timedelta(minutes=15)
+MAX_WINDOW = timedelta(hours=24)
+# The window this tool exports by, unless told otherwise (the schedule, the simulator).
+DEFAULT_WINDOW = timedelta(hours=1)
+
+
+def check_window_length(length: timedelta) -> None:
+    """Refuse a window DynamoDB would refuse."""
+    if not MIN_WINDOW <= length <= MAX_WINDOW:
+        minutes = length / timedelta(minutes=1)
+        raise SettingError(
+            f"an incremental export window lasts 15 minutes to 24 hours (15 to 1440), not {minutes:g} minutes"
+        )
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from ddb_iceberg.exports.errors import ExportError
+from ddb_iceberg.errors import ExportError
 from ddb_iceberg.exports.manifest import (
     DataFileEntry,
     ExportView,

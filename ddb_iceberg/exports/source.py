@@ -68,16 +68,20 @@ class ExportSource:
     root: str
     s3: S3Options | None = None  # how `filesystem` reaches S3 (None: local), for readers in other processes
 
+    @staticmethod
+    def check_uri(uri: str) -> None:
+        """Refuse a URI no source can stand for, before anything is opened."""
+        if uri.startswith("s3://") and not uri[len("s3://") :].strip("/"):
+            raise SettingError(f"source {uri!r} names no bucket")
+        if "://" in uri and not uri.startswith(("s3://", "file://")):
+            raise SettingError(f"source {uri!r}: only local directories and s3:// URIs are supported")
+
     @classmethod
     def from_uri(cls, uri: str, s3: S3Options | None = None) -> ExportSource:
+        cls.check_uri(uri)
         if uri.startswith("s3://"):
-            bucket_and_prefix = uri[len("s3://") :].strip("/")
-            if not bucket_and_prefix:
-                raise SettingError(f"source {uri!r} names no bucket")
             options = s3 or S3Options()
-            return cls(uri=uri, filesystem=options.filesystem(), root=bucket_and_prefix, s3=options)
-        if "://" in uri and not uri.startswith("file://"):
-            raise SettingError(f"source {uri!r}: only local directories and s3:// URIs are supported")
+            return cls(uri=uri, filesystem=options.filesystem(), root=uri[len("s3://") :].strip("/"), s3=options)
         path = Path(uri.removeprefix("file://")).expanduser().resolve()
         return cls(uri=str(path), filesystem=pafs.LocalFileSystem(), root=path.as_posix())
 

@@ -5,7 +5,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,24 +13,23 @@ import boto3
 import dagster as dg
 from botocore.exceptions import BotoCoreError, ClientError
 from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesEMRServerlessClient
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ddb_iceberg.catalog_access import result_from_ledger, upkeep_result_from_table
 from ddb_iceberg.engine.job import (
-    ERROR_RECORD_PREFIX,
     PIPES_RESULT_KEY,
     PIPES_UPKEEP_RESULT_KEY,
-    error_from_record,
-    upkeep_arguments,
+    job_arguments,
 )
-from ddb_iceberg.engine.spark_session import CATALOG_NAME, ICEBERG_EXTENSIONS, CatalogSettings
+from ddb_iceberg.engine.request import SyncRequest, UpkeepRequest
+from ddb_iceberg.engine.spark_session import ICEBERG_EXTENSIONS, CatalogKind, CatalogSettings
 from ddb_iceberg.engine.sync import SyncResult
-from ddb_iceberg.engine.upkeep import UpkeepResult, UpkeepSettings
-from ddb_iceberg.errors import DdbIcebergError
-from ddb_iceberg.resources.catalog import GlueIcebergCatalog
+from ddb_iceberg.engine.upkeep import UpkeepResult
+from ddb_iceberg.errors import ERROR_RECORD_PREFIX, DdbIcebergError, SettingError, from_record
 from ddb_iceberg.resources.job_package import ARCHIVE_NAME, ENTRY_POINT_NAME, JobPackage, build_job_package
 from ddb_iceberg.resources.merge_runners import MergeRunnerResource
 from ddb_iceberg.resources.prices import EmrServerlessPrices, job_run_costs
+from ddb_iceberg.resources.table import IcebergTableResource
 
 # Where EMR's images keep the Iceberg runtime (with the Glue catalog and S3FileIO beside it in the AWS SDK).
 EMR_ICEBERG_JAR = "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
@@ -248,8 +247,6 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
     log_group: str = Field(
         default=DEFAULT_LOG_GROUP, description="CloudWatch log group of the driver's output (Pipes reads it)."
     )
-    warehouse: str = Field(description="s3:// warehouse of the Glue catalog's tables.")
-    catalog_name: str = Field(default=CATALOG_NAME, description="Spark's name for the Glue catalog in the job.")
     region: str | None = Field(default=None, description="AWS Region (default: AWS's chain).")
     release_label: str = Field(
         default="emr-spark-8.1.0", description="EMR release the application must run (Spark 4.1, Iceberg 1.11)."
@@ -320,51 +317,64 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         default=None, description="One endpoint for every AWS API (local stand-ins such as moto only)."
     )
 
-    def sync(
-        self,
-        context: dg.AssetExecutionContext,
-        source_uri: str,
-        *,
-        up_to: datetime | None,
-        allow_gaps: bool,
-        rebaseline: bool = False,
-    ) -> SyncResult:
+    @model_validator(mode="after")
+    def _settings_that_can_work(self) -> "EmrServerlessMergeRunner":
+        """Refused when the resource is made (the code location loads), not when a job run would start."""
+        if self.python_environment and self.python_dependencies:
+            raise SettingError(
+                "set python_dependencies or python_environment, not both: they are alternatives "
+                f"(python_dependencies={self.python_dependencies}, python_environment={self.python_environment})"
+            )
+        self.sizing()
+        return self
+
+    def sync(self, context: dg.AssetExecutionContext, table: IcebergTableResource, request: SyncRequest) -> SyncResult:
+        catalog = self._catalog(table)
         prepared = self._prepare(context)
         params = self.start_job_run_params(
-            context.run.run_id,
-            prepared.code,
-            source_uri,
-            up_to=up_to,
-            allow_gaps=allow_gaps,
-            rebaseline=rebaseline,
-            max_executors=prepared.max_executors,
+            context.run.run_id, prepared.code, catalog, request, max_executors=prepared.max_executors
         )
         job_run = self._run_job(context, params, PIPES_RESULT_KEY)
         if job_run.result is not None:
             result = SyncResult.from_dict(job_run.result)
         else:
-            result = self._result_from_ledger(context, params["clientToken"], up_to, job_run.job_run_id)
+            result = self._result_from_ledger(context, table, params["clientToken"], request.up_to, job_run.job_run_id)
         result.job_run = self._billing(job_run.job_run_id, prepared.architecture)
         prepared.annotate(result)
         return result
 
-    def maintain(self, context: dg.AssetExecutionContext, settings: UpkeepSettings) -> UpkeepResult:
+    def maintain(
+        self, context: dg.AssetExecutionContext, table: IcebergTableResource, request: UpkeepRequest
+    ) -> UpkeepResult:
+        catalog = self._catalog(table)
         prepared = self._prepare(context)
-        arguments = ["--task", "maintain", *self._catalog_arguments(), *upkeep_arguments(settings)]
-        token = self._token(context.run.run_id, f"{self.table}|maintain|{arguments}")
+        token = self.client_token(context.run.run_id, request)
         # The job keeps its result on the table under this request, in case its message is lost.
-        arguments += ["--request-id", token]
+        arguments = job_arguments(catalog, replace(request, request_id=token))
+        name = f"ddb-iceberg {request.table} upkeep"
         params = self._job_run_params(
-            prepared.code, arguments, token, f"ddb-iceberg {self.table} upkeep", prepared.max_executors
+            prepared.code, arguments, token, name, request.table, catalog, prepared.max_executors
         )
         job_run = self._run_job(context, params, PIPES_UPKEEP_RESULT_KEY)
         if job_run.result is not None:
             result = UpkeepResult.from_dict(job_run.result)
         else:
-            result = self._upkeep_result_from_table(context, token, job_run.job_run_id)
+            result = self._upkeep_result_from_table(context, table, token, job_run.job_run_id)
         result.job_run = self._billing(job_run.job_run_id, prepared.architecture)
         prepared.annotate(result)
         return result
+
+    def _catalog(self, table: IcebergTableResource) -> CatalogSettings:
+        """The table's catalog as the job registers it: Glue, reached through this runner's endpoint if any."""
+        catalog = table.catalog_settings()
+        if catalog.kind is not CatalogKind.GLUE:
+            raise SettingError(
+                f"table {table.identifier} is in a {catalog.kind} catalog: a job on EMR Serverless writes tables "
+                "in the AWS Glue Data Catalog (use GlueIcebergTable)"
+            )
+        if self.endpoint_url:
+            catalog = replace(catalog, s3_endpoint=self.endpoint_url, glue_endpoint=self.endpoint_url)
+        return catalog
 
     def _prepare(self, context: dg.AssetExecutionContext) -> _Prepared:
         """The job's Python settled, the application checked (release, capacity) and ready, the job's code in S3;
@@ -376,13 +386,8 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
 
     def _check_python(self) -> None:
         """The job imports pyarrow and pandas, which EMR's images lack: without them it would die deep in Spark."""
-        if self.python_environment and self.python_dependencies:
-            raise dg.Failure(
-                "set python_dependencies or python_environment, not both: they are alternatives "
-                f"(python_dependencies={self.python_dependencies}, python_environment={self.python_environment})"
-            )
         if not (self.python_dependencies or self.python_environment or self.image_has_python_dependencies):
-            raise dg.Failure(
+            raise SettingError(
                 "The merge job needs pyarrow and pandas on EMR Serverless, which the EMR image's Python lacks: set "
                 "the runner's python_dependencies (DDB_ICEBERG_EMR_PYTHON_DEPENDENCIES) to the s3:// URI of the zip "
                 "that `make emr-python-deps` (`ddb-iceberg emr-python-deps --arch <the application's architecture>`) "
@@ -394,7 +399,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         try:
             return job_run_sizing(self._spark_conf())
         except ValueError as error:
-            raise dg.Failure(f"EMR Serverless has no worker for this runner's settings: {error}") from None
+            raise SettingError(f"EMR Serverless has no worker for this runner's settings: {error}") from None
 
     def _run_job(self, context: dg.AssetExecutionContext, params: dict[str, Any], result_key: str) -> _JobRunEnd:
         """Start the job run through Pipes and wait for it: the run and the result it reported (None when the
@@ -448,7 +453,12 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             )
 
     def _result_from_ledger(
-        self, context: dg.AssetExecutionContext, request_id: str, up_to: datetime | None, job_run_id: str
+        self,
+        context: dg.AssetExecutionContext,
+        table: IcebergTableResource,
+        request_id: str,
+        up_to: datetime | None,
+        job_run_id: str,
     ) -> SyncResult:
         """The result of a job run whose message did not arrive, read from the table's ledger (the commit the
         job made carries its request id); a failure only if the ledger does not show the run's work."""
@@ -456,12 +466,12 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             f"EMR Serverless job run {job_run_id} succeeded, but its result did not arrive through CloudWatch Logs "
             f"({self.log_group}); reading what it did from the table's ledger"
         )
-        result = result_from_ledger(self._glue_catalog().load_catalog(), self.table, request_id, up_to)
+        result = result_from_ledger(table.load_catalog(), table.identifier, request_id, up_to)
         if result is None:
             raise dg.Failure(
                 description=(
                     f"EMR Serverless job run {job_run_id} succeeded, but its result did not arrive through "
-                    f"CloudWatch Logs ({self.log_group}), and the ledger of {self.table} shows no commit of this "
+                    f"CloudWatch Logs ({self.log_group}), and the ledger of {table.identifier} shows no commit of this "
                     f"run (request {request_id}){f' and does not reflect {up_to.isoformat()}' if up_to else ''}. "
                     "Check the driver's logs; the job role must be allowed to write to the log group."
                 ),
@@ -470,7 +480,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         return result
 
     def _upkeep_result_from_table(
-        self, context: dg.AssetExecutionContext, request_id: str, job_run_id: str
+        self, context: dg.AssetExecutionContext, table: IcebergTableResource, request_id: str, job_run_id: str
     ) -> UpkeepResult:
         """The result of an upkeep job run whose message did not arrive, as the job kept it on the table (the
         `ddb-iceberg.upkeep` property, under the run's request id); a failure only if the table does not have it."""
@@ -478,21 +488,18 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             f"EMR Serverless job run {job_run_id} (table upkeep) succeeded, but its result did not arrive through "
             f"CloudWatch Logs ({self.log_group}); reading it from the table's properties"
         )
-        result = upkeep_result_from_table(self._glue_catalog().load_catalog(), self.table, request_id)
+        result = upkeep_result_from_table(table.load_catalog(), table.identifier, request_id)
         if result is None:
             raise dg.Failure(
                 description=(
                     f"EMR Serverless job run {job_run_id} (table upkeep) succeeded, but its result did not arrive "
-                    f"through CloudWatch Logs ({self.log_group}), and {self.table} does not hold the result of this "
-                    f"run (request {request_id}). Check the driver's logs; the job role must be allowed to write "
+                    f"through CloudWatch Logs ({self.log_group}), and {table.identifier} does not hold the result of "
+                    f"this run (request {request_id}). Check the driver's logs; the job role must be allowed to write "
                     "to the log group."
                 ),
                 metadata={"driver_logs": self.driver_log_uri(job_run_id), "request_id": request_id},
             )
         return result
-
-    def _glue_catalog(self) -> GlueIcebergCatalog:
-        return GlueIcebergCatalog(region=self.region, glue_endpoint=self.endpoint_url, s3_endpoint=self.endpoint_url)
 
     def _billing(self, job_run_id: str, architecture: str) -> dict[str, float | str]:
         """The job run's id, billed resource utilization and estimated cost (EMR reports the bill once the run
@@ -509,7 +516,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         the executors a job run may have on it (the code is not uploaded yet)."""
         application = emr.get_application(applicationId=self.application_id)["application"]
         if application["releaseLabel"] != self.release_label:
-            raise dg.Failure(
+            raise SettingError(
                 f"EMR Serverless application {self.application_id} runs {application['releaseLabel']}, but the "
                 f"job needs {self.release_label} (Spark and Iceberg versions must match the job's)."
             )
@@ -519,7 +526,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         maximum = MaximumCapacity.from_application(application)
         fits = sizing.executors_within(maximum) if maximum else sizing.max_executors
         if maximum and fits < min(1, sizing.max_executors):
-            raise dg.Failure(
+            raise SettingError(
                 f"EMR Serverless application {self.application_id} has a maximum capacity of {maximum}, too little "
                 f"for this runner's driver ({sizing.driver}) and one executor ({sizing.executor}), "
                 f"{sizing.need(1)} together ({sizing.need()} with max_executors={sizing.max_executors}): raise the "
@@ -564,56 +571,39 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
                 context.log.info(f"Uploaded the job's {name} to {uris[name]}")
         return uris
 
-    def client_token(
-        self, run_id: str, source_uri: str, up_to: datetime | None, allow_gaps: bool, rebaseline: bool = False
-    ) -> str:
+    def client_token(self, run_id: str, request: SyncRequest | UpkeepRequest) -> str:
         """Same Dagster run, same request: a retried step finds the job run it already started."""
-        request = f"{self.table}|{source_uri}|{up_to.isoformat() if up_to else ''}|{allow_gaps}"
-        return self._token(run_id, request + ("|rebaseline" if rebaseline else ""))
-
-    def _token(self, run_id: str, request: str) -> str:
-        return f"{run_id}-{hashlib.sha256(request.encode()).hexdigest()}"[:CLIENT_TOKEN_LENGTH]
+        return f"{run_id}-{hashlib.sha256(repr(request).encode()).hexdigest()}"[:CLIENT_TOKEN_LENGTH]
 
     def start_job_run_params(
         self,
         run_id: str,
         code: dict[str, str],
-        source_uri: str,
+        catalog: CatalogSettings,
+        request: SyncRequest,
         *,
-        up_to: datetime | None,
-        allow_gaps: bool,
-        rebaseline: bool = False,
         max_executors: int | None = None,
     ) -> dict[str, Any]:
         """The StartJobRun request of a sync (with at most `max_executors` executors when the application's
         maximum capacity holds fewer than the runner's settings ask for)."""
-        token = self.client_token(run_id, source_uri, up_to, allow_gaps, rebaseline)
+        token = self.client_token(run_id, request)
         # The commit records the request, so that its result can be read from the ledger if its message is lost.
-        arguments = ["--source", source_uri, *self._catalog_arguments(), "--request-id", token]
-        if up_to:
-            arguments += ["--up-to", up_to.isoformat()]
-        if allow_gaps:
-            arguments.append("--allow-gaps")
-        if rebaseline:
-            arguments.append("--rebaseline")
-        if self.key_attributes:
-            arguments += ["--key", ",".join(self.key_attributes)]
-        name = f"ddb-iceberg {self.table}" + (f" up to {up_to.isoformat()}" if up_to else "")
-        return self._job_run_params(code, arguments, token, name, max_executors)
-
-    def _catalog_arguments(self) -> list[str]:
-        arguments = ["--table", self.table, "--warehouse", self.warehouse]
-        arguments += ["--catalog-kind", "glue", "--catalog-name", self.catalog_name]
-        if self.region:
-            arguments += ["--region", self.region]
-        if self.endpoint_url:
-            arguments += ["--s3-endpoint", self.endpoint_url, "--glue-endpoint", self.endpoint_url]
-        return arguments
+        arguments = job_arguments(catalog, replace(request, request_id=token))
+        up_to = request.up_to
+        name = f"ddb-iceberg {request.table}" + (f" up to {up_to.isoformat()}" if up_to else "")
+        return self._job_run_params(code, arguments, token, name, request.table, catalog, max_executors)
 
     def _job_run_params(
-        self, code: dict[str, str], arguments: list[str], token: str, name: str, max_executors: int | None = None
+        self,
+        code: dict[str, str],
+        arguments: list[str],
+        token: str,
+        name: str,
+        table: str,
+        catalog: CatalogSettings,
+        max_executors: int | None = None,
     ) -> dict[str, Any]:
-        conf = self._spark_conf(max_executors)
+        conf = self._spark_conf(catalog, max_executors)
         submit_parameters = " ".join(
             [f"--py-files {code[ARCHIVE_NAME]}"] + [f"--conf {k}={v}" for k, v in conf.items()]
         )
@@ -641,19 +631,11 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
                     },
                 }
             },
-            "tags": {"ddb-iceberg/table": self.table},
+            "tags": {"ddb-iceberg/table": table},
         }
 
-    def _spark_conf(self, max_executors: int | None = None) -> dict[str, str]:
+    def _spark_conf(self, catalog: CatalogSettings | None = None, max_executors: int | None = None) -> dict[str, str]:
         """The job run's Spark settings, `spark_conf` last; with fewer executors when `max_executors` says so."""
-        catalog = CatalogSettings(
-            warehouse=self.warehouse,
-            kind="glue",
-            name=self.catalog_name,
-            region=self.region,
-            s3_endpoint=self.endpoint_url,
-            glue_endpoint=self.endpoint_url,
-        )
         conf = {
             "spark.sql.extensions": ICEBERG_EXTENSIONS,
             "spark.sql.session.timeZone": "UTC",
@@ -670,7 +652,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             # Explicit: EMR's default starts every job run with 3 executors, whatever the window's size.
             "spark.dynamicAllocation.initialExecutors": str(max(self.initial_executors or 0, self.min_executors)),
             "spark.dynamicAllocation.maxExecutors": str(self.max_executors),
-            **catalog.spark_conf(),
+            **(catalog.spark_conf() if catalog else {}),
             **self._python_environment_conf(),
             **self.spark_conf,
         }
@@ -755,7 +737,7 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
             except ClientError:
                 continue
             records += [e["message"] for e in events["events"] if e["message"].startswith(ERROR_RECORD_PREFIX)]
-        return error_from_record(records[-1]) if records else None
+        return from_record(records[-1]) if records else None
 
 
 class _JobRunRecorder:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ddb_iceberg.exports.manifest import ExportView, ManifestSummary
+from ddb_iceberg.exports.manifest import ExportView, ManifestSummary, check_window_length
 from ddb_iceberg.simulator.workload import SimulatedTable
-from ddb_iceberg.simulator.writer import ExportTarget, check_window_length, write_full_export, write_incremental_export
+from ddb_iceberg.simulator.writer import ExportTarget, write_full_export, write_incremental_export
 
 
 def write_series(

@@ -25,6 +25,7 @@ from ddb_iceberg.exports.manifest import (
     ExportView,
     ManifestSummary,
     OutputFormat,
+    check_window_length,
     md5_base64,
     single_part_etag,
     to_micros,
@@ -34,8 +35,6 @@ from ddb_iceberg.exports.source import EXPORTS_FOLDER, ExportSource
 from ddb_iceberg.exports.typed_values import TypedItem, encode_item, encode_value
 from ddb_iceberg.simulator.workload import Key, SimulatedTable
 
-MIN_WINDOW = timedelta(minutes=15)
-MAX_WINDOW = timedelta(hours=24)
 # DynamoDB bills every incremental export for at least 10 MB.
 MIN_INCREMENTAL_BILLED_BYTES = 10_000_000
 # Exactly what DynamoDB writes for a partition with nothing in it.
@@ -71,12 +70,6 @@ class ExportTarget:
             self.source.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         with self.source.filesystem.open_output_stream(path, compression=None) as stream:
             stream.write(data)
-
-
-def check_window_length(length: timedelta) -> None:
-    """Refuse a window DynamoDB would refuse."""
-    if not MIN_WINDOW <= length <= MAX_WINDOW:
-        raise ValueError(f"an incremental export window must last 15 minutes to 24 hours, not {length}")
 
 
 def gzip_bytes(data: bytes) -> bytes:

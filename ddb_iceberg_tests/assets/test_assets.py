@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from ddb_iceberg.catalog_access import local_catalog, table_items, table_status
 from ddb_iceberg.definitions import build_definitions, local_deployment
 from ddb_iceberg.engine.rows import canonical_item
+from ddb_iceberg.errors import ExportFailedError
 from ddb_iceberg.exports import ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import parse_timestamp
 from ddb_iceberg.resources import SimulatedExporter
@@ -205,7 +206,7 @@ def test_the_live_pipeline_starts_with_a_catch_up_that_takes_its_own_baseline(
     assert taken.asset_materialization.metadata["item_count"].value == 500
     # A window that has not closed cannot be exported, as with DynamoDB (Dagster shows no such partition yet).
     now = datetime.now(UTC)
-    with pytest.raises(dg.Failure, match="has not closed yet"):
+    with pytest.raises(ExportFailedError, match="has not closed yet"):
         pipeline.exporter.export_incremental(
             now - timedelta(minutes=10), now + timedelta(minutes=5), dg.get_dagster_logger()
         )

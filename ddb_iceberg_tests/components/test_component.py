@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 
 from ddb_iceberg.catalog_access import local_catalog, table_items
 from ddb_iceberg.components import DynamoDBIcebergTable
-from ddb_iceberg.components.dynamodb_iceberg_table.component import LocalMergeRunner, SimulatedSource
+from ddb_iceberg.components.dynamodb_iceberg_table.component import LocalTable, SimulatedSource
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.exports.manifest import parse_timestamp
 from ddb_iceberg.resources import SimulatedExporter
@@ -60,29 +60,64 @@ def test_each_table_gets_its_own_assets_checks_jobs_schedules_and_resources(exam
     assert example_defs.resolve_schedule_def("customers__maintain_table_daily").cron_schedule == "45 4 * * *"
     # Each table reads its own simulated history and writes its own Iceberg table, in one shared warehouse.
     resources: dict[str, Any] = dict(example_defs.resources or {})
-    assert sorted(resources) == sorted(
-        f"{t}__{role}" for t in TABLES for role in ("catalog", "exporter", "merge_runner")
-    )
+    assert sorted(resources) == sorted(f"{t}__{role}" for t in TABLES for role in ("table", "exporter", "merge_runner"))
     assert (resources["orders__exporter"].seed, resources["customers__exporter"].seed) == (7, 11)
     assert resources["orders__exporter"].source_uri != resources["customers__exporter"].source_uri
-    assert (resources["orders__merge_runner"].table, resources["customers__merge_runner"].table) == (
+    assert (resources["orders__table"].identifier, resources["customers__table"].identifier) == (
         "dynamodb.orders",
         "dynamodb.customers",
     )
-    assert resources["orders__merge_runner"].warehouse == resources["customers__merge_runner"].warehouse
-    assert resources["orders__merge_runner"].warehouse == str(REPO_ROOT / ".ddb_iceberg" / "two_tables" / "warehouse")
+    assert resources["orders__table"].warehouse == resources["customers__table"].warehouse
+    assert resources["orders__table"].warehouse == str(REPO_ROOT / ".ddb_iceberg" / "two_tables" / "warehouse")
 
 
-def test_a_misspelt_or_invalid_table_is_refused_when_the_project_loads() -> None:
-    with pytest.raises(pydantic.ValidationError, match="window_minute"):
-        DynamoDBIcebergTable.from_attributes_dict(attributes={"name": "orders", "window_minute": 60})
-    with pytest.raises(pydantic.ValidationError, match="kind"):
-        DynamoDBIcebergTable.from_attributes_dict(attributes={"name": "orders", "source": {"kind": "postgres"}})
-    with pytest.raises(ValueError, match="letters, digits and underscores"):
-        dg.build_defs_for_component(DynamoDBIcebergTable.from_attributes_dict(attributes={"name": "order-lines"}))
-    with pytest.raises(ValueError, match="does not divide the day evenly"):
-        table = DynamoDBIcebergTable.from_attributes_dict(attributes={"name": "orders", "window_minutes": 45})
-        dg.build_defs_for_component(table)
+@pytest.mark.parametrize(
+    ("attributes", "where", "message"),
+    [
+        ({"window_minute": 60}, "window_minute", "Extra inputs are not permitted"),
+        ({"source": {"kind": "postgres"}}, "source", "kind"),
+        ({"name": "order-lines"}, "name", "name 'order-lines' is not letters, digits and underscores"),
+        ({"window_minutes": 7}, "window_minutes", "window_minutes 7: an incremental export window lasts 15 minutes"),
+        ({"window_minutes": 45}, "window_minutes", "the window does not divide the day evenly"),
+        ({"partitions_start": "yesterday"}, "partitions_start", "'yesterday' is not an ISO 8601 time"),
+        (
+            {"table": {"kind": "local", "identifier": "dynamodb.cust omers; drop"}},
+            "table",
+            "identifier 'dynamodb.cust omers; drop' is not <namespace>.<table>",
+        ),
+        ({"table": {"kind": "local", "identifier": "db.`orders`"}}, "table", "identifier 'db.`orders`' is not"),
+        ({"table": {"kind": "local", "identifier": "db.'o'"}}, "table", "identifier \"db.'o'\" is not"),
+        ({"table": {"kind": "glue", "warehouse": "/tmp/w"}}, "table", "warehouse '/tmp/w' is not an s3:// prefix"),
+        ({"table": {"kind": "local", "buckets": 5000}}, "table", "buckets 5000 is outside 0 to 1024"),
+        ({"upkeep": {"snapshot_retention_days": -1}}, "upkeep", "snapshot_retention -1 day"),
+        ({"upkeep": {"export_retention_days": -3}}, "upkeep", "export retention -3 days is negative"),
+        ({"upkeep": {"orphan_age_days": 0.5}}, "upkeep", "orphan_age 0.5 days is under 1 day"),
+        (
+            {
+                "merge_runner": {
+                    "kind": "emr_serverless",
+                    "application_id": "a",
+                    "execution_role_arn": "r",
+                    "code_location": "s3://c",
+                    "log_location": "s3://l",
+                    "python_dependencies": "s3://d",
+                    "python_environment": "s3://e",
+                }
+            },
+            "merge_runner",
+            "set python_dependencies or python_environment, not both",
+        ),
+        ({"merge_runner": {"kind": "emr_serverless"}}, "merge_runner", "application_id"),
+    ],
+)
+def test_a_setting_that_cannot_work_is_refused_at_its_attribute_when_the_project_loads(
+    attributes: dict[str, Any], where: str, message: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError) as refused:
+        DynamoDBIcebergTable.from_attributes_dict(attributes={"name": "orders"} | attributes)
+    errors = refused.value.errors()
+    assert any(str(error["loc"][0]) == where for error in errors), errors
+    assert message in str(refused.value)
 
 
 def _cli(*arguments: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
@@ -119,10 +154,10 @@ def _example_table(tree: dg.ComponentTree, name: str, root: Path, catalog_name: 
     """The example's table `name` as its defs.yaml declares it, its local files moved under `root` and its catalog
     renamed (the test session's Spark keeps each catalog name's first warehouse)."""
     table = tree.load_component(name, DynamoDBIcebergTable)
-    assert isinstance(table.source, SimulatedSource) and isinstance(table.merge_runner, LocalMergeRunner)
-    source = table.source.model_copy(update={"exports_dir": str(root / name / "exports")})
-    runner = table.merge_runner.model_copy(update={"warehouse": str(root / "warehouse"), "catalog_name": catalog_name})
-    return table.model_copy(update={"source": source, "merge_runner": runner})
+    assert isinstance(table.source, SimulatedSource) and isinstance(table.table, LocalTable)
+    source = table.source.model_copy(update={"output_dir": str(root / name / "exports")})
+    iceberg = table.table.model_copy(update={"warehouse": str(root / "warehouse"), "catalog_name": catalog_name})
+    return table.model_copy(update={"source": source, "table": iceberg})
 
 
 @pytest.mark.slow
@@ -184,7 +219,7 @@ def test_a_simulated_table_on_the_live_clock_starts_a_day_back_with_its_schedule
             "name": "orders",
             "window_minutes": 15,
             "lag_minutes": 2,
-            "source": {"kind": "simulated", "clock": "live", "exports_dir": str(exports)},
+            "source": {"kind": "simulated", "live": True, "output_dir": str(exports)},
         }
     )
     deployment = component.deployment(tmp_path)

@@ -26,7 +26,8 @@ from ddb_iceberg.engine.changes import (
 from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
 from ddb_iceberg.engine.records import FileToRead, key_text, key_values, read_tasks_here
-from ddb_iceberg.exports import ExportError, ExportSource, discover_exports
+from ddb_iceberg.errors import ExportError
+from ddb_iceberg.exports import ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import DataFileEntry, to_micros
 from ddb_iceberg.exports.reader import DataFile
 from ddb_iceberg.exports.typed_values import decode_item

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ from ddb_iceberg.simulator import (
     write_incremental_export,
 )
 from ddb_iceberg_tests.helpers import LocalWarehouse
-from ddb_iceberg_tests.spark_cluster import SPARK_HOME, StandaloneCluster
+from ddb_iceberg_tests.spark_cluster import SPARK_HOME, StandaloneCluster, busy_executor, free_port
 
 pytestmark = pytest.mark.slow
 HOUR = timedelta(hours=1)
@@ -58,7 +57,9 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder / "job.py", folder / "ddb_iceberg.zip"
 
 
-def _submit(cluster: StandaloneCluster, package: tuple[Path, Path], *args: str) -> subprocess.Popen[str]:
+def _submit(
+    cluster: StandaloneCluster, package: tuple[Path, Path], *args: str, driver_ui: int | None = None
+) -> subprocess.Popen[str]:
     entry_point, archive = package
     command = [
         str(SPARK_HOME / "bin" / "spark-submit"),
@@ -70,6 +71,7 @@ def _submit(cluster: StandaloneCluster, package: tuple[Path, Path], *args: str) 
         "--conf", "spark.cores.max=2",
         "--conf", "spark.driver.host=127.0.0.1",
         "--conf", "spark.sql.shuffle.partitions=4",
+        *(["--conf", f"spark.ui.port={driver_ui}"] if driver_ui else []),  # where a test asks the driver
         # These exports are small plans, which a sync reads on the driver: read them on the executors here.
         "--conf", f"{SMALL_PLAN_ITEMS_CONF}=0",
         "--py-files", str(archive),
@@ -117,28 +119,19 @@ def _sync_args(history: History, warehouse: Path) -> list[str]:
     return ["--source", str(history.source), "--table", "cluster.orders", "--warehouse", str(warehouse), "--key", keys]
 
 
-def _executor_pids() -> list[int]:
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if b"CoarseGrainedExecutorBackend" in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return sorted(pids)
-
-
-def _kill_an_executor_once_reading(process: subprocess.Popen[str], output: list[str], killed: list[int]) -> None:
-    """Read the driver's output; once it reads the exports, kill one executor JVM (as a lost node would)."""
+def _kill_an_executor_once_reading(
+    process: subprocess.Popen[str], driver_ui: int, output: list[str], killed: list[int]
+) -> None:
+    """Read the driver's output; once it reads the exports, kill an executor JVM running its tasks (as a lost node
+    would end it)."""
     assert process.stdout is not None
     for line in process.stdout:
         output.append(line)
         if "Reading and verifying" in line and not killed:
-            time.sleep(0.5)  # the read tasks are under way
-            pids = _executor_pids()
-            if pids:
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
+            pid = busy_executor(process, driver_ui)
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
 
 
 def test_a_full_load_and_a_catch_up_on_executors_in_other_processes_exact_even_when_one_dies(
@@ -154,11 +147,12 @@ def test_a_full_load_and_a_catch_up_on_executors_in_other_processes_exact_even_w
     # Catching up four windows, one executor is killed while the exports are read: Spark runs its tasks again
     # elsewhere (and recomputes what it had cached), and the result is the same, to the row and the count.
     history.add_windows(0, 4)
-    process = _submit(cluster, package, *_sync_args(history, cluster_warehouse))
+    driver_ui = free_port()
+    process = _submit(cluster, package, *_sync_args(history, cluster_warehouse), driver_ui=driver_ui)
     output: list[str] = []
     log: list[str] = []
     killed: list[int] = []
-    reader = threading.Thread(target=_kill_an_executor_once_reading, args=(process, output, killed))
+    reader = threading.Thread(target=_kill_an_executor_once_reading, args=(process, driver_ui, output, killed))
     assert process.stderr is not None
     log_reader = threading.Thread(target=log.extend, args=(process.stderr,))
     reader.start()

@@ -14,10 +14,10 @@ import pytest
 
 from ddb_iceberg.catalog_access import local_catalog, table_status
 from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, REFLECTS_TIME
-from ddb_iceberg.engine.plan import SyncError
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.sync import tag_name
-from ddb_iceberg.exports import ExportError, ExportSource, discover_exports
+from ddb_iceberg.errors import ExportError, Fix, SyncError
+from ddb_iceberg.exports import ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.simulator import (
     ExportTarget,
@@ -142,7 +142,8 @@ def test_a_table_with_rows_but_no_ledger_is_refused_never_taken_for_new(
     items, files = warehouse.items(), warehouse.files()
     with pytest.raises(SyncError, match="holds data but no ddb_iceberg ledger") as caught:
         warehouse.sync(history.source)
-    assert "ddb-iceberg sync --rebaseline" in str(caught.value)
+    assert "re-baseline the table from a new full export" in str(caught.value)
+    assert caught.value.fixes == (Fix.REBASELINE,)  # each surface says how: a CLI flag, a Dagster job
     assert warehouse.items() == items and warehouse.files() == files
 
 

@@ -14,13 +14,14 @@ from pyspark.sql import SparkSession
 from ddb_iceberg.catalog_access import table_items
 from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY
 from ddb_iceberg.engine.naming import MAX_NAME_LENGTH
+from ddb_iceberg.engine.request import SyncRequest
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.schema import GLUE_TYPE_MAX_LENGTH, Kind, Layout, glue_type_string
-from ddb_iceberg.engine.spark_session import CatalogSettings, configure_catalog
+from ddb_iceberg.engine.spark_session import CatalogKind, CatalogSettings, configure_catalog
 from ddb_iceberg.engine.spark_types import doc
 from ddb_iceberg.engine.sync import sync_table
 from ddb_iceberg.exports import ExportSource, ExportView
-from ddb_iceberg.resources import GlueIcebergCatalog
+from ddb_iceberg.resources import GlueIcebergTable
 from ddb_iceberg.simulator import (
     ExportTarget,
     SimulatedTable,
@@ -42,7 +43,7 @@ def _glue_catalog(spark: SparkSession, moto_server: MotoServer) -> tuple[Catalog
     moto_server.client("glue").create_database(DatabaseInput={"Name": database})
     catalog = CatalogSettings(
         warehouse=f"s3://{bucket}/warehouse",
-        kind="glue",
+        kind=CatalogKind.GLUE,
         name=f"glue_catalog_{number}",
         region=MOTO_REGION,
         s3_endpoint=moto_server.endpoint_url,
@@ -52,13 +53,17 @@ def _glue_catalog(spark: SparkSession, moto_server: MotoServer) -> tuple[Catalog
     return catalog, database
 
 
-def _reader(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> GlueIcebergCatalog:
-    """The Glue catalog as the checks and `status` read it, through PyIceberg."""
+def _reader(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, identifier: str) -> GlueIcebergTable:
+    """The Glue table as the checks and `status` read it, through PyIceberg."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_CREDENTIALS["aws_access_key_id"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_CREDENTIALS["aws_secret_access_key"])
     monkeypatch.setenv("AWS_REGION", MOTO_REGION)
-    return GlueIcebergCatalog(
-        region=MOTO_REGION, glue_endpoint=moto_server.endpoint_url, s3_endpoint=moto_server.endpoint_url
+    return GlueIcebergTable(
+        identifier=identifier,
+        warehouse="s3://unused",
+        region=MOTO_REGION,
+        glue_endpoint=moto_server.endpoint_url,
+        s3_endpoint=moto_server.endpoint_url,
     )
 
 
@@ -70,16 +75,16 @@ def test_sync_into_glue_and_s3_then_read_back_through_glue(
     table = SimulatedTable(SimulationConfig(seed=21, initial_items=80))
     write_series(table, ExportTarget.for_source(ExportSource.from_uri(str(tmp_path / "exports"))), windows=2)
 
-    result = sync_table(spark, catalog.name, f"{database}.orders", ExportSource.from_uri(str(tmp_path / "exports")))
+    result = sync_table(spark, catalog.name, SyncRequest(table=f"{database}.orders", source=str(tmp_path / "exports")))
     assert result.reflects == "2026-01-01T02:00:00.000Z"
     glue_table = moto_server.client("glue").get_table(DatabaseName=database, Name="orders")["Table"]
     assert glue_table["Parameters"]["table_type"].upper() == "ICEBERG"
     assert glue_table["Parameters"]["metadata_location"].startswith(f"s3://{bucket}/warehouse/{database}.db/orders/")
 
-    reader = _reader(moto_server, monkeypatch)
+    reader = _reader(moto_server, monkeypatch, f"{database}.orders")
     truth = table.state_at(table.config.start + timedelta(hours=2))
     assert table_items(reader.load_catalog(), f"{database}.orders") == {k: canonical_item(v) for k, v in truth.items()}
-    assert reader.status(f"{database}.orders").tags == ["ddb-20260101T020000Z"]
+    assert reader.status().tags == ["ddb-20260101T020000Z"]
     # Every kind of column (decimal, nested struct, array of struct, timestamp, binary...) has in Glue exactly the
     # type string the engine computes to keep within Glue's limit.
     layout = Layout.from_json(reader.load_catalog().load_table(f"{database}.orders").properties[LAYOUT_PROPERTY])
@@ -154,8 +159,8 @@ def test_long_attribute_names_and_wide_maps_stay_within_glues_limits(
     exports = tmp_path / "exports"
     target = ExportTarget.for_source(ExportSource.from_uri(str(exports)), partitions=2)
     write_full_export(table, target, T0)
-    first = sync_table(spark, catalog.name, identifier, ExportSource.from_uri(str(exports)), key_attributes=("pk",))
-    reader = _reader(moto_server, monkeypatch).load_catalog()
+    first = sync_table(spark, catalog.name, SyncRequest(table=identifier, source=str(exports), key_attributes=("pk",)))
+    reader = _reader(moto_server, monkeypatch, identifier).load_catalog()
     layout = Layout.from_json(reader.load_table(identifier).properties[LAYOUT_PROPERTY])
     _assert_glue_holds_the_layout(moto_server, database, layout)
     wide = layout.columns_of("wide")[0]
@@ -169,7 +174,7 @@ def test_long_attribute_names_and_wide_maps_stay_within_glues_limits(
     assert table_items(reader, identifier) == {key: canonical_item(item) for key, item in table.state_at(T0).items()}
 
     write_incremental_export(table, target, T0, T0 + HOUR, ExportView.NEW_IMAGE)
-    second = sync_table(spark, catalog.name, identifier, ExportSource.from_uri(str(exports)))
+    second = sync_table(spark, catalog.name, SyncRequest(table=identifier, source=str(exports)))
     assert second.reflects == "2026-04-01T01:00:00.000Z"
     layout = Layout.from_json(reader.load_table(identifier).properties[LAYOUT_PROPERTY])
     _assert_glue_holds_the_layout(moto_server, database, layout)

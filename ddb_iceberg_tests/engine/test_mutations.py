@@ -16,12 +16,13 @@ from hypothesis import HealthCheck, event, given, settings
 from pyspark.sql import SparkSession
 
 from ddb_iceberg.engine.changes import key_attributes_from, plan_tasks
-from ddb_iceberg.engine.plan import SyncError, plan_sync
+from ddb_iceberg.engine.plan import plan_sync
 from ddb_iceberg.engine.records import DELETE, ERROR, UPSERT, read_task_slots, row_builder
 from ddb_iceberg.engine.rows import canonical_item
-from ddb_iceberg.engine.schema import KeyTypeError, plan_layout
+from ddb_iceberg.engine.schema import plan_layout
 from ddb_iceberg.engine.type_profile import ItemProfile
-from ddb_iceberg.exports import ChangeRecord, ExportError, ExportSource, FullExportItem, discover_exports
+from ddb_iceberg.errors import ExportError, KeyTypeError, SyncError
+from ddb_iceberg.exports import ChangeRecord, ExportSource, FullExportItem, discover_exports
 from ddb_iceberg.exports.typed_values import decode_item
 from ddb_iceberg_tests.helpers import LocalWarehouse, copy_tree
 from ddb_iceberg_tests.mutations import Mutation, mutations

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, REBASELINE_OF
-from ddb_iceberg.engine.plan import GapError
+from ddb_iceberg.errors import Fix, GapError
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.simulator import write_full_export, write_incremental_export
 from ddb_iceberg_tests.engine.test_data_safety import HOUR, History, _snapshots, lose_the_ledger
@@ -24,8 +24,9 @@ def test_a_rebaseline_after_a_gap_gives_the_exact_table_and_keeps_history(
     for hour in (3, 4):
         write_incremental_export(history.table, history.target, history.time(hour), history.time(hour) + HOUR)
     write_full_export(history.table, history.target, history.time(4))
-    with pytest.raises(GapError, match="--rebaseline"):
+    with pytest.raises(GapError, match="re-baseline the table from a new full export") as refused:
         warehouse.sync(history.source)
+    assert Fix.REBASELINE in refused.value.fixes
 
     result = warehouse.sync(history.source, rebaseline=True)
     assert result.rebaseline_of == before.reflects == format_timestamp(history.time(2))

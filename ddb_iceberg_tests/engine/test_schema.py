@@ -19,7 +19,6 @@ from ddb_iceberg.engine.schema import (
     TIMESTAMP,
     Column,
     ColumnType,
-    KeyTypeError,
     Kind,
     Layout,
     describe_changes,
@@ -28,6 +27,7 @@ from ddb_iceberg.engine.schema import (
     number_type,
     plan_layout,
 )
+from ddb_iceberg.errors import KeyTypeError
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ddb_iceberg.engine.plan import GapError, SyncError
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.sync import tag_name
-from ddb_iceberg.exports import ExportError, ExportSource, ExportView
+from ddb_iceberg.errors import ExportError, Fix, GapError, SyncError
+from ddb_iceberg.exports import ExportSource, ExportView
 from ddb_iceberg.simulator import (
     ExportTarget,
     KeyShape,
@@ -189,7 +189,8 @@ def test_a_corrupt_export_leaves_the_table_exactly_as_it_was(
 def test_keys_are_needed_when_no_export_names_them(warehouse: LocalWarehouse, tmp_path: Path) -> None:
     table = SimulatedTable(SimulationConfig(seed=8, initial_items=10))
     write_full_export(table, _target(tmp_path / "exports"), table.config.start)
-    with pytest.raises(SyncError, match="pass --key"):
+    with pytest.raises(SyncError, match="the table's key attributes are needed") as refused:
         warehouse.sync(tmp_path / "exports")
+    assert refused.value.fixes == (Fix.NAME_KEY,)
     result = warehouse.sync(tmp_path / "exports", key_attributes=("customer_id", "order_id"))
     assert result.rows_inserted == 10

@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, NamedTuple, cast
 
+import pyarrow as pa
 import pytest
 from pyiceberg.types import BinaryType, BooleanType, DecimalType, ListType, LongType, StringType, StructType
 
 from ddb_iceberg.catalog_access import local_catalog
 from ddb_iceberg.engine.naming import assign_column_names
-from ddb_iceberg.engine.rows import canonical_item
-from ddb_iceberg.engine.schema import STRING, WRITE_TIME, Column, ColumnType, Kind, plan_layout
+from ddb_iceberg.engine.rows import arrow_type, canonical_item, converter, from_cell
+from ddb_iceberg.engine.schema import (
+    BINARY,
+    BOOLEAN,
+    JSON_TEXT,
+    LONG,
+    NUMBER_TEXT,
+    STRING,
+    TIMESTAMP,
+    WRITE_TIME,
+    Column,
+    ColumnType,
+    Kind,
+    glue_type_string,
+    plan_layout,
+)
+from ddb_iceberg.engine.spark_table import _IcebergPrimitiveType
 from ddb_iceberg.engine.spark_types import doc, glue_comment, spark_type
 from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.exports import ExportSource, ExportView
+from ddb_iceberg.exports.typed_values import DecodedValue
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, write_full_export, write_incremental_export
 from ddb_iceberg_tests.helpers import LocalWarehouse
 
@@ -199,3 +218,111 @@ def test_column_names_stay_within_glues_255_characters() -> None:
     primary, fallback = layout.columns_of(long)
     assert (primary.name, fallback.name) == ("attribute_" + "n" * 245, "attribute_" + "n" * 242 + "__n")
     assert all(1 <= len(c.name) <= 255 for c in layout.columns)
+
+
+class KindCase(NamedTuple):
+    """One column kind in each type system, and a DynamoDB value that a column of it holds."""
+
+    column_type: ColumnType
+    glue: str
+    spark: str  # without comments
+    arrow: pa.DataType
+    iceberg: str | None  # Iceberg's name of the type; None: no primitive (key columns are added as primitives)
+    value: tuple[str, DecodedValue] | None  # (DynamoDB type, value); None: the column holds no DynamoDB value
+
+
+KIND_CASES = [
+    KindCase(STRING, "string", "STRING", pa.string(), "string", ("S", "text")),
+    KindCase(LONG, "bigint", "BIGINT", pa.int64(), "long", ("N", Decimal(-(2**63)))),
+    KindCase(
+        ColumnType(Kind.DECIMAL, scale=2),
+        "decimal(38,2)",
+        "DECIMAL(38, 2)",
+        pa.decimal128(38, 2),
+        "decimal(38, 2)",
+        ("N", Decimal("-123456789012345678901234567890123456.25")),
+    ),
+    KindCase(NUMBER_TEXT, "string", "STRING", pa.string(), "string", ("N", Decimal("9.99E+125"))),
+    KindCase(BOOLEAN, "boolean", "BOOLEAN", pa.bool_(), "boolean", ("BOOL", False)),
+    KindCase(BINARY, "binary", "BINARY", pa.binary(), "binary", ("B", b"\x00\xff")),
+    KindCase(JSON_TEXT, "string", "STRING", pa.string(), "string", ("L", ["one", Decimal("2.50"), {"three": True}])),
+    KindCase(
+        ColumnType(Kind.STRUCT, fields=(Column("f", "the f", "N", LONG),)),
+        "struct<f:bigint>",
+        "STRUCT<`f`: BIGINT>",
+        pa.struct([pa.field("f", pa.int64())]),
+        None,
+        ("M", {"the f": Decimal(1)}),
+    ),
+    KindCase(
+        ColumnType(Kind.LIST, element=STRING),
+        "array<string>",
+        "ARRAY<STRING>",
+        pa.list_(pa.string()),
+        None,
+        ("SS", frozenset({"b", "a"})),
+    ),
+    KindCase(TIMESTAMP, "timestamp", "TIMESTAMP", pa.timestamp("us", tz="UTC"), "timestamptz", None),
+]
+
+# Iceberg's Java `Types` as the key columns' visitor calls them, each type made as its Iceberg name (no JVM needed).
+ICEBERG_TYPES = SimpleNamespace(
+    StringType=SimpleNamespace(get=lambda: "string"),
+    LongType=SimpleNamespace(get=lambda: "long"),
+    DecimalType=SimpleNamespace(of=lambda precision, scale: f"decimal({precision}, {scale})"),
+    BooleanType=SimpleNamespace(get=lambda: "boolean"),
+    BinaryType=SimpleNamespace(get=lambda: "binary"),
+    TimestampType=SimpleNamespace(withZone=lambda: "timestamptz"),
+)
+
+
+def test_every_kind_has_a_case() -> None:
+    # A new kind gets a row above, and with it a type in each type system and a conversion of its values.
+    assert [case.column_type.kind for case in KIND_CASES] == list(Kind)
+
+
+@pytest.mark.parametrize("case", KIND_CASES, ids=lambda case: case.column_type.kind.value)
+def test_each_kind_in_each_type_system(case: KindCase) -> None:
+    assert glue_type_string(case.column_type) == case.glue
+    assert spark_type(case.column_type, comments=False) == case.spark
+    assert arrow_type(case.column_type) == case.arrow
+    iceberg = _IcebergPrimitiveType(ICEBERG_TYPES)
+    if case.iceberg is None:
+        with pytest.raises(TypeError, match="no primitive"):
+            iceberg.visit(case.column_type)
+    else:
+        assert iceberg.visit(case.column_type) == case.iceberg
+
+
+@pytest.mark.parametrize("case", KIND_CASES, ids=lambda case: case.column_type.kind.value)
+def test_each_kind_holds_its_values_exactly(case: KindCase) -> None:
+    if case.value is None:
+        with pytest.raises(TypeError, match="timestamp column"):
+            converter(case.column_type, "S")
+        with pytest.raises(TypeError, match="timestamp column"):
+            from_cell(Column("c", "c", "S", case.column_type), datetime(2026, 3, 1, tzinfo=UTC))
+        return
+    tag, value = case.value
+    column = Column("c", "c", tag, case.column_type)
+    cell = converter(case.column_type, tag)(value)
+    assert pa.array([cell], type=arrow_type(case.column_type)).to_pylist() == [cell]  # Arrow takes it as it is
+    held = from_cell(column, cell)
+    assert held == value and type(held) is type(value)
+
+
+# Every target of the kinds: each must refuse a kind it has no mapping for, never treat it as another kind.
+KIND_TARGETS: dict[str, Callable[[ColumnType], object]] = {
+    "glue": glue_type_string,
+    "spark": spark_type,
+    "arrow": arrow_type,
+    "iceberg": _IcebergPrimitiveType(ICEBERG_TYPES).visit,
+    "to cell": lambda column_type: converter(column_type, "N"),
+    "from cell": lambda column_type: from_cell(Column("c", "c", "N", column_type), "1.5"),
+    "in a list": lambda column_type: arrow_type(ColumnType(Kind.LIST, element=column_type)),
+}
+
+
+@pytest.mark.parametrize("target", KIND_TARGETS.values(), ids=KIND_TARGETS.keys())
+def test_an_unknown_kind_is_an_error(target: Callable[[ColumnType], object]) -> None:
+    with pytest.raises(TypeError, match="no mapping for column kind 'double'"):
+        target(ColumnType(cast(Kind, "double")))

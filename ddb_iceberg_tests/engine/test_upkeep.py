@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from ddb_iceberg.catalog_access import UPKEEP_RESULT_WARNING, local_catalog, table_status, upkeep_result_from_table
-from ddb_iceberg.engine.plan import SyncError
+from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings
 from ddb_iceberg.engine.sync import tag_name
-from ddb_iceberg.engine.upkeep import UpkeepSettings, maintain_table
+from ddb_iceberg.engine.upkeep import maintain_table
+from ddb_iceberg.errors import SettingError, SyncError
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg_tests.engine.test_data_safety import History, _sync_held_before_its_commit
 from ddb_iceberg_tests.helpers import LocalWarehouse
@@ -31,7 +32,7 @@ def test_upkeep_compacts_expires_and_the_next_window_applies_exactly(warehouse: 
     history = History(tmp_path, seed=51)
     _synced_window_by_window(warehouse, history, 6)
     later = datetime.now(UTC) + FORTY_DAYS_ON
-    result = maintain_table(warehouse.spark, warehouse.catalog, "dynamodb.orders", now=later)
+    result = maintain_table(warehouse.spark, warehouse.catalog, UpkeepRequest("dynamodb.orders"), now=later)
 
     assert result.before.delete_files > 0 and result.after.delete_files == 0, "the windows' delete files are gone"
     assert result.after.data_files < result.before.data_files
@@ -47,7 +48,7 @@ def test_upkeep_compacts_expires_and_the_next_window_applies_exactly(warehouse: 
     history.add_windows(1)
     synced = warehouse.sync(history.source)
     assert synced.reflects == format_timestamp(history.time(7)) and warehouse.items() == history.truth(7)
-    again = maintain_table(warehouse.spark, warehouse.catalog, "dynamodb.orders", now=later)
+    again = maintain_table(warehouse.spark, warehouse.catalog, UpkeepRequest("dynamodb.orders"), now=later)
     assert again.after.delete_files == 0 and warehouse.items() == history.truth(7)
 
 
@@ -55,7 +56,8 @@ def test_upkeep_keeps_recent_snapshots_and_tags(warehouse: LocalWarehouse, tmp_p
     history = History(tmp_path, seed=52)
     _synced_window_by_window(warehouse, history, 2)
     tags = warehouse.table().tags()
-    result = maintain_table(warehouse.spark, warehouse.catalog, "dynamodb.orders", request_id="upkeep-run-1")
+    request = UpkeepRequest("dynamodb.orders", request_id="upkeep-run-1")
+    result = maintain_table(warehouse.spark, warehouse.catalog, request)
     assert result.snapshots_expired == 0 and not result.tags_dropped
     # The result is kept on the table under the request it served: a launcher whose job's result was lost reads it.
     catalog = local_catalog(warehouse.path, warehouse.catalog)
@@ -68,7 +70,7 @@ def test_upkeep_keeps_recent_snapshots_and_tags(warehouse: LocalWarehouse, tmp_p
 
 
 def test_upkeep_settings_refuse_an_unsafe_orphan_age() -> None:
-    with pytest.raises(SyncError, match="at least a day"):
+    with pytest.raises(SettingError, match="under 1 day"):
         UpkeepSettings(orphan_age=timedelta(hours=1))
 
 
@@ -78,7 +80,7 @@ def test_a_sync_that_loses_to_upkeep_plans_again_and_both_land(warehouse: LocalW
     history.add_windows(2)
     thread, release, outcome = _sync_held_before_its_commit(warehouse, history.source)
     later = datetime.now(UTC) + FORTY_DAYS_ON
-    upkeep = maintain_table(warehouse.spark, warehouse.catalog, "dynamodb.orders", now=later)
+    upkeep = maintain_table(warehouse.spark, warehouse.catalog, UpkeepRequest("dynamodb.orders"), now=later)
     assert upkeep.data_files_rewritten > 0
     release.set()
     thread.join(timeout=600)
@@ -90,4 +92,4 @@ def test_a_sync_that_loses_to_upkeep_plans_again_and_both_land(warehouse: LocalW
 
 def test_upkeep_of_a_missing_table_is_refused(warehouse: LocalWarehouse) -> None:
     with pytest.raises(SyncError, match="does not exist"):
-        maintain_table(warehouse.spark, warehouse.catalog, "dynamodb.nothing")
+        maintain_table(warehouse.spark, warehouse.catalog, UpkeepRequest("dynamodb.nothing"))

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ddb_iceberg.errors import SettingError
+from ddb_iceberg.errors import ExportError, SettingError
 from ddb_iceberg.exports import (
-    ExportError,
     ExportListing,
     ExportSource,
     ExportType,

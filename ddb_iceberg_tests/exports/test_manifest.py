@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ddb_iceberg.exports import ExportError, ExportType, ExportView, ManifestSummary
+from ddb_iceberg.errors import ExportError
+from ddb_iceberg.exports import ExportType, ExportView, ManifestSummary
 from ddb_iceberg.exports.manifest import DataFileEntry, format_timestamp, parse_timestamp, to_micros
 
 FULL_ID = "01768385930622-efd1a093"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ddb_iceberg.exports import ChangeRecord, Export, ExportError, ExportSource, FullExportItem
+from ddb_iceberg.errors import ExportError
+from ddb_iceberg.exports import ChangeRecord, Export, ExportSource, FullExportItem
 from ddb_iceberg.exports.reader import read_data_file
 from ddb_iceberg.exports.typed_values import decode_item
 from ddb_iceberg_tests.helpers import (

@@ -48,9 +48,21 @@ def test_numbers_are_exact_to_38_digits_and_never_floats() -> None:
     assert format_number(value) == text
 
 
-@pytest.mark.parametrize("text", ["1E-130", "-1E-130", "9.9999999999999999999999999999999999999E+125", "0", "-0.0"])
-def test_accepts_dynamodb_number_limits(text: str) -> None:
-    parse_number(text)
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("1E-130", "0." + "0" * 129 + "1"),
+        ("-1E-130", "-0." + "0" * 129 + "1"),
+        ("9.9999999999999999999999999999999999999E+125", "9" * 38 + "0" * 88),
+        ("0", "0"),
+        ("-0.0", "0"),
+    ],
+)
+def test_accepts_dynamodb_number_limits(text: str, canonical: str) -> None:
+    # At DynamoDB's limits a number is still kept exactly: the same value, and the text DynamoDB returns for it.
+    value = parse_number(text)
+    assert isinstance(value, Decimal) and value == Decimal(text)
+    assert format_number(value) == canonical
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,14 +24,18 @@ from cfnlint.decode import decode
 from dagster_pipes import PIPES_PROTOCOL_VERSION, PIPES_PROTOCOL_VERSION_FIELD
 from moto.core.exceptions import JsonRESTError
 from moto.emrserverless.models import EMRServerlessBackend
+from pyspark.sql import SparkSession
 
 from ddb_iceberg.catalog_access import table_items
 from ddb_iceberg.definitions import Deployment, aws_deployment, build_definitions
 from ddb_iceberg.engine.job import PIPES_UPKEEP_RESULT_KEY
+from ddb_iceberg.engine.request import SyncRequest
 from ddb_iceberg.engine.rows import canonical_item
+from ddb_iceberg.engine.spark_session import configure_catalog
+from ddb_iceberg.engine.sync import sync_table
 from ddb_iceberg.engine.upkeep import UpkeepResult
 from ddb_iceberg.exports import ExportSource
-from ddb_iceberg.resources import DynamoDBExporter, EmrServerlessMergeRunner, GlueIcebergCatalog
+from ddb_iceberg.resources import DynamoDBExporter, EmrServerlessMergeRunner, GlueIcebergTable
 from ddb_iceberg.resources.emr_serverless import Capacity, MaximumCapacity, job_run_sizing
 from ddb_iceberg.resources.job_package import build_job_package, build_python_dependencies
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, SimulationConfig, write_series
@@ -81,13 +85,11 @@ class AwsStack:
 
     def runner(self, **overrides: Any) -> EmrServerlessMergeRunner:
         settings: dict[str, Any] = {
-            "table": self.table,
             "application_id": self.application_id,
             "execution_role_arn": ROLE_ARN,
             "code_location": f"s3://{self.artifacts}/code",
             "log_location": f"s3://{self.artifacts}/emr-logs",
             "log_group": LOG_GROUP,
-            "warehouse": self.warehouse,
             "region": MOTO_REGION,
             "endpoint_url": self.moto.endpoint_url,
             "poll_seconds": 1.0,
@@ -96,9 +98,13 @@ class AwsStack:
         }
         return EmrServerlessMergeRunner(**(settings | overrides))
 
-    def catalog(self) -> GlueIcebergCatalog:
-        return GlueIcebergCatalog(
-            region=MOTO_REGION, glue_endpoint=self.moto.endpoint_url, s3_endpoint=self.moto.endpoint_url
+    def glue_table(self) -> GlueIcebergTable:
+        return GlueIcebergTable(
+            identifier=self.table,
+            warehouse=self.warehouse,
+            region=MOTO_REGION,
+            glue_endpoint=self.moto.endpoint_url,
+            s3_endpoint=self.moto.endpoint_url,
         )
 
     def definitions(self, runner: EmrServerlessMergeRunner) -> dg.Definitions:
@@ -109,7 +115,7 @@ class AwsStack:
             region=MOTO_REGION,
             endpoint_url=self.moto.endpoint_url,
         )
-        resources: dict[str, object] = {"exporter": exporter, "merge_runner": runner, "catalog": self.catalog()}
+        resources: dict[str, object] = {"exporter": exporter, "merge_runner": runner, "table": self.glue_table()}
         return build_definitions(Deployment(partitions_start=datetime(2026, 1, 1, tzinfo=UTC), resources=resources))
 
     def materialize(
@@ -161,6 +167,13 @@ class AwsStack:
             if not entry.is_dagster_event
             and (levels.get(entry.level, 0) if isinstance(entry.level, str) else entry.level) >= level
         ]
+
+    def sync_in_this_session(self, spark: SparkSession, up_to: datetime) -> None:
+        """A sync of the Glue table in the suite's Spark session (where a test needs a table, not a job run)."""
+        catalog = replace(self.glue_table().catalog_settings(), name=f"emr_setup_{next(_numbers)}")
+        configure_catalog(spark, catalog)
+        source = ExportSource.from_uri(f"s3://{self.exports}/ddb", self.moto.s3_options)
+        sync_table(spark, catalog.name, self.glue_table().sync_request(source, up_to=up_to))
 
     def write_exports(self, table: SimulatedTable, windows: int) -> None:
         source = ExportSource.from_uri(f"s3://{self.exports}/ddb", self.moto.s3_options)
@@ -254,10 +267,10 @@ def test_the_table_asset_merges_on_emr_serverless_into_glue(aws: AwsStack) -> No
     assert evaluations["baseline_row_count_matches_full_export"].passed
     assert evaluations["no_duplicate_keys"].passed and evaluations["ledger_has_no_gap"].passed
     assert emr.get_application(applicationId=aws.application_id)["application"]["state"] == "STOPPED"
-    assert table_items(aws.catalog().load_catalog(), aws.table) == _truth(table, 3)
+    assert table_items(aws.glue_table().load_catalog(), aws.table) == _truth(table, 3)
     # The job's result came back through Pipes (CloudWatch Logs) and became the asset's metadata.
     metadata = _table_metadata(result)
-    status = aws.catalog().status(aws.table)
+    status = aws.glue_table().status()
     assert metadata["reflects"] == "2026-01-01T03:00:00.000Z" and metadata["exports_applied"] == 4
     assert metadata["snapshot_id"] == str(status.current_snapshot_id)
     assert metadata["rows_inserted"] == len(_truth(table, 0)) + _inserted_after_baseline(table)
@@ -276,11 +289,12 @@ def test_the_table_asset_merges_on_emr_serverless_into_glue(aws: AwsStack) -> No
     assert any(obj["Key"].endswith("/SPARK_DRIVER/stderr.gz") for obj in logs)
 
 
-def test_the_maintenance_asset_runs_upkeep_as_an_emr_serverless_job(aws: AwsStack) -> None:
+def test_the_maintenance_asset_runs_upkeep_as_an_emr_serverless_job(aws: AwsStack, spark: SparkSession) -> None:
     table = SimulatedTable(SimulationConfig(seed=35, initial_items=80))
     aws.write_exports(table, windows=3)
     runner = aws.runner()
-    assert aws.materialize(runner, "2026-01-01T00:00", "2026-01-01T02:00").success  # the baseline, then a merge
+    aws.sync_in_this_session(spark, up_to=table.config.start)  # the baseline, then a merge, as the asset makes them
+    aws.sync_in_this_session(spark, up_to=table.config.start + timedelta(hours=3))
 
     # The upkeep job's result is lost on the way (CloudWatch Logs delivers the driver's output after dagster
     # stopped reading): the job kept it on the table under the run's request, and the asset reads it there.
@@ -293,8 +307,8 @@ def test_the_maintenance_asset_runs_upkeep_as_an_emr_serverless_job(aws: AwsStac
     assert "read from the table's properties" in metadata["warnings"]
     assert metadata["billed_vcpu_hours"] > 0
     assert "--task" in aws.standin.commands[list(aws.standin.commands)[-1]]
-    assert table_items(aws.catalog().load_catalog(), aws.table) == _truth(table, 3)
-    assert aws.catalog().status(aws.table).reflects == "2026-01-01T03:00:00.000Z"
+    assert table_items(aws.glue_table().load_catalog(), aws.table) == _truth(table, 3)
+    assert aws.glue_table().status().reflects == "2026-01-01T03:00:00.000Z"
     # Export housekeeping, from the Dagster side against S3: the three windows of January 2026 the table applied
     # are past the 40-day retention and go (DeleteObjects); the full export the table stands on stays.
     assert metadata["exports_removed"] == 3 and metadata["export_bytes_removed"] > 0
@@ -312,8 +326,8 @@ def test_a_result_lost_on_the_way_is_read_from_the_ledger(aws: AwsStack) -> None
 
     # The commits happened, and the ledger says what they did: the asset succeeds with the same account.
     assert result.success
-    assert table_items(aws.catalog().load_catalog(), aws.table) == _truth(table, 2)
-    metadata, status = _table_metadata(result), aws.catalog().status(aws.table)
+    assert table_items(aws.glue_table().load_catalog(), aws.table) == _truth(table, 2)
+    metadata, status = _table_metadata(result), aws.glue_table().status()
     assert metadata["reflects"] == status.reflects == "2026-01-01T02:00:00.000Z"
     assert metadata["snapshot_id"] == str(status.current_snapshot_id)
     assert metadata["exports_applied"] == 3 and metadata["tag"] == "ddb-20260101T020000Z"
@@ -330,7 +344,7 @@ def test_a_result_lost_on_the_way_is_read_from_the_ledger(aws: AwsStack) -> None
 
     # A new run of the same windows commits nothing: the ledger shows the table already reflects them.
     assert aws.materialize(runner, "2026-01-01T00:00", "2026-01-01T01:00").success
-    assert aws.catalog().status(aws.table).current_snapshot_id == status.current_snapshot_id
+    assert aws.glue_table().status().current_snapshot_id == status.current_snapshot_id
 
     # A window whose exports are not there: the job succeeds without a commit, and the ledger cannot confirm
     # that the table reflects it: the asset fails rather than claim it.
@@ -361,7 +375,7 @@ def test_the_job_runs_on_a_bare_python_with_dependencies_built_without_docker(aw
     result = aws.materialize(runner, "2026-01-01T00:00", "2026-01-01T00:00")
 
     assert result.success, "\n".join(output[-3000:] for output in aws.standin.output.values())
-    assert table_items(aws.catalog().load_catalog(), aws.table) == _truth(table, 1)
+    assert table_items(aws.glue_table().load_catalog(), aws.table) == _truth(table, 1)
     for environment in aws.standin.environments.values():
         assert environment["PYSPARK_PYTHON"] == environment["PYSPARK_DRIVER_PYTHON"] == str(bare)
         assert environment["PYTHONPATH"] == "./pydeps"
@@ -393,7 +407,7 @@ def test_a_job_run_that_fails_fails_the_asset_with_emr_details_and_the_refusal(a
     assert "ExitCode: 1" in message
     assert bad_key.rsplit("/", 1)[-1] in message  # the job's own account of what is wrong
     assert f"s3://{aws.artifacts}/emr-logs/applications/{aws.application_id}/jobs/{run['id']}/SPARK_DRIVER/" in message
-    assert not aws.catalog().table_exists(aws.table)
+    assert not aws.glue_table().exists()
 
 
 def test_terminating_the_dagster_run_cancels_the_job_run(aws: AwsStack) -> None:
@@ -438,14 +452,15 @@ def test_job_run_parameters_are_idempotent_per_dagster_run_and_request() -> None
         execution_role_arn=ROLE_ARN,
         code_location="s3://artifacts/code",
         log_location="s3://artifacts/emr-logs",
-        warehouse="s3://warehouse/warehouse",
     )
+    catalog = GlueIcebergTable(identifier="dynamodb.orders", warehouse="s3://warehouse/warehouse").catalog_settings()
     code = {"job.py": "s3://artifacts/code/d/job.py", "ddb_iceberg.zip": "s3://artifacts/code/d/ddb_iceberg.zip"}
     up_to = datetime(2026, 1, 1, 3, tzinfo=UTC)
     run_id = "0f4a3c1e-2d8b-4c53-9a4e-6f3e2b1d7c90"
 
     def params(run: str, moment: datetime, allow_gaps: bool = False) -> dict[str, Any]:
-        return runner.start_job_run_params(run, code, "s3://exports/ddb", up_to=moment, allow_gaps=allow_gaps)
+        request = SyncRequest(table="dynamodb.orders", source="s3://exports/ddb", up_to=moment, allow_gaps=allow_gaps)
+        return runner.start_job_run_params(run, code, catalog, request)
 
     token = params(run_id, up_to)["clientToken"]
     assert token == params(run_id, up_to)["clientToken"] and len(token) <= 64 and token.startswith(run_id)
@@ -454,8 +469,9 @@ def test_job_run_parameters_are_idempotent_per_dagster_run_and_request() -> None
     assert token != params("another-run", up_to)["clientToken"]
     driver = params(run_id, up_to)["jobDriver"]["sparkSubmit"]
     assert driver["entryPoint"] == code["job.py"]
-    assert driver["entryPointArguments"][-2:] == ["--up-to", "2026-01-01T03:00:00+00:00"]
-    assert driver["entryPointArguments"][driver["entryPointArguments"].index("--request-id") + 1] == token
+    arguments = driver["entryPointArguments"]
+    assert arguments[arguments.index("--up-to") + 1] == "2026-01-01T03:00:00+00:00"
+    assert arguments[arguments.index("--request-id") + 1] == token
     assert "--py-files s3://artifacts/code/d/ddb_iceberg.zip" in driver["sparkSubmitParameters"]
     monitoring = params(run_id, up_to)["configurationOverrides"]["monitoringConfiguration"]
     assert monitoring["cloudWatchLoggingConfiguration"]["enabled"] is True
@@ -468,7 +484,6 @@ def _runner(**overrides: Any) -> EmrServerlessMergeRunner:
         "execution_role_arn": ROLE_ARN,
         "code_location": "s3://artifacts/code",
         "log_location": "s3://artifacts/emr-logs",
-        "warehouse": "s3://warehouse/warehouse",
     }
     return EmrServerlessMergeRunner(**(settings | overrides))
 
@@ -560,9 +575,9 @@ def test_job_runs_start_with_min_executors_and_a_cap_lowers_every_bound() -> Non
     code = {"job.py": "s3://artifacts/code/d/job.py", "ddb_iceberg.zip": "s3://artifacts/code/d/ddb_iceberg.zip"}
 
     def conf(runner: EmrServerlessMergeRunner, max_executors: int | None = None) -> dict[str, str]:
-        params = runner.start_job_run_params(
-            "run", code, "s3://exports/ddb", up_to=None, allow_gaps=False, max_executors=max_executors
-        )
+        catalog = GlueIcebergTable(identifier="a.b", warehouse="s3://warehouse/warehouse").catalog_settings()
+        request = SyncRequest(table="a.b", source="s3://exports/ddb")
+        params = runner.start_job_run_params("run", code, catalog, request, max_executors=max_executors)
         return _conf(params)
 
     executors = ("minExecutors", "initialExecutors", "maxExecutors")

@@ -16,6 +16,8 @@ import dagster as dg
 import pytest
 from botocore.stub import ANY, Stubber
 
+from ddb_iceberg.errors import ExportFailedError
+from ddb_iceberg.exports import ExportType
 from ddb_iceberg.resources import DynamoDBExporter
 from ddb_iceberg.resources.prices import export_cost_usd
 from ddb_iceberg_tests.helpers import MOTO_REGION, MotoServer
@@ -127,7 +129,7 @@ def test_incremental_export_waits_with_backoff_until_completed(stubbed: Stubber)
     exporter = _exporter()
     _pitr(stubbed)
     _listing(stubbed)
-    token = exporter.client_token("incremental", START, END)
+    token = exporter.client_token(ExportType.INCREMENTAL, START, END)
     stubbed.add_response(
         "export_table_to_point_in_time", _description("IN_PROGRESS"), _start_request(START, END, token)
     )
@@ -147,16 +149,25 @@ def test_incremental_export_waits_with_backoff_until_completed(stubbed: Stubber)
 
 
 def test_client_token_is_the_same_for_a_retry_and_differs_per_window_destination_and_failure() -> None:
-    exporter = _exporter()
-    assert exporter.client_token("incremental", START, END) == exporter.client_token("incremental", START, END)
-    assert exporter.client_token("incremental", START, END) != exporter.client_token("incremental", END, END)
-    assert exporter.client_token("incremental", START, END) != _exporter(s3_prefix="other").client_token(
-        "incremental", START, END
+    exporter, incremental = _exporter(), ExportType.INCREMENTAL
+    assert exporter.client_token(incremental, START, END) == exporter.client_token(incremental, START, END)
+    assert exporter.client_token(incremental, START, END) != exporter.client_token(incremental, END, END)
+    assert exporter.client_token(incremental, START, END) != _exporter(s3_prefix="other").client_token(
+        incremental, START, END
     )
-    after_one_failure = exporter.client_token("incremental", START, END, failed_exports=1)
-    assert after_one_failure == exporter.client_token("incremental", START, END, failed_exports=1)
-    assert after_one_failure != exporter.client_token("incremental", START, END)
-    assert len(exporter.client_token("full", None, None)) <= 64
+    after_one_failure = exporter.client_token(incremental, START, END, failed_exports=1)
+    assert after_one_failure == exporter.client_token(incremental, START, END, failed_exports=1)
+    assert after_one_failure != exporter.client_token(incremental, START, END)
+    assert len(exporter.client_token(ExportType.FULL, None, None)) <= 64
+
+
+def test_client_tokens_are_the_ones_derived_before_the_kinds_were_export_types() -> None:
+    # A retry straddling an upgrade must still get its export back: the same request, the same token.
+    exporter = _exporter()
+    assert exporter.client_token(ExportType.INCREMENTAL, START, END) == "c60c08b59a043fe15505b410c66481dd"
+    assert exporter.client_token(ExportType.INCREMENTAL, START, END, 1) == "e3b1020159d17114e852db6be2640501"
+    assert exporter.client_token(ExportType.FULL, START, None) == "38e8ed84a445bbf4b9aa047145fce1e4"
+    assert exporter.client_token(ExportType.FULL, START, None, as_of_now=True) == "fd7b46195ca0b4ff42f95add4e63af34"
 
 
 def test_a_failed_export_surfaces_its_failure_code_and_message(stubbed: Stubber) -> None:
@@ -167,7 +178,7 @@ def test_a_failed_export_surfaces_its_failure_code_and_message(stubbed: Stubber)
         "describe_export",
         _description("FAILED", FailureCode="S3AccessDenied", FailureMessage="no PutObject on exports"),
     )
-    with pytest.raises(dg.Failure, match="FAILED: S3AccessDenied: no PutObject on exports"):
+    with pytest.raises(ExportFailedError, match="FAILED: S3AccessDenied: no PutObject on exports"):
         _exporter().export_incremental(START, END, LOG)
 
 
@@ -183,13 +194,13 @@ def test_refusals_name_dynamodb_s_reason(stubbed: Stubber, code: str, message: s
     _pitr(stubbed)
     _listing(stubbed)
     stubbed.add_client_error("export_table_to_point_in_time", service_error_code=code, service_message=message)
-    with pytest.raises(dg.Failure, match=f"DynamoDB refused the export \\({code}\\): {message}"):
+    with pytest.raises(ExportFailedError, match=f"DynamoDB refused the export \\({code}\\): {message}"):
         _exporter().export_incremental(START, END, LOG)
 
 
 def test_point_in_time_recovery_off_is_caught_first(stubbed: Stubber) -> None:
     _pitr(stubbed, "DISABLED")
-    with pytest.raises(dg.Failure, match="point-in-time recovery is DISABLED for orders"):
+    with pytest.raises(ExportFailedError, match="point-in-time recovery is DISABLED for orders"):
         _exporter().export_full(None, LOG)
 
 
@@ -248,7 +259,7 @@ def test_a_failed_export_is_reported_and_the_retry_starts_a_new_one(stubbed: Stu
     _listing(stubbed)
     stubbed.add_response("export_table_to_point_in_time", _incremental("IN_PROGRESS", START, END, failed_arn))
     stubbed.add_response("describe_export", _incremental("FAILED", START, END, failed_arn, **reason))
-    with pytest.raises(dg.Failure) as failure:
+    with pytest.raises(ExportFailedError) as failure:
         exporter.export_incremental(START, END, LOG)
     assert f"{_window(START)}: export {failed_arn} FAILED: S3AccessDenied: Access Denied to exports/ddb/orders" in str(
         failure.value
@@ -386,7 +397,7 @@ def test_a_backfill_reports_every_failed_window_after_waiting_for_the_others(stu
     )
     stubbed.add_response("describe_export", _incremental("COMPLETED", *windows[0], arns[0]))
 
-    with pytest.raises(dg.Failure) as failure:
+    with pytest.raises(ExportFailedError) as failure:
         _exporter().export_incrementals(windows, LOG)
 
     report = str(failure.value)
@@ -428,7 +439,7 @@ def test_against_moto_pitr_then_a_full_export(moto_server: MotoServer, monkeypat
     table_arn = _moto_table(moto_server, "moto-orders", monkeypatch)
     moto_server.client("s3").create_bucket(Bucket="moto-exports")
     exporter = _exporter(table_arn=table_arn, s3_bucket="moto-exports", endpoint_url=moto_server.endpoint_url)
-    with pytest.raises(dg.Failure, match="point-in-time recovery is DISABLED"):
+    with pytest.raises(ExportFailedError, match="point-in-time recovery is DISABLED"):
         exporter.export_full(None, LOG)
     moto_server.client("dynamodb").update_continuous_backups(
         TableName="moto-orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
@@ -449,7 +460,7 @@ def test_against_moto_a_failed_point_in_time_export_names_its_time_and_reason(
         TableName="moto-failing", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
     exporter = _exporter(table_arn=table_arn, s3_bucket="no-such-bucket", endpoint_url=moto_server.endpoint_url)
-    with pytest.raises(dg.Failure) as failure:
+    with pytest.raises(ExportFailedError) as failure:
         exporter.export_full(START, LOG)
     (export,) = moto_server.client("dynamodb").list_exports(TableArn=table_arn)["ExportSummaries"]
     assert str(failure.value) == (

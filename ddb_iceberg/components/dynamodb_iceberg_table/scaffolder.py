@@ -4,6 +4,9 @@ from typing import Any
 
 import dagster as dg
 
+from ddb_iceberg.definitions import Deployment
+from ddb_iceberg.partitions import DEFAULT_WINDOW_MINUTES
+
 
 class DynamoDBIcebergTableScaffolder(dg.Scaffolder[Any]):
     """Writes a defs.yaml for a simulated table named after its folder, merged by local Spark."""
@@ -15,9 +18,9 @@ class DynamoDBIcebergTableScaffolder(dg.Scaffolder[Any]):
             {
                 "name": name,
                 "source": {"kind": "simulated", "seed": 7, "initial_items": 500},
-                "iceberg_table": f"dynamodb.{name}",
-                "window_minutes": 60,
-                "lag_minutes": 20,
+                "table": {"kind": "local", "identifier": f"dynamodb.{name}"},
+                "window_minutes": DEFAULT_WINDOW_MINUTES,
+                "lag_minutes": Deployment.lag_minutes,
                 "merge_runner": {"kind": "local"},
             },
         )

@@ -1,219 +1,22 @@
-"""Exporters: take DynamoDB exports to S3 (`DynamoDBExporter`) or simulate them locally (`SimulatedExporter`)."""
+"""The AWS exporter: `DynamoDBExporter`, exports through ExportTableToPointInTime, reused and retried safely."""
 
 from __future__ import annotations
 
 import hashlib
 import time
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import dagster as dg
 from pydantic import Field
 
-from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports
+from ddb_iceberg.errors import ExportFailedError
+from ddb_iceberg.exports import ExportSource, ExportView, S3Options
 from ddb_iceberg.exports.discovery import export_started_at
-from ddb_iceberg.exports.manifest import ManifestSummary, format_timestamp
-from ddb_iceberg.resources.prices import PRICE_SOURCE, export_cost_usd
-from ddb_iceberg.simulator import (
-    ExportTarget,
-    KeyShape,
-    SimulatedTable,
-    SimulationConfig,
-    write_full_export,
-    write_incremental_export,
-)
-
-# US East (N. Virginia) list price of a DynamoDB export to S3, full and incremental alike.
-DEFAULT_EXPORT_PRICE_PER_GB_USD = 0.10
-
-
-def export_price_source(price_per_gb_usd: float) -> str:
-    return f"DynamoDB export to S3 at {price_per_gb_usd:g} USD per GB: {PRICE_SOURCE}"
-
-
-@dataclass(frozen=True)
-class ExportDescription:
-    """A completed export, as asset metadata shows it."""
-
-    export_arn: str
-    export_type: str
-    export_time: datetime | None
-    export_from_time: datetime | None
-    export_to_time: datetime | None
-    item_count: int
-    billed_size_bytes: int
-    manifest_location: str
-    price_per_gb_usd: float = DEFAULT_EXPORT_PRICE_PER_GB_USD
-
-    @property
-    def estimated_cost_usd(self) -> float:
-        return export_cost_usd(self.billed_size_bytes, self.price_per_gb_usd)
-
-    @property
-    def price_source(self) -> str:
-        return export_price_source(self.price_per_gb_usd)
-
-    def metadata(self) -> dict[str, Any]:
-        times = (
-            {"export_time": format_timestamp(self.export_time)}
-            if self.export_time
-            else {
-                "export_from_time": format_timestamp(self.export_from_time) if self.export_from_time else None,
-                "export_to_time": format_timestamp(self.export_to_time) if self.export_to_time else None,
-            }
-        )
-        return {
-            "export_arn": self.export_arn,
-            "export_type": self.export_type,
-            **times,
-            "item_count": dg.MetadataValue.int(self.item_count),
-            "billed_size_bytes": dg.MetadataValue.int(self.billed_size_bytes),
-            "estimated_cost_usd": dg.MetadataValue.float(self.estimated_cost_usd),
-            "price_source": self.price_source,
-            "manifest_location": self.manifest_location,
-        }
-
-
-class ExporterResource(dg.ConfigurableResource, ABC):  # type: ignore[type-arg]
-    """Takes full and incremental exports of one table into one S3 prefix (or local directory)."""
-
-    export_price_per_gb_usd: float = Field(
-        default=DEFAULT_EXPORT_PRICE_PER_GB_USD,
-        description="Price of a DynamoDB export per GB processed, for the cost estimate in the asset metadata "
-        "(default: the US East list price, the same for full and incremental exports).",
-    )
-
-    @property
-    @abstractmethod
-    def source_uri(self) -> str:
-        """Where the exports land: what the merge reads."""
-
-    def export_source(self) -> ExportSource:
-        """The exports' location, to read them from this process (checks, export housekeeping)."""
-        return ExportSource.from_uri(self.source_uri)
-
-    @abstractmethod
-    def export_full(self, export_time: datetime | None, log: Any) -> ExportDescription:
-        """Export the whole table as of `export_time` (default: now) and wait for it."""
-
-    @abstractmethod
-    def export_incremental(self, start: datetime, end: datetime, log: Any) -> ExportDescription:
-        """Export the changes of [start, end) and wait for it; retrying the same window never exports twice."""
-
-    def export_incrementals(self, windows: Sequence[tuple[datetime, datetime]], log: Any) -> list[ExportDescription]:
-        """Export each window [start, end) and wait for all of them; the descriptions come back in window order."""
-        return [self.export_incremental(start, end, log) for start, end in windows]
-
-    def baseline_for_a_new_table(self, log: Any) -> ExportDescription | None:
-        """The full export a table that does not exist yet starts from, when the exporter takes it by itself
-        (a simulated table); None when it is the user's deliberate step (`full_export_job` on AWS)."""
-        return None
-
-
-def _from_summary(summary: ManifestSummary, manifest_location: str, price_per_gb_usd: float) -> ExportDescription:
-    return ExportDescription(
-        export_arn=summary.export_arn,
-        export_type=summary.export_type.value,
-        export_time=summary.export_time,
-        export_from_time=summary.export_from_time,
-        export_to_time=summary.export_to_time,
-        item_count=summary.item_count,
-        billed_size_bytes=summary.billed_size_bytes,
-        manifest_location=manifest_location,
-        price_per_gb_usd=price_per_gb_usd,
-    )
-
-
-@lru_cache(maxsize=8)
-def _simulated_table(config: SimulationConfig) -> SimulatedTable:
-    # One history per configuration and process: windows asked for one by one replay it only once.
-    return SimulatedTable(config)
-
-
-class SimulatedExporter(ExporterResource):
-    """The embedded default: a simulated table under traffic, exported into a local directory."""
-
-    output_dir: str = Field(default=".ddb_iceberg/local/exports", description="Where AWSDynamoDB/ is written.")
-    seed: int = Field(default=7, description="Same seed, same table history.")
-    initial_items: int = Field(default=500, description="Items in the table at the simulation's start.")
-    writes_per_hour: int = Field(default=120, description="Mean write rate.")
-    start: str = Field(default="2026-01-01T00:00:00Z", description="When the simulated traffic starts (UTC).")
-    live: bool = Field(
-        default=False,
-        description="The table is written in real time: a window can be exported only once it has closed, as "
-        "DynamoDB's exports (the live local pipeline); otherwise its whole history is there at once (tests, bench).",
-    )
-    key_shape: str = Field(default=KeyShape.COMPOSITE.value, description="composite or simple keys.")
-    view: str = Field(default=ExportView.NEW_AND_OLD_IMAGES.value, description="Incremental export view type.")
-
-    @property
-    def simulation(self) -> SimulationConfig:
-        return SimulationConfig(
-            seed=self.seed,
-            initial_items=self.initial_items,
-            writes_per_hour=self.writes_per_hour,
-            start=datetime.fromisoformat(self.start.replace("Z", "+00:00")),
-            key_shape=KeyShape(self.key_shape),
-        )
-
-    @property
-    def table(self) -> SimulatedTable:
-        return _simulated_table(self.simulation)
-
-    @property
-    def source_uri(self) -> str:
-        return str(Path(self.output_dir).expanduser().resolve())
-
-    def _target(self) -> ExportTarget:
-        return ExportTarget.for_source(ExportSource.from_uri(self.source_uri))
-
-    def _existing(self, export_from: datetime, export_to: datetime, full: bool) -> ManifestSummary | None:
-        # An export of this window was requested after its end: only those are read, not the source's history.
-        for export in discover_exports(ExportSource.from_uri(self.source_uri), after=export_to).exports:
-            summary = export.summary
-            if summary.is_full == full and (summary.covers_from, summary.covers_to) == (export_from, export_to):
-                return summary
-        return None
-
-    def _described(self, summary: ManifestSummary) -> ExportDescription:
-        location = f"{self.source_uri}/{summary.manifest_files_s3_key}"
-        return _from_summary(summary, location, self.export_price_per_gb_usd)
-
-    def export_full(self, export_time: datetime | None, log: Any) -> ExportDescription:
-        moment = export_time or self.simulation.start
-        summary = self._existing(moment, moment, full=True)
-        if summary is None:
-            log.info(f"Simulating a full export of {self.simulation.table_name} as of {format_timestamp(moment)}")
-            summary = write_full_export(self.table, self._target(), moment)
-        return self._described(summary)
-
-    def baseline_for_a_new_table(self, log: Any) -> ExportDescription | None:
-        return self.export_full(None, log)
-
-    def export_incremental(self, start: datetime, end: datetime, log: Any) -> ExportDescription:
-        if self.live and end > datetime.now(UTC):
-            raise ExportFailedError(
-                f"window [{format_timestamp(start)}, {format_timestamp(end)}) has not closed yet: the simulated "
-                "table is written in real time, and an export can only cover the past (as DynamoDB's)"
-            )
-        summary = self._existing(start, end, full=False)
-        if summary is None:
-            log.info(f"Simulating the incremental export of [{format_timestamp(start)}, {format_timestamp(end)})")
-            summary = write_incremental_export(self.table, self._target(), start, end, ExportView(self.view))
-        else:
-            log.info(f"Window [{format_timestamp(start)}, {format_timestamp(end)}) was exported already")
-        return self._described(summary)
-
-
-class ExportFailedError(dg.Failure):
-    """DynamoDB refused or failed an export."""
-
+from ddb_iceberg.exports.manifest import ExportType, OutputFormat, format_timestamp
+from ddb_iceberg.resources.exporter import ExportDescription, ExporterResource
 
 # An export can only start after the moment it exports up to; the slack absorbs clock differences generously.
 EXPORT_START_SLACK = timedelta(hours=1)
@@ -224,6 +27,10 @@ MAX_FAILED_EXPORTS_SKIPPED = 10
 # this much before the request: far more than the clocks of this host and DynamoDB differ.
 EARLIER_EXPORT_MARGIN = timedelta(minutes=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The words a client token is derived from, as before the kinds were `ExportType`s: the same words keep every
+# token what it was, so a retry straddling an upgrade still gets its export back from DynamoDB.
+_TOKEN_WORDS = {ExportType.FULL: "full", ExportType.INCREMENTAL: "incremental"}
+_AS_OF_NOW_TOKEN_WORD = "full-now"
 
 
 def _started_at(export_arn: str) -> datetime | None:
@@ -237,20 +44,16 @@ class _WantedExport:
     """One export to take: the request's own parameters, and how to recognise it among the table's exports."""
 
     label: str
-    kind: str  # "incremental", "full" (at an explicit time) or "full-now"
+    export_type: ExportType
     specification: dict[str, Any]
-    start: datetime | None  # ExportFromTime, or the full export's ExportTime
+    start: datetime | None  # ExportFromTime, or the full export's ExportTime (None: as of now)
     end: datetime | None  # ExportToTime
     view: str | None
 
     @property
     def reusable(self) -> bool:
         # "Now" is a new moment at every call: an earlier export of the table is never that moment.
-        return self.kind != "full-now"
-
-    @property
-    def export_type(self) -> str:
-        return "INCREMENTAL_EXPORT" if self.kind == "incremental" else "FULL_EXPORT"
+        return self.start is not None
 
     @property
     def exports_up_to(self) -> datetime:
@@ -259,9 +62,9 @@ class _WantedExport:
         return moment
 
     def is_described_by(self, description: dict[str, Any]) -> bool:
-        if description.get("ExportType", "FULL_EXPORT") != self.export_type:
+        if _export_type_of(description) != self.export_type.value:
             return False
-        if self.kind == "incremental":
+        if self.export_type is ExportType.INCREMENTAL:
             incremental = description.get("IncrementalExportSpecification") or {}
             return (
                 _same_moment(incremental.get("ExportFromTime"), self.start)
@@ -269,6 +72,11 @@ class _WantedExport:
                 and incremental.get("ExportViewType", ExportView.NEW_AND_OLD_IMAGES.value) == self.view
             )
         return _same_moment(description.get("ExportTime"), self.start)
+
+
+def _export_type_of(description: dict[str, Any]) -> str:
+    # Without an ExportType, an export is a full one: the type DynamoDB takes when a request names none.
+    return str(description.get("ExportType", ExportType.FULL.value))
 
 
 def _same_moment(reported: datetime | None, wanted: datetime | None) -> bool:
@@ -324,18 +132,27 @@ class DynamoDBExporter(ExporterResource):
 
         return boto3.client("dynamodb", region_name=self.region, endpoint_url=self.endpoint_url)
 
-    def client_token(self, kind: str, start: datetime | None, end: datetime | None, failed_exports: int = 0) -> str:
+    def client_token(
+        self,
+        export_type: ExportType,
+        start: datetime | None,
+        end: datetime | None,
+        failed_exports: int = 0,
+        *,
+        as_of_now: bool = False,
+    ) -> str:
         """Derived from table, window and destination, so a retried run gets the same export back, never a second
         one; `failed_exports` (how many exports of this window FAILED already) makes a retry after a failure
-        start a new export instead of getting the failed one back."""
+        start a new export instead of getting the failed one back. `as_of_now`: a full export without an
+        ExportTime, requested at `start`."""
         parts = [
             self.table_arn,
-            kind,
+            _AS_OF_NOW_TOKEN_WORD if as_of_now else _TOKEN_WORDS[export_type],
             start.isoformat() if start else "",
             end.isoformat() if end else "",
             self.s3_bucket,
             self.s3_prefix.strip("/"),
-            self.view if kind == "incremental" else "",
+            self.view if export_type is ExportType.INCREMENTAL else "",
             str(failed_exports),
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
@@ -355,13 +172,13 @@ class DynamoDBExporter(ExporterResource):
             )
 
     def export_full(self, export_time: datetime | None, log: Any) -> ExportDescription:
-        specification: dict[str, Any] = {"ExportType": "FULL_EXPORT"}
+        specification: dict[str, Any] = {"ExportType": ExportType.FULL.value}
         if export_time is None:
-            wanted = _WantedExport("the full export as of now", "full-now", specification, None, None, None)
+            wanted = _WantedExport("the full export as of now", ExportType.FULL, specification, None, None, None)
         else:
             specification["ExportTime"] = export_time
             label = f"the full export as of {format_timestamp(export_time)}"
-            wanted = _WantedExport(label, "full", specification, export_time, None, None)
+            wanted = _WantedExport(label, ExportType.FULL, specification, export_time, None, None)
         return self._take_exports([wanted], log)[0]
 
     def export_incremental(self, start: datetime, end: datetime, log: Any) -> ExportDescription:
@@ -372,9 +189,9 @@ class DynamoDBExporter(ExporterResource):
         wanted = [
             _WantedExport(
                 f"window [{format_timestamp(start)}, {format_timestamp(end)})",
-                "incremental",
+                ExportType.INCREMENTAL,
                 {
-                    "ExportType": "INCREMENTAL_EXPORT",
+                    "ExportType": ExportType.INCREMENTAL.value,
                     "IncrementalExportSpecification": {
                         "ExportFromTime": start,
                         "ExportToTime": end,
@@ -433,17 +250,17 @@ class DynamoDBExporter(ExporterResource):
         return to_start
 
     def _token(self, export: _WantedExport, failed_exports: int) -> str:
-        if export.kind == "full-now":
+        if export.start is None:
             # Fresh at every call: within 8 hours the same token would bring back the earlier "now".
-            return self.client_token(export.kind, datetime.now(UTC), None, failed_exports)
-        return self.client_token(export.kind, export.start, export.end, failed_exports)
+            return self.client_token(export.export_type, datetime.now(UTC), None, failed_exports, as_of_now=True)
+        return self.client_token(export.export_type, export.start, export.end, failed_exports)
 
     def _existing_exports(self, client: Any, wanted: list[_WantedExport]) -> dict[int, list[dict[str, Any]]]:
         """The table's exports (as described) that are one of the wanted ones, by the wanted one's position."""
         reusable = [(position, export) for position, export in enumerate(wanted) if export.reusable]
         if not reusable:
             return {}
-        export_types = {export.export_type for _, export in reusable}
+        export_types = {export.export_type.value for _, export in reusable}
         # Listing only says ARN, status and type; the window needs a describe_export. An export that started
         # before the earliest wanted moment cannot be one of them. ListExports lists a table's exports "in reverse
         # alphanumeric order of ExportArn" (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/
@@ -456,7 +273,7 @@ class DynamoDBExporter(ExporterResource):
             started = _started_at(summary["ExportArn"])
             if started is not None and started < earliest:
                 break
-            if summary.get("ExportType", "FULL_EXPORT") in export_types:
+            if _export_type_of(summary) in export_types:
                 candidates.append(summary["ExportArn"])
         found: dict[int, list[dict[str, Any]]] = {}
         for export_arn in candidates:
@@ -479,10 +296,11 @@ class DynamoDBExporter(ExporterResource):
             arguments["NextToken"] = page["NextToken"]
 
     def _is_in_destination(self, description: dict[str, Any]) -> bool:
+        dynamodb_json = OutputFormat.DYNAMODB_JSON.value
         return (
             description.get("S3Bucket") == self.s3_bucket
             and (description.get("S3Prefix") or "").strip("/") == self.s3_prefix.strip("/")
-            and description.get("ExportFormat", "DYNAMODB_JSON") == "DYNAMODB_JSON"
+            and description.get("ExportFormat", dynamodb_json) == dynamodb_json
         )
 
     def _call(self, client: Any, what: str, operation: Any, **arguments: Any) -> Any:
@@ -499,7 +317,7 @@ class DynamoDBExporter(ExporterResource):
         arguments: dict[str, Any] = {
             "TableArn": self.table_arn,
             "S3Bucket": self.s3_bucket,
-            "ExportFormat": "DYNAMODB_JSON",
+            "ExportFormat": OutputFormat.DYNAMODB_JSON.value,
             "ClientToken": token,
             **export.specification,
         }
@@ -597,11 +415,12 @@ class DynamoDBExporter(ExporterResource):
 
     def _describe(self, description: dict[str, Any]) -> ExportDescription:
         incremental = description.get("IncrementalExportSpecification") or {}
-        is_incremental = description.get("ExportType") == "INCREMENTAL_EXPORT"
+        export_type = ExportType(_export_type_of(description))
+        is_incremental = export_type is ExportType.INCREMENTAL
         manifest = description.get("ExportManifest", "")
         return ExportDescription(
             export_arn=description["ExportArn"],
-            export_type=description.get("ExportType", "FULL_EXPORT"),
+            export_type=export_type,
             export_time=None if is_incremental else _utc(description.get("ExportTime")),
             export_from_time=_utc(incremental.get("ExportFromTime")) if is_incremental else None,
             export_to_time=_utc(incremental.get("ExportToTime")) if is_incremental else None,
