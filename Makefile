@@ -15,6 +15,9 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
+# Independent prerequisites build side by side: `make test` installs .venv and .venv-checkov at once.
+MAKEFLAGS += --jobs=2
+
 .DEFAULT_GOAL := help
 .PHONY: help install checkov demo test lint format bench dev screenshot emr-python-deps emr-python-env clean
 

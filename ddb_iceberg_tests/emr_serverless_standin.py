@@ -40,7 +40,7 @@ from moto.emrserverless.models import EMRServerlessBackend, JobRun
 
 from ddb_iceberg.engine.spark_session import ICEBERG_AWS_BUNDLE, ICEBERG_SPARK_RUNTIME, class_data_sharing_options
 from ddb_iceberg.resources.emr_serverless import EMR_ICEBERG_JAR
-from ddb_iceberg_tests.helpers import MOTO_CREDENTIALS, MOTO_REGION, MotoServer
+from ddb_iceberg_tests.helpers import MOTO_CREDENTIALS, MOTO_REGION, MotoServer, spark_submit_jars
 
 DRIVER_ENV_PREFIX = "spark.emr-serverless.driverEnv."
 LOCAL_PACKAGES = (ICEBERG_SPARK_RUNTIME, ICEBERG_AWS_BUNDLE)
@@ -155,12 +155,15 @@ class EmrServerlessStandIn:
         work.mkdir(parents=True)
         driver: dict[str, Any] = job_run.job_driver["sparkSubmit"]  # type: ignore[index]
         options, driver_env = self._translate(shlex.split(driver.get("sparkSubmitParameters", "")), work)
-        # The driver JVM starts from a class data sharing archive as local sessions do (a test speed-up only).
-        java_options = " ".join(class_data_sharing_options(("emr-serverless-standin", *LOCAL_PACKAGES)))
+        # The driver JVM starts as local sessions do: from a class data sharing archive, with the quick compiler
+        # only, and the jars from Ivy's cache without resolving them (a test speed-up only: EMR's image has its own).
+        java_options = " ".join(
+            ["-XX:TieredStopAtLevel=1", *class_data_sharing_options(("emr-serverless-standin", *LOCAL_PACKAGES))]
+        )
         command = [
             str(Path(sys.executable).parent / "spark-submit"),
             "--master", "local[2]",
-            "--packages", ",".join(LOCAL_PACKAGES),
+            *spark_submit_jars(LOCAL_PACKAGES),
             "--conf", "spark.driver.host=127.0.0.1",
             "--conf", "spark.driver.bindAddress=127.0.0.1",
             "--conf", "spark.ui.enabled=false",

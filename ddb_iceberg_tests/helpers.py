@@ -13,7 +13,7 @@ import boto3
 from pyspark.sql import SparkSession
 
 from ddb_iceberg.engine.request import SyncRequest
-from ddb_iceberg.engine.spark_session import CatalogSettings, configure_catalog
+from ddb_iceberg.engine.spark_session import CatalogSettings, SparkSettings, configure_catalog
 from ddb_iceberg.engine.spark_table import SparkIcebergTable
 from ddb_iceberg.engine.sync import SyncResult, sync_table
 from ddb_iceberg.exports import ExportSource
@@ -135,6 +135,13 @@ def edit_summary(export_dir: Path, **changes: Any) -> None:
     summary = json.loads((export_dir / "manifest-summary.json").read_text())
     summary.update(changes)
     (export_dir / "manifest-summary.json").write_text(json.dumps(summary, separators=(",", ":")))
+
+
+def spark_submit_jars(packages: tuple[str, ...]) -> list[str]:
+    """spark-submit's options for `packages`: their files in Ivy's cache when all are there (as local sessions use
+    them: no resolution at every start), else the packages, to resolve."""
+    files = SparkSettings(packages=packages).jar_files()
+    return ["--jars", ",".join(files)] if files else ["--packages", ",".join(packages)]
 
 
 _catalog_counter = itertools.count()

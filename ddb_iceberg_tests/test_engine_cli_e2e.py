@@ -30,6 +30,7 @@ from ddb_iceberg.simulator import (
     write_full_export,
     write_incremental_export,
 )
+from ddb_iceberg_tests.helpers import spark_submit_jars
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +112,7 @@ def test_the_job_runs_under_spark_submit(tmp_path: Path) -> None:
     submit = [
         str(BIN / "spark-submit"),
         "--master", "local[2]",
-        "--packages", ",".join(SparkSettings().packages),
+        *spark_submit_jars(SparkSettings().packages),
         "--conf", f"spark.sql.extensions={ICEBERG_EXTENSIONS}",
         "--py-files", package,
         str(entry_point),

@@ -26,7 +26,7 @@ from typing import Any
 
 from ddb_iceberg.engine.request import Log
 from ddb_iceberg.exports import ExportSource, load_export
-from ddb_iceberg.exports.manifest import ManifestSummary
+from ddb_iceberg.exports.manifest import ExportType, ManifestSummary
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, SimulationConfig, write_full_export
 from ddb_iceberg.simulator.writer import write_incremental_export
 
@@ -227,7 +227,7 @@ def _exporter_lookup_calls(baseline: ManifestSummary, windows: Sequence[Manifest
             calls["ExportTableToPointInTime"] += 1
             window = request["IncrementalExportSpecification"]
             new = {"ExportArn": f"{baseline.table_arn}/export/99999999999999-00000000", "ExportStatus": "COMPLETED"}
-            new |= {"ExportType": "INCREMENTAL_EXPORT", "IncrementalExportSpecification": window}
+            new |= {"ExportType": ExportType.INCREMENTAL.value, "IncrementalExportSpecification": window}
             return {"ExportDescription": new}
 
     class CountedExporter(DynamoDBExporter):

@@ -88,14 +88,10 @@ class NotHeld(Exception):  # noqa: N818 (a control-flow signal, not an error)
 Converter = Callable[[DecodedValue], Any]
 
 
-def to_cell(column: Column, value: DecodedValue) -> Any:
-    """A decoded value as the Arrow-ready Python value of `column`; raises NotHeld if the column cannot hold
-    it exactly (another DynamoDB type, a number out of range or scale, a map field of another type)."""
-    return converter(column.type, column.tag)(value)
-
-
 def converter(column_type: ColumnType, tag: str) -> Converter:
-    """A function converting values for one column type, built once per column (rows convert millions)."""
+    """A function converting decoded values of the DynamoDB type `tag` to the Arrow-ready Python values of one
+    column type, built once per column (rows convert millions); it raises NotHeld for a value the column cannot
+    hold exactly (another DynamoDB type, a number out of range or scale, a map field of another type)."""
     return _ConverterBuilder(tag).visit(column_type)
 
 
@@ -207,7 +203,7 @@ _PYTHON_TYPES: dict[str, type] = {"S": str, "B": bytes, "BOOL": bool}
 
 
 def from_cell(column: Column, cell: Any) -> DecodedValue:
-    """The inverse of `to_cell`."""
+    """The inverse of `converter`."""
     return _CellValue(column.tag, cell).visit(column.type)
 
 

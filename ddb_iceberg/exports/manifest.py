@@ -18,7 +18,6 @@ from ddb_iceberg.errors import ExportError, SettingError
 
 FULL_EXPORT_VERSION = "2020-06-30"
 INCREMENTAL_EXPORT_VERSION = "2023-08-01"
-INCREMENTAL_EXPORT_TYPE = "INCREMENTAL_EXPORT"
 
 
 class ExportType(StrEnum):
@@ -173,7 +172,7 @@ class ManifestSummary:
         version = raw.get("version")
         if version == FULL_EXPORT_VERSION and "exportType" not in raw:
             fields, export_type = FULL_SUMMARY_FIELDS, ExportType.FULL
-        elif version == INCREMENTAL_EXPORT_VERSION and raw.get("exportType") == INCREMENTAL_EXPORT_TYPE:
+        elif version == INCREMENTAL_EXPORT_VERSION and raw.get("exportType") == ExportType.INCREMENTAL:
             fields, export_type = INCREMENTAL_SUMMARY_FIELDS, ExportType.INCREMENTAL
         else:
             raise fail(
@@ -237,7 +236,7 @@ class ManifestSummary:
             "billedSizeBytes": self.billed_size_bytes,
             "itemCount": self.item_count,
             "outputFormat": self.output_format,
-            "exportType": INCREMENTAL_EXPORT_TYPE,
+            "exportType": ExportType.INCREMENTAL.value,
         }
         if self.is_full:
             assert self.export_time is not None

@@ -31,7 +31,7 @@ from ddb_iceberg.simulator import (
     write_full_export,
     write_incremental_export,
 )
-from ddb_iceberg_tests.helpers import LocalWarehouse
+from ddb_iceberg_tests.helpers import LocalWarehouse, spark_submit_jars
 from ddb_iceberg_tests.spark_cluster import SPARK_HOME, StandaloneCluster, busy_executor, free_port
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def _submit(
     command = [
         str(SPARK_HOME / "bin" / "spark-submit"),
         "--master", cluster.master_url,
-        "--packages", ",".join(SparkSettings().packages),
+        *spark_submit_jars(SparkSettings().packages),
         "--conf", f"spark.sql.extensions={ICEBERG_EXTENSIONS}",
         "--conf", "spark.executor.cores=1",
         "--conf", "spark.executor.memory=1g",
