@@ -78,7 +78,8 @@ def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
                 if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
                     break
             except requests.ConnectionError:
-                time.sleep(1)
+                pass
+            time.sleep(1)  # not up yet, or up but not ready
         else:
             pytest.fail("dagster dev did not answer within 180 s")
         yield DagsterDev(DagsterGraphQLClient("127.0.0.1", port_number=port), port, local_root)
@@ -128,6 +129,7 @@ def test_the_live_pipeline_through_the_webserver(dagster_dev: DagsterDev) -> Non
     deadline = time.monotonic() + 120
     while not record.exists() and time.monotonic() < deadline:
         time.sleep(1)
+    assert record.exists(), f"the code location did not record the simulation's start in {record} within 120 s"
     start = datetime.fromisoformat(json.loads(record.read_text())["start"])
     partitions = export_window_partitions(start, LIVE_WINDOW_MINUTES)
     closed = partitions.get_partition_keys(current_time=datetime.now(UTC) - timedelta(minutes=LIVE_LAG_MINUTES))
