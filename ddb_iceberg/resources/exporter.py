@@ -1,4 +1,4 @@
-"""The exporter role: the abstract `ExporterResource`, the `ExportDescription` it returns and its failure."""
+"""The exporter role: the abstract `ExporterResource` and the `ExportDescription` it returns."""
 
 from __future__ import annotations
 
