@@ -21,7 +21,7 @@ from ddb_iceberg.engine.ledger import (
     LedgerEntry,
     find_ledger,
 )
-from ddb_iceberg.engine.rows import row_to_item
+from ddb_iceberg.engine.rows import item_reader
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 from ddb_iceberg.engine.sync import SyncResult, tag_name
@@ -160,8 +160,9 @@ def table_items(
         raise ValueError(f"table {identifier} was not written by ddb_iceberg (no {LAYOUT_PROPERTY} property)")
     layout = Layout.from_json(layout_text)
     items: dict[tuple[Any, ...], DecodedItem] = {}
+    read = item_reader(layout)
     for row in table.scan(snapshot_id=snapshot_id).to_arrow().to_pylist():
-        item = row_to_item(layout, row)
+        item = read(row)
         items[tuple(item[attribute] for attribute in layout.key_attributes)] = item
     return items
 

@@ -266,7 +266,6 @@ def sync(
             s3_region=s3_region,
             s3_endpoint_url=s3_endpoint_url,
         )
-        request.export_source()
         progress("Starting Spark ...")
         spark = _start_spark(warehouse, jars, verbose)
         with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:

@@ -176,11 +176,10 @@ class LocalWarehouse:
             if s3 is not None:
                 options |= {"s3_region": s3.region, "s3_endpoint_url": s3.endpoint_url}
             source = source.uri
-        for name in ("key_attributes",):
-            if options.get(name) is None:
-                options.pop(name, None)
-            else:
-                options[name] = tuple(options[name])
+        if options.get("key_attributes") is not None:
+            options["key_attributes"] = tuple(options["key_attributes"])
+        else:
+            options.pop("key_attributes", None)
         request = SyncRequest(table=identifier, source=str(source), **options)
         return sync_table(self.spark, self.catalog, request, log=log)
 

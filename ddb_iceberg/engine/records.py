@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
-from ddb_iceberg.engine.rows import RowBuilder, arrow_schema, from_cell
+from ddb_iceberg.engine.rows import RowBuilder, arrow_schema, cell_reader
 from ddb_iceberg.engine.schema import Column, Layout, number_fits
 from ddb_iceberg.engine.type_profile import ItemProfile, tag_of
 from ddb_iceberg.errors import ExportError
@@ -334,9 +334,10 @@ def key_texts(layout: Layout) -> Callable[[Iterable[pa.RecordBatch]], Iterator[p
     schema = pa.schema([("key", pa.string()), ("written", pa.int64())])
 
     def convert(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        readers = [cell_reader(column) for column in columns]
         for batch in batches:
             cells = zip(*(batch.column(column.name).to_pylist() for column in columns), strict=True)
-            keys = [key_text(tuple(from_cell(c, cell) for c, cell in zip(columns, row, strict=True))) for row in cells]
+            keys = [key_text(tuple(read(cell) for read, cell in zip(readers, row, strict=True))) for row in cells]
             yield pa.RecordBatch.from_arrays([pa.array(keys, pa.string()), batch.column("written")], schema=schema)
 
     return convert

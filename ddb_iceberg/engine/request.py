@@ -51,6 +51,21 @@ def parse_table_identifier(identifier: str, setting: str = "table") -> tuple[str
     return parts[0], parts[1]
 
 
+def check_key_attributes(key_attributes: Sequence[str], setting: str = "key_attributes") -> None:
+    """A DynamoDB key: a partition key and an optional sort key, none of them empty."""
+    if len(key_attributes) > MAX_KEY_ATTRIBUTES or not all(key_attributes):
+        raise SettingError(
+            f"{setting} {','.join(key_attributes)!r} is not PARTITION_KEY[,SORT_KEY]: a DynamoDB key has one or two "
+            "attributes"
+        )
+
+
+def check_buckets(buckets: int | None, setting: str = "buckets") -> None:
+    """A new table's buckets of the partition key: 0 (not partitioned) to MAX_BUCKETS, or None (by size)."""
+    if buckets is not None and not 0 <= buckets <= MAX_BUCKETS:
+        raise SettingError(f"{setting} {buckets} is outside 0 to {MAX_BUCKETS}")
+
+
 def utc_moment(text: str) -> datetime:
     """An ISO 8601 time (a trailing Z, or no zone: UTC) as an aware datetime."""
     try:
@@ -90,15 +105,10 @@ class SyncRequest:
         if not self.source:
             raise SettingError("source is empty: give a directory or s3://bucket/prefix that holds AWSDynamoDB/")
         ExportSource.check_uri(self.source)
-        if len(self.key_attributes) > MAX_KEY_ATTRIBUTES or not all(self.key_attributes):
-            raise SettingError(
-                f"key {','.join(self.key_attributes)!r} is not PARTITION_KEY[,SORT_KEY]: a DynamoDB key has one or "
-                "two attributes"
-            )
+        check_key_attributes(self.key_attributes, "key")
         if self.up_to is not None and self.up_to.tzinfo is None:
             raise SettingError(f"up_to {self.up_to.isoformat()} has no time zone")
-        if self.buckets is not None and not 0 <= self.buckets <= MAX_BUCKETS:
-            raise SettingError(f"buckets {self.buckets} is outside 0 to {MAX_BUCKETS}")
+        check_buckets(self.buckets)
         if self.orphan_sweep_interval < timedelta(0):
             raise SettingError("the orphan sweep interval is negative")
 

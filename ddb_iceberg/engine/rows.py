@@ -202,50 +202,72 @@ def _number_text(value: DecodedValue) -> Any:
 _PYTHON_TYPES: dict[str, type] = {"S": str, "B": bytes, "BOOL": bool}
 
 
+CellReader = Callable[[Any], DecodedValue]
+
+
+def cell_reader(column: Column) -> CellReader:
+    """A function reading a column's (non-NULL) cells back as the values of its DynamoDB type, the inverse of
+    `converter`, built once per column (executors read every row of a window's keys)."""
+    return _CellReaderBuilder(column.tag).visit(column.type)
+
+
 def from_cell(column: Column, cell: Any) -> DecodedValue:
-    """The inverse of `converter`."""
-    return _CellValue(column.tag, cell).visit(column.type)
+    """One cell read back (`cell_reader`, for a value or two; build the reader once for many)."""
+    return cell_reader(column)(cell)
 
 
-class _CellValue(ColumnTypeVisitor[DecodedValue]):
-    """The value of the DynamoDB type `tag` that a (non-NULL) table cell holds."""
+def _same(cell: Any) -> DecodedValue:
+    return cell
 
-    def __init__(self, tag: str, cell: Any) -> None:
+
+class _CellReaderBuilder(ColumnTypeVisitor[CellReader]):
+    """Builds the reader of a column type for cells of the DynamoDB type `tag`. A reader reads only its closure's
+    variables, never the builder: it runs for every cell."""
+
+    def __init__(self, tag: str) -> None:
         self.tag = tag
-        self.cell = cell
 
-    def visit_string(self) -> DecodedValue:
-        return self.cell
+    def visit_string(self) -> CellReader:
+        return _same
 
-    def visit_long(self) -> DecodedValue:
-        return Decimal(self.cell)
+    def visit_long(self) -> CellReader:
+        return Decimal
 
-    def visit_decimal(self, scale: int) -> DecodedValue:
-        return Decimal(self.cell)
+    def visit_decimal(self, scale: int) -> CellReader:
+        return Decimal
 
-    def visit_number_text(self) -> DecodedValue:
-        return Decimal(self.cell)
+    def visit_number_text(self) -> CellReader:
+        return Decimal
 
-    def visit_boolean(self) -> DecodedValue:
-        return self.cell
+    def visit_boolean(self) -> CellReader:
+        return _same
 
-    def visit_binary(self) -> DecodedValue:
-        return bytes(self.cell)
+    def visit_binary(self) -> CellReader:
+        return bytes
 
-    def visit_json(self) -> DecodedValue:
-        return decode_value(json.loads(self.cell))
+    def visit_json(self) -> CellReader:
+        return lambda cell: decode_value(json.loads(cell))
 
-    def visit_struct(self, fields: tuple[Column, ...]) -> DecodedValue:
-        cell = self.cell
-        return {f.attribute: from_cell(f, cell[f.name]) for f in fields if cell.get(f.name) is not None}
+    def visit_struct(self, fields: tuple[Column, ...]) -> CellReader:
+        readers = [(f.name, f.attribute, cell_reader(f)) for f in fields]
 
-    def visit_list(self, element: ColumnType) -> DecodedValue:
-        element_column = Column("element", "", _element_tag(self.tag, element), element)
-        values = [None if e is None else from_cell(element_column, e) for e in self.cell]
-        return frozenset(values) if self.tag in _SET_ELEMENT_TAGS else values
+        def struct(cell: Any) -> DecodedValue:
+            return {attribute: read(cell[name]) for name, attribute, read in readers if cell.get(name) is not None}
 
-    def visit_timestamp(self) -> DecodedValue:
-        # The only timestamp column is the engine's write time, which is no attribute's (`row_to_item` skips it).
+        return struct
+
+    def visit_list(self, element: ColumnType) -> CellReader:
+        read_element = cell_reader(Column("element", "", _element_tag(self.tag, element), element))
+        is_set = self.tag in _SET_ELEMENT_TAGS
+
+        def array(cell: Any) -> DecodedValue:
+            values = [None if e is None else read_element(e) for e in cell]
+            return frozenset(values) if is_set else values
+
+        return array
+
+    def visit_timestamp(self) -> CellReader:
+        # The only timestamp column is the engine's write time, which is no attribute's (`item_reader` skips it).
         raise TypeError("a timestamp column holds no DynamoDB value")
 
 
@@ -294,16 +316,26 @@ class RowBuilder:
         return AssertionError(f"the layout has no column that holds the {tag_of(value)} value of {attribute!r}")
 
 
+def item_reader(layout: Layout) -> Callable[[Mapping[str, Any]], DecodedItem]:
+    """A function reading the DynamoDB item a table row holds (NULL columns are absent attributes), its columns'
+    readers built once for every row."""
+    readers = [
+        (column.name, column.attribute, cell_reader(column))
+        for column in layout.columns
+        if column.name != WRITE_TIME_COLUMN and column.tag
+    ]
+
+    def read(row: Mapping[str, Any]) -> DecodedItem:
+        return {
+            attribute: read_cell(cell) for name, attribute, read_cell in readers if (cell := row.get(name)) is not None
+        }
+
+    return read
+
+
 def row_to_item(layout: Layout, row: Mapping[str, Any]) -> DecodedItem:
-    """The DynamoDB item a table row holds (NULL columns are absent attributes)."""
-    item: DecodedItem = {}
-    for column in layout.columns:
-        if column.name == WRITE_TIME_COLUMN or not column.tag:
-            continue
-        cell = row.get(column.name)
-        if cell is not None:
-            item[column.attribute] = from_cell(column, cell)
-    return item
+    """The DynamoDB item one table row holds (`item_reader`, for a row or two)."""
+    return item_reader(layout)(row)
 
 
 def canonical_item(item: Mapping[str, DecodedValue]) -> DecodedItem:

@@ -33,6 +33,11 @@ ARCHIVE_UNUSED_DAYS = 30
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
+def check_glue_warehouse(warehouse: str) -> None:
+    if not warehouse.startswith("s3://"):
+        raise SettingError(f"warehouse {warehouse!r} is not an s3:// prefix (a Glue table's files live in S3)")
+
+
 class CatalogKind(StrEnum):
     """The catalogs the job can write the table in."""
 
@@ -64,8 +69,8 @@ class CatalogSettings:
         if self.kind is CatalogKind.LOCAL:
             # Spark, PyIceberg and the SQLite catalog all need the absolute path.
             object.__setattr__(self, "warehouse", str(Path(self.warehouse).expanduser().resolve()))
-        elif not self.warehouse.startswith("s3://"):
-            raise SettingError(f"warehouse {self.warehouse!r} of a Glue catalog is not an s3:// prefix")
+        else:
+            check_glue_warehouse(self.warehouse)
 
     def to_argv(self) -> list[str]:
         return to_argv(self)

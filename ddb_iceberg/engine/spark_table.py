@@ -20,7 +20,7 @@ from ddb_iceberg.engine.ledger import (
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
 from ddb_iceberg.engine.records import DELETE, OP_COLUMN, UPSERT, key_texts
 from ddb_iceberg.engine.request import Log, parse_table_identifier
-from ddb_iceberg.engine.rows import row_to_item
+from ddb_iceberg.engine.rows import item_reader
 from ddb_iceberg.engine.schema import MAX_DECIMAL_PRECISION, Column, ColumnType, ColumnTypeVisitor, Kind, Layout
 from ddb_iceberg.engine.spark_types import column_ddl, doc, spark_type, sql_string
 from ddb_iceberg.errors import SyncError
@@ -364,8 +364,9 @@ class SparkIcebergTable:
     def items(self, layout: Layout, version: str | int | None = None) -> dict[tuple[Any, ...], DecodedItem]:
         """The DynamoDB items the table holds (at a tag or snapshot), by key: for checks against the truth."""
         items: dict[tuple[Any, ...], DecodedItem] = {}
+        read = item_reader(layout)
         for row in self.read(version).toLocalIterator():
-            item = row_to_item(layout, row.asDict(recursive=True))
+            item = read(row.asDict(recursive=True))
             items[tuple(item[c.attribute] for c in layout.key_columns)] = item
         return items
 

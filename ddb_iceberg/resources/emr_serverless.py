@@ -468,14 +468,12 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         )
         result = result_from_ledger(table.load_catalog(), table.identifier, request_id, up_to)
         if result is None:
-            raise dg.Failure(
-                description=(
-                    f"EMR Serverless job run {job_run_id} succeeded, but its result did not arrive through "
-                    f"CloudWatch Logs ({self.log_group}), and the ledger of {table.identifier} shows no commit of this "
-                    f"run (request {request_id}){f' and does not reflect {up_to.isoformat()}' if up_to else ''}. "
-                    "Check the driver's logs; the job role must be allowed to write to the log group."
-                ),
-                metadata={"driver_logs": self.driver_log_uri(job_run_id), "request_id": request_id},
+            reflects = f" and does not reflect {up_to.isoformat()}" if up_to else ""
+            raise self._result_lost(
+                job_run_id,
+                "",
+                request_id,
+                f"the ledger of {table.identifier} shows no commit of this run (request {request_id}){reflects}",
             )
         return result
 
@@ -490,16 +488,24 @@ class EmrServerlessMergeRunner(MergeRunnerResource):
         )
         result = upkeep_result_from_table(table.load_catalog(), table.identifier, request_id)
         if result is None:
-            raise dg.Failure(
-                description=(
-                    f"EMR Serverless job run {job_run_id} (table upkeep) succeeded, but its result did not arrive "
-                    f"through CloudWatch Logs ({self.log_group}), and {table.identifier} does not hold the result of "
-                    f"this run (request {request_id}). Check the driver's logs; the job role must be allowed to write "
-                    "to the log group."
-                ),
-                metadata={"driver_logs": self.driver_log_uri(job_run_id), "request_id": request_id},
+            raise self._result_lost(
+                job_run_id,
+                " (table upkeep)",
+                request_id,
+                f"{table.identifier} does not hold the result of this run (request {request_id})",
             )
         return result
+
+    def _result_lost(self, job_run_id: str, task: str, request_id: str, not_on_the_table: str) -> dg.Failure:
+        """A job run that succeeded, whose result came neither through Pipes nor from the table."""
+        return dg.Failure(
+            description=(
+                f"EMR Serverless job run {job_run_id}{task} succeeded, but its result did not arrive through "
+                f"CloudWatch Logs ({self.log_group}), and {not_on_the_table}. Check the driver's logs; the job role "
+                "must be allowed to write to the log group."
+            ),
+            metadata={"driver_logs": self.driver_log_uri(job_run_id), "request_id": request_id},
+        )
 
     def _billing(self, job_run_id: str, architecture: str) -> dict[str, float | str]:
         """The job run's id, billed resource utilization and estimated cost (EMR reports the bill once the run

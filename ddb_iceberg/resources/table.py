@@ -17,15 +17,14 @@ from pydantic import Field, field_validator
 from ddb_iceberg.catalog_access import TableStatus, ledger_history, local_catalog, table_status
 from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.request import (
-    MAX_BUCKETS,
-    MAX_KEY_ATTRIBUTES,
     SyncRequest,
     UpkeepRequest,
     UpkeepSettings,
+    check_buckets,
+    check_key_attributes,
     parse_table_identifier,
 )
-from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogKind, CatalogSettings
-from ddb_iceberg.errors import SettingError
+from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogKind, CatalogSettings, check_glue_warehouse
 from ddb_iceberg.exports import ExportSource
 
 DEFAULT_TABLE = "dynamodb.orders"
@@ -63,15 +62,13 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
     @field_validator("key_attributes")
     @classmethod
     def _key_attributes(cls, value: list[str]) -> list[str]:
-        if len(value) > MAX_KEY_ATTRIBUTES or not all(value):
-            raise SettingError(f"key_attributes {value} is not [PARTITION_KEY] or [PARTITION_KEY, SORT_KEY]")
+        check_key_attributes(value)
         return value
 
     @field_validator("buckets")
     @classmethod
     def _buckets(cls, value: int | None) -> int | None:
-        if value is not None and not 0 <= value <= MAX_BUCKETS:
-            raise SettingError(f"buckets {value} is outside 0 to {MAX_BUCKETS}")
+        check_buckets(value)
         return value
 
     @abstractmethod
@@ -145,8 +142,8 @@ class GlueIcebergTable(IcebergTableResource):
     @field_validator("warehouse", mode="before")
     @classmethod
     def _warehouse(cls, value: object) -> object:
-        if isinstance(value, str) and not isinstance(value, dg.EnvVar) and not value.startswith("s3://"):
-            raise SettingError(f"warehouse {value!r} is not an s3:// prefix (a Glue table's files live in S3)")
+        if isinstance(value, str) and not isinstance(value, dg.EnvVar):
+            check_glue_warehouse(value)
         return value
 
     def catalog_settings(self) -> CatalogSettings:
