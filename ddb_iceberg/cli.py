@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ddb_iceberg.bench import SCENARIOS
+from ddb_iceberg.bench import OPTIONAL_SCENARIOS, SCENARIOS
 from ddb_iceberg.console import SparkProgress
 from ddb_iceberg.engine.export_housekeeping import DEFAULT_EXPORT_RETENTION
 from ddb_iceberg.engine.request import (
@@ -467,7 +467,10 @@ def demo(workdir: str, verbose: bool) -> None:
     "--only",
     default=",".join(SCENARIOS),
     show_default=True,
-    help="The scenarios to run, comma-separated (Spark's start is always measured).",
+    help=(
+        "The scenarios to run, comma-separated (Spark's start is always measured); "
+        f"also {', '.join(OPTIONAL_SCENARIOS)}."
+    ),
 )
 @click.option("--workdir", default=".ddb_iceberg/bench", show_default=True, help="Scratch directory (emptied).")
 def bench(
@@ -485,10 +488,11 @@ def bench(
     """Measure whole syncs as a user runs them, and a reference pipeline; prints Markdown for BENCHMARKS.md."""
     from ddb_iceberg.bench import run_benchmarks
 
-    unknown = {name.strip() for name in only.split(",")} - set(SCENARIOS) - {""}
+    known = (*SCENARIOS, *OPTIONAL_SCENARIOS)
+    unknown = {name.strip() for name in only.split(",")} - set(known) - {""}
     if unknown:
         raise click.UsageError(
-            f"--only: unknown scenario(s) {', '.join(sorted(unknown))}; choose from {', '.join(SCENARIOS)}"
+            f"--only: unknown scenario(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}"
         )
     report = run_benchmarks(
         Path(workdir),

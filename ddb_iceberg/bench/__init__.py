@@ -20,6 +20,11 @@ repeated `runs` times and reported as median (min-max). Scenarios:
    whole processes, exports opened, requests to S3 (moto on loopback), and the Dagster side's requests
    (`bench.history`).
 
+0. Decoding: reading, verifying and decoding a full export of `series_items` items in this process, CPU per
+   record, each of the two passes a sync makes (`bench.decode`).
+8. (Optional, `--only huge`) a full load of 10,000,000 items once: seconds, and the driver's peak against the
+   100,000-item load of scenario 1.
+
 For 2 and 4 each table is loaded once and its warehouse copied; every run restores the copy and times the sync.
 """
 
@@ -40,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ddb_iceberg.bench.decode import decode_cpu
 from ddb_iceberg.bench.history import history_figures
 from ddb_iceberg.bench.upkeep import upkeep_figures
 from ddb_iceberg.engine.request import Log
@@ -52,7 +58,10 @@ HOUR = timedelta(hours=1)
 KEYS = "customer_id,order_id"
 PARTITIONS = 8
 WINDOW_CHANGES = 4_000
-SCENARIOS = ("scale", "window", "series", "upkeep", "history")
+SCENARIOS = ("decode", "scale", "window", "series", "upkeep", "history")
+# Run only when named (`--only huge`): a 10,000,000-item full load, about 2 GB of gzipped export.
+OPTIONAL_SCENARIOS = ("huge",)
+HUGE_ITEMS = 10_000_000
 
 
 @dataclass
@@ -236,6 +245,15 @@ def run_benchmarks(
     without = Timing([spark_start_process(class_data_sharing=False) for _ in range(runs)])
     figures["Spark's start, whole process, without the class data sharing archive"] = str(without)
 
+    # 0. Decoding ------------------------------------------------------------------------------------------
+    if "decode" in scenarios:
+        log(f"0. Reading, verifying and decoding {series_items:,} items in this process ({runs} runs) ...")
+        root = workdir / "decode"
+        BulkTable(series_items).full_export(_target(root))
+        for name, value in decode_cpu(root, tuple(KEYS.split(",")), runs).items():
+            figures[f"decoding (CPU, in-process): {name}"] = value
+        shutil.rmtree(root)
+
     # 1. Scale ---------------------------------------------------------------------------------------------
     loads: dict[int, tuple[Timing, list[float], Synced]] = {}
     for items in scale_items if "scale" in scenarios else ():
@@ -286,6 +304,8 @@ def run_benchmarks(
             ratio = window_times[(large, layout)].median / window_times[(small, layout)].median
             checks[f"one window into {large:,} rows ≤ 1.5x into {small:,} rows ({layout})"] = f"{ratio:.2f}x"
 
+    if "huge" in scenarios:
+        _huge(workdir, report, loads, log)
     if "series" in scenarios:
         _series_figures(workdir, report, start, series_items, windows, churn, runs, log)
     if upkeep_windows and "upkeep" in scenarios:
@@ -378,11 +398,34 @@ def _series_figures(
         spark_alone
     )
     full_load = Timing([float(f.split(" s + ")[0]) for name, f in figures.items() if name.startswith("series run")])
+    checks[f"full load of {series_items:,} items ≤ 1.3x Spark alone"] = (
+        f"{full_load.median / spark_alone.median:.2f}x ({full_load.median:.1f} s vs {spark_alone.median:.1f} s)"
+    )
     checks["full load ≤ 3x the floor + Spark's start"] = (
         f"{full_load.median:.1f} s vs {3 * floor.median + start.median:.1f} s "
         f"({(full_load.median - start.median) / floor.median:.1f}x the floor after Spark's start; "
         f"Spark alone writing the same rows: {spark_alone.median:.1f} s)"
     )
+
+
+def _huge(workdir: Path, report: BenchReport, loads: dict[int, tuple[Timing, list[float], Synced]], log: Log) -> None:
+    """Scenario 8: a 10,000,000-item full load, once."""
+    log(f"8. Full load of {HUGE_ITEMS:,} items (once) ...")
+    root = workdir / "huge"
+    started = time.perf_counter()
+    BulkTable(HUGE_ITEMS).full_export(_target(root / "exports"))
+    written = time.perf_counter() - started
+    size = sum(path.stat().st_size for path in (root / "exports").rglob("*.json.gz"))
+    synced = sync_process(root / "exports", root / "warehouse")
+    report.figures[f"full load, {HUGE_ITEMS:,} items (once)"] = (
+        f"{synced.seconds:.0f} s = {synced.seconds / HUGE_ITEMS * 1e6:.1f} µs/item; export {size / 1e9:.2f} GB "
+        f"gzipped (written in {written:.0f} s); driver Python peak {synced.peak_mb:.0f} MB; by phase: {synced.phases}"
+    )
+    if loads:
+        small = min(loads)
+        ratio = synced.peak_mb / statistics.median(loads[small][1])
+        report.checks[f"driver peak at {HUGE_ITEMS:,} vs at {small:,}"] = f"{ratio:.2f}x"
+    shutil.rmtree(root)
 
 
 def _upkeep(workdir: Path, report: BenchReport, series_items: int, churn: float, upkeep_windows: int, log: Log) -> None:

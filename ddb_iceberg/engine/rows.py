@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
 from ddb_iceberg.engine.schema import (
@@ -19,11 +19,26 @@ from ddb_iceberg.engine.schema import (
     Kind,
     Layout,
     element_tag_of,
-    number_fits,
 )
 from ddb_iceberg.engine.type_profile import tag_of
 from ddb_iceberg.errors import KeyTypeError
-from ddb_iceberg.exports.typed_values import DecodedItem, DecodedValue, decode_value, encode_value, format_number
+from ddb_iceberg.exports.arrow_json import (
+    decode_base64,
+    holds_value,
+    is_null_value,
+    lines_text,
+    numbers,
+    parse_lines,
+    row_ids,
+    tag_payload,
+)
+from ddb_iceberg.exports.typed_values import (
+    DecodedItem,
+    DecodedValue,
+    decode_value,
+    encode_item,
+    encode_value,
+)
 
 _SET_ELEMENT_TAGS = {"SS": "S", "NS": "N", "BS": "B"}
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
@@ -81,133 +96,12 @@ def _element_tag(tag: str, element_type: ColumnType) -> str:
     return _SET_ELEMENT_TAGS.get(tag) or str(element_tag_of(element_type))
 
 
-class NotHeld(Exception):  # noqa: N818 (a control-flow signal, not an error)
-    """A value its column's type cannot hold exactly."""
-
-
-Converter = Callable[[DecodedValue], Any]
-
-
-def converter(column_type: ColumnType, tag: str) -> Converter:
-    """A function converting decoded values of the DynamoDB type `tag` to the Arrow-ready Python values of one
-    column type, built once per column (rows convert millions); it raises NotHeld for a value the column cannot
-    hold exactly (another DynamoDB type, a number out of range or scale, a map field of another type)."""
-    return _ConverterBuilder(tag).visit(column_type)
-
-
-class _ConverterBuilder(ColumnTypeVisitor[Converter]):
-    """Builds the converter of a column type for values of the DynamoDB type `tag`. A converter reads only its
-    closure's variables, never the builder: it runs for every value."""
-
-    def __init__(self, tag: str) -> None:
-        self.tag = tag
-
-    def _plain(self) -> Converter:
-        python_type = _PYTHON_TYPES.get(self.tag)
-
-        def plain(value: DecodedValue) -> Any:
-            if type(value) is not python_type:
-                raise NotHeld
-            return value
-
-        return plain
-
-    def visit_string(self) -> Converter:
-        return self._plain()
-
-    def visit_long(self) -> Converter:
-        return _long_number
-
-    def visit_decimal(self, scale: int) -> Converter:
-        column_type = ColumnType(Kind.DECIMAL, scale=scale)
-
-        def decimal_number(value: DecodedValue) -> Any:
-            if type(value) is not Decimal or not number_fits(column_type, value):
-                raise NotHeld
-            return value
-
-        return decimal_number
-
-    def visit_number_text(self) -> Converter:
-        return _number_text
-
-    def visit_boolean(self) -> Converter:
-        return self._plain()
-
-    def visit_binary(self) -> Converter:
-        return self._plain()
-
-    def visit_json(self) -> Converter:
-        tag = self.tag
-
-        def json_text(value: DecodedValue) -> Any:
-            if tag_of(value) != tag:
-                raise NotHeld
-            return json.dumps(encode_value(value), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-        return json_text
-
-    def visit_struct(self, fields: tuple[Column, ...]) -> Converter:
-        by_attribute = {f.attribute: (f.name, converter(f.type, f.tag)) for f in fields}
-
-        def struct(value: DecodedValue) -> Any:
-            if type(value) is not dict:
-                raise NotHeld
-            cell: dict[str, Any] = {}
-            for attribute, nested in value.items():
-                if nested is None:
-                    continue
-                field = by_attribute.get(attribute)
-                if field is None:
-                    raise NotHeld
-                cell[field[0]] = field[1](nested)
-            return cell
-
-        return struct
-
-    def visit_list(self, element: ColumnType) -> Converter:
-        tag = self.tag
-        convert_element = converter(element, _element_tag(tag, element))
-        is_set = tag in _SET_ELEMENT_TAGS
-
-        def array(value: DecodedValue) -> Any:
-            if tag_of(value) != tag:
-                raise NotHeld
-            elements = sorted(value) if is_set else value
-            return [None if e is None else convert_element(e) for e in elements]
-
-        return array
-
-    def visit_timestamp(self) -> Converter:
-        # The only timestamp column is the engine's write time, which is no attribute's: rows get it from the
-        # change they come from.
-        raise TypeError("no DynamoDB value converts to a timestamp column")
-
-
-def _long_number(value: DecodedValue) -> Any:
-    if type(value) is not Decimal:
-        raise NotHeld
-    whole = int(value)  # truncates: equal only when the number is whole
-    if whole != value or not _LONG_MIN <= whole <= _LONG_MAX:
-        raise NotHeld
-    return whole
-
-
-def _number_text(value: DecodedValue) -> Any:
-    if type(value) is not Decimal:
-        raise NotHeld
-    return format_number(value)
-
-
-_PYTHON_TYPES: dict[str, type] = {"S": str, "B": bytes, "BOOL": bool}
-
-
 CellReader = Callable[[Any], DecodedValue]
 
 
 def cell_reader(column: Column) -> CellReader:
     """A function reading a column's (non-NULL) cells back as the values of its DynamoDB type, the inverse of
-    `converter`, built once per column (executors read every row of a window's keys)."""
+    `typed_cells`, built once per column (executors read every row of a window's keys)."""
     return _CellReaderBuilder(column.tag).visit(column.type)
 
 
@@ -271,51 +165,6 @@ class _CellReaderBuilder(ColumnTypeVisitor[CellReader]):
         raise TypeError("a timestamp column holds no DynamoDB value")
 
 
-class RowBuilder:
-    """Builds table rows from items against a final layout (`schema.plan_layout`): each value goes to the first
-    of its attribute's columns that holds it exactly. A value that lands in a fallback column is drift, counted."""
-
-    def __init__(self, layout: Layout) -> None:
-        self.layout = layout
-        self.drift: Counter[tuple[str, str, str]] = Counter()
-        self._converters: dict[str, list[tuple[str, Converter]]] = {}
-
-    def _columns(self, attribute: str) -> list[tuple[str, Converter]]:
-        columns = self._converters.get(attribute)
-        if columns is None:
-            columns = self._converters[attribute] = [
-                (c.name, converter(c.type, c.tag)) for c in self.layout.columns_of(attribute)
-            ]
-        return columns
-
-    def row(self, item: Mapping[str, DecodedValue]) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        for attribute, value in item.items():
-            if value is None:
-                continue
-            for index, (name, convert) in enumerate(self._columns(attribute)):
-                try:
-                    row[name] = convert(value)
-                except NotHeld:
-                    continue
-                if index:
-                    self.drift[(attribute, str(tag_of(value)), name)] += 1
-                break
-            else:
-                raise self._not_held(attribute, value)
-        return row
-
-    def _not_held(self, attribute: str, value: DecodedValue) -> Exception:
-        columns = self.layout.columns_of(attribute)
-        if columns and attribute in self.layout.key_attributes:
-            return KeyTypeError(
-                f"key attribute {attribute!r} has value {value!r}, which its column {columns[0].name} "
-                f"({columns[0].tag}) cannot hold"
-            )
-        # The layout was planned from a profile of these very items: this is a bug, not bad data.
-        return AssertionError(f"the layout has no column that holds the {tag_of(value)} value of {attribute!r}")
-
-
 def item_reader(layout: Layout) -> Callable[[Mapping[str, Any]], DecodedItem]:
     """A function reading the DynamoDB item a table row holds (NULL columns are absent attributes), its columns'
     readers built once for every row."""
@@ -351,5 +200,226 @@ def _canonical(value: DecodedValue) -> DecodedValue:
     return value
 
 
-def rows_table(layout: Layout, rows: Iterable[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist(list(rows), schema=arrow_schema(layout))
+Cells = tuple[pa.Array, pa.Array]
+
+
+def typed_cells(column: Column, typed: pa.Array) -> Cells:
+    """Where an array of typed values (as Arrow reads DynamoDB JSON: a struct with a field per type tag) holds a
+    value of the column's DynamoDB type that the column holds exactly, and the column's cells for them (NULL
+    elsewhere). A value not held (another type, a number out of range or scale, a map with a field the column has
+    not or holds another way) goes to the attribute's next column."""
+    return _ArrowCells(column.tag, typed).visit(column.type)
+
+
+class _ArrowCells(ColumnTypeVisitor[Cells]):
+    """Builds a column type's cells for the `tag` values of an array of typed values, a column at a time."""
+
+    def __init__(self, tag: str, typed: pa.Array) -> None:
+        self.tag = tag
+        self.typed = typed
+        self.payload = tag_payload(typed, tag)
+        if self.payload is not None and pa.types.is_null(self.payload.type):
+            self.payload = None
+        self.has = (
+            pa.repeat(False, len(typed)) if self.payload is None else pc.fill_null(pc.is_valid(self.payload), False)
+        )
+
+    def _none(self, column_type: ColumnType) -> Cells:
+        return pa.repeat(False, len(self.typed)), pa.nulls(len(self.typed), arrow_type(column_type))
+
+    def visit_string(self) -> Cells:
+        if self.payload is None:
+            return self._none(STRING_TYPE)
+        return self.has, self.payload.cast(pa.string())
+
+    def visit_boolean(self) -> Cells:
+        if self.payload is None:
+            return self._none(BOOLEAN_TYPE)
+        return self.has, self.payload.cast(pa.bool_())
+
+    def visit_binary(self) -> Cells:
+        if self.payload is None:
+            return self._none(BINARY_TYPE)
+        return self.has, decode_base64(self.payload)
+
+    def visit_long(self) -> Cells:
+        if self.payload is None:
+            return self._none(LONG_TYPE)
+        parsed = numbers(self.payload)
+        held = pc.and_(self.has, pc.fill_null(parsed.is_long, False))
+        return held, pc.cast(pc.if_else(held, parsed.canonical, None), pa.int64())
+
+    def visit_decimal(self, scale: int) -> Cells:
+        column_type = ColumnType(Kind.DECIMAL, scale=scale)
+        if self.payload is None:
+            return self._none(column_type)
+        parsed = numbers(self.payload)
+        fits = pc.and_(pc.less_equal(parsed.scale, scale), pc.less_equal(parsed.digits, MAX_DECIMAL_PRECISION - scale))
+        held = pc.and_(self.has, pc.fill_null(fits, False))
+        return held, pc.cast(pc.if_else(held, parsed.canonical, None), arrow_type(column_type))
+
+    def visit_number_text(self) -> Cells:
+        if self.payload is None:
+            return self._none(NUMBER_TEXT_TYPE)
+        return self.has, numbers(self.payload).canonical
+
+    def visit_json(self) -> Cells:
+        if self.payload is None:
+            return self._none(JSON_TYPE)
+        tag = self.tag
+        texts = [
+            None if payload is None else _json_text({tag: _typed_python(payload)})
+            for payload in self.payload.to_pylist()
+        ]
+        return self.has, pa.array(texts, pa.string())
+
+    def visit_struct(self, fields: tuple[Column, ...]) -> Cells:
+        column_type = ColumnType(Kind.STRUCT, fields=fields)
+        payload = self.payload
+        if payload is None or not pa.types.is_struct(payload.type):
+            return self._none(column_type)
+        held = self.has
+        children = []
+        data_fields = {f.name for f in payload.type}
+        for field in fields:
+            if field.attribute not in data_fields:
+                children.append(pa.nulls(len(payload), arrow_type(field.type)))
+                continue
+            nested = pc.struct_field(payload, field.attribute)
+            field_held, cells = typed_cells(field, nested)
+            held = pc.and_(held, pc.or_(pc.invert(holds_value(nested)), field_held))
+            children.append(cells)
+        known = {f.attribute for f in fields}
+        for name in data_fields - known:
+            held = pc.and_(held, pc.invert(holds_value(pc.struct_field(payload, name))))
+        cells = pa.StructArray.from_arrays(children, fields=[arrow_field(f) for f in fields], mask=pc.invert(held))
+        return held, cells
+
+    def visit_list(self, element: ColumnType) -> Cells:
+        column_type = ColumnType(Kind.LIST, element=element)
+        payload = self.payload
+        if payload is None or not pa.types.is_list(payload.type):
+            return self._none(column_type)
+        element_tag = _element_tag(self.tag, element)
+        values = payload.flatten()
+        is_set = self.tag in _SET_ELEMENT_TAGS
+        if is_set:
+            # Set elements are bare payloads: typed values of the element type.
+            values = pa.StructArray.from_arrays([values], names=[element_tag])
+        element_held, cells = typed_cells(Column("element", "", element_tag, element), values)
+        element_held = pc.or_(element_held, is_null_value(values))  # a NULL element is an SQL NULL element
+        parents = pc.list_parent_indices(payload)
+        unheld_lists = pc.unique(pc.filter(parents, pc.invert(element_held)))
+        held = pc.and_(self.has, pc.invert(pc.is_in(row_ids(len(payload)), unheld_lists)))
+        if is_set and len(cells):
+            cells = cells.take(_set_order(parents, cells, element))
+        lengths = pc.fill_null(pc.list_value_length(payload), 0)
+        offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(pc.cast(lengths, pa.int32()))])
+        lists = pa.ListArray.from_arrays(offsets, cells, type=arrow_type(column_type), mask=pc.invert(held))
+        return held, lists
+
+    def visit_timestamp(self) -> Cells:
+        # The only timestamp column is the engine's write time, which is no attribute's: rows get it from the
+        # change they come from.
+        raise TypeError("no DynamoDB value converts to a timestamp column")
+
+
+STRING_TYPE = ColumnType(Kind.STRING)
+BOOLEAN_TYPE = ColumnType(Kind.BOOLEAN)
+BINARY_TYPE = ColumnType(Kind.BINARY)
+LONG_TYPE = ColumnType(Kind.LONG)
+NUMBER_TEXT_TYPE = ColumnType(Kind.NUMBER_TEXT)
+JSON_TYPE = ColumnType(Kind.JSON)
+
+
+def _set_order(parents: pa.Array, cells: pa.Array, element: ColumnType) -> pa.Array:
+    """The order that sorts each set's elements (a set has no order; its array is sorted, as Python sorts the
+    decoded values: text by code point, numbers by value, binaries by byte)."""
+    if element.kind is Kind.NUMBER_TEXT:
+        # Exact text of numbers no decimal holds: sorted by value, which only Python's Decimal can compare.
+        keys = [Decimal(text) for text in cells.to_pylist()]
+        order = sorted(range(len(keys)), key=lambda index: (parents[index].as_py(), keys[index]))
+        return pa.array(order, pa.int64())
+    table = pa.table({"set": parents, "element": cells})
+    return pc.sort_indices(table, sort_keys=[("set", "ascending"), ("element", "ascending")])
+
+
+def _typed_python(value: Any) -> Any:
+    """A typed value as Arrow's `to_pylist` gives it (a dict with None for the tags it has not), as DynamoDB JSON."""
+    if isinstance(value, dict):
+        return {name: _typed_python(nested) for name, nested in value.items() if nested is not None}
+    if isinstance(value, list):
+        return [_typed_python(nested) for nested in value]
+    return value
+
+
+def _json_text(typed: Any) -> str:
+    return json.dumps(encode_value(decode_value(typed)), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def typed_value(typed: pa.Array, index: int) -> DecodedValue:
+    """The decoded value at one place of an array of typed values (for a message)."""
+    return decode_value(_typed_python(typed[index].as_py()))
+
+
+def build_columns(layout: Layout, images: pa.Array) -> dict[str, pa.Array]:
+    """The table's columns (all but the write time) for an array of items as Arrow reads DynamoDB JSON: each
+    value in the first of its attribute's columns that holds it exactly (`typed_cells`)."""
+    length = len(images)
+    attributes = {f.name for f in images.type} if pa.types.is_struct(images.type) else set()
+    columns: dict[str, pa.Array] = {}
+    for attribute, attribute_columns in _columns_by_attribute(layout).items():
+        if attribute not in attributes:
+            for column in attribute_columns:
+                columns[column.name] = pa.nulls(length, arrow_type(column.type))
+            continue
+        typed = pc.struct_field(images, attribute)
+        remaining = holds_value(typed)
+        for column in attribute_columns:
+            held, cells = typed_cells(column, typed)
+            placed = pc.and_(remaining, held)
+            columns[column.name] = pc.if_else(placed, cells, pa.scalar(None, cells.type))
+            remaining = pc.and_(remaining, pc.invert(held))
+        if pc.any(remaining).as_py():
+            raise _not_held(layout, attribute, typed_value(typed, pc.index(remaining, True).as_py()))
+    for attribute in attributes:
+        if not layout.columns_of(attribute):
+            typed = pc.struct_field(images, attribute)
+            left = holds_value(typed)
+            if pc.any(left).as_py():
+                raise _not_held(layout, attribute, typed_value(typed, pc.index(left, True).as_py()))
+    return columns
+
+
+def _columns_by_attribute(layout: Layout) -> dict[str, tuple[Column, ...]]:
+    return {c.attribute: layout.columns_of(c.attribute) for c in layout.columns if c.tag}
+
+
+def _not_held(layout: Layout, attribute: str, value: DecodedValue) -> Exception:
+    columns = layout.columns_of(attribute)
+    if columns and attribute in layout.key_attributes:
+        return KeyTypeError(
+            f"key attribute {attribute!r} has value {value!r}, which its column {columns[0].name} "
+            f"({columns[0].tag}) cannot hold"
+        )
+    # The layout was planned from a profile of these very items: this is a bug, not bad data.
+    return AssertionError(f"the layout has no column that holds the {tag_of(value)} value of {attribute!r}")
+
+
+def typed_array(values: Iterable[DecodedValue]) -> pa.Array:
+    """Decoded values as Arrow reads their DynamoDB JSON: one typed value (a struct per tag) each."""
+    lines = [json.dumps({"Keys": {"v": encode_value(value)}}, ensure_ascii=False) for value in values]
+    return pc.struct_field(parse_lines(lines_text(lines)).table.column("Keys").combine_chunks(), "v")
+
+
+def rows_of_items(layout: Layout, items: Iterable[Mapping[str, DecodedValue]]) -> pa.Table:
+    """Table rows for decoded items (write time 0), built as the engine builds them: from their DynamoDB JSON."""
+    lines = [json.dumps({"Item": encode_item(item)}, ensure_ascii=False) for item in items]
+    length = len(lines)
+    if not length:
+        return pa.Table.from_pylist([], schema=arrow_schema(layout))
+    images = parse_lines(lines_text(lines)).table.column("Item").combine_chunks()
+    columns = build_columns(layout, images)
+    columns[WRITE_TIME_COLUMN] = pa.array([0] * length, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    schema = arrow_schema(layout)
+    return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)

@@ -32,9 +32,9 @@ from functools import cached_property
 from typing import Any, Generic, Never, NoReturn, TypeVar
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, assign_column_names, with_suffix
-from ddb_iceberg.engine.type_profile import ItemProfile, NumberStats, ValueProfile, is_long, number_shape, tag_of
+from ddb_iceberg.engine.type_profile import ItemProfile, NumberStats, ValueProfile, tag_of
 from ddb_iceberg.errors import KeyTypeError
-from ddb_iceberg.exports.typed_values import DecodedValue
+from ddb_iceberg.exports.typed_values import DecodedValue, is_long, number_shape
 
 MAX_DECIMAL_PRECISION = 38
 # New decimal columns get room for this many fractional digits (when the integer digits leave it), so that

@@ -12,9 +12,12 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from ddb_iceberg.exports.typed_values import DecodedValue
+import pyarrow as pa
+import pyarrow.compute as pc
 
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+from ddb_iceberg.exports.arrow_json import numbers, tag_payload
+from ddb_iceberg.exports.typed_values import TYPE_TAGS, DecodedValue, is_long, number_shape
+
 _TAG_BY_TYPE: dict[type, str] = {str: "S", Decimal: "N", bytes: "B", bool: "BOOL", dict: "M", list: "L"}
 _SET_TAG_BY_ELEMENT_TYPE: dict[type, str] = {str: "SS", Decimal: "NS", bytes: "BS"}
 
@@ -29,32 +32,6 @@ def tag_of(value: DecodedValue) -> str | None:
     if type(value) is frozenset:
         return _SET_TAG_BY_ELEMENT_TYPE[type(next(iter(value)))]
     raise TypeError(f"not a decoded DynamoDB value: {type(value).__name__}")
-
-
-def number_shape(number: Decimal) -> tuple[int, int]:
-    """(digits before the point, digits after it) of a finite number, without leading or trailing zeros: what
-    decides the exact types that hold it. Read off the number's digits (this runs for every number a sync reads)."""
-    _, digits, exponent = number.as_tuple()
-    assert isinstance(exponent, int), "DynamoDB numbers are finite"
-    if digits == (0,):
-        return 0, 0
-    if exponent >= 0:
-        return len(digits) + exponent, 0
-    scale, index = -exponent, len(digits) - 1
-    while scale and digits[index] == 0:
-        scale -= 1
-        index -= 1
-    return max(len(digits) + exponent, 0), scale
-
-
-# Integers of at most this many digits are longs; longer ones are compared with the range.
-_LONG_SAFE_DIGITS = 18
-
-
-def is_long(number: Decimal, shape: tuple[int, int]) -> bool:
-    """Whether a number of this `number_shape` is a whole number in the range of a long."""
-    digits, places = shape
-    return not places and (digits <= _LONG_SAFE_DIGITS or _LONG_MIN <= number <= _LONG_MAX)
 
 
 class NumberStats:
@@ -195,3 +172,51 @@ class ItemProfile(dict[str, ValueProfile]):
         for name, values in other.items():
             self.setdefault(name, ValueProfile()).merge(values)
         return self
+
+
+def profile_of(items: pa.Array) -> ItemProfile:
+    """The profile of an array of items as Arrow reads DynamoDB JSON (`exports.arrow_json`: attribute name to a
+    struct with a field per type tag), computed a column at a time; equal to `ItemProfile.of` the decoded items."""
+    profile = ItemProfile()
+    if pa.types.is_struct(items.type):
+        for field in items.type:
+            values = _value_profile(pc.struct_field(items, field.name))
+            if values.counts:
+                profile[field.name] = values
+    return profile
+
+
+def _value_profile(typed: pa.Array) -> ValueProfile:
+    values = ValueProfile()
+    for tag in TYPE_TAGS:
+        payload = tag_payload(typed, tag)
+        if tag == "NULL" or payload is None or pa.types.is_null(payload.type):
+            continue
+        count = len(payload) - payload.null_count
+        if not count:
+            continue
+        values.counts[tag] = count
+        if tag == "N":
+            values.numbers = _number_stats(payload)
+        elif tag == "M":
+            values.fields = {}
+            for field in payload.type:
+                nested = _value_profile(pc.struct_field(payload, field.name))
+                if nested.counts:
+                    values.fields[field.name] = nested
+        elif tag == "L":
+            values.elements = _value_profile(payload.flatten())
+        elif tag == "NS":
+            values.set_numbers = _number_stats(payload.flatten())
+    return values
+
+
+def _number_stats(text: pa.Array) -> NumberStats:
+    stats = NumberStats()
+    present = pc.drop_null(text)
+    if len(present):
+        parsed = numbers(present)
+        stats.all_long = bool(pc.all(parsed.is_long).as_py())
+        stats.max_scale = int(pc.max(parsed.scale).as_py())
+        stats.max_digits = int(pc.max(parsed.digits).as_py())
+    return stats

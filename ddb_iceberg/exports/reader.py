@@ -13,13 +13,24 @@ import json
 import re
 import zlib
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from ddb_iceberg.errors import ExportError
+from ddb_iceberg.exports.arrow_json import (
+    LinesRefused,
+    TypedValueCheck,
+    first_null_line,
+    key_parts,
+    parse_lines,
+    row_ids,
+    split_at_lines,
+)
 from ddb_iceberg.exports.manifest import (
     DataFileEntry,
     ExportView,
@@ -32,7 +43,6 @@ from ddb_iceberg.exports.manifest import (
 from ddb_iceberg.exports.source import ExportSource, S3Options
 from ddb_iceberg.exports.typed_values import (
     DecodedItem,
-    TypedItem,
     TypedValueError,
     decode_item,
     key_value_problem,
@@ -48,16 +58,16 @@ FILES_CHECKSUM_FILES = (FILES_MD5_FILE, "manifest-files.checksum")
 STARTED_MARKER = "_started"
 _READ_CHUNK = 1 << 20
 _DIGITS = re.compile(r"[0-9]+")
+_DIGITS_PATTERN = "^[0-9]+$"
 # JSON escapes of UTF-16 surrogates: only through them can a line decode to a string that is not Unicode.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
 class FullExportItem:
-    """One line of a full export: the item as of exportTime (and the DynamoDB JSON text it was decoded from)."""
+    """One line of a full export: the item as of exportTime."""
 
     item: DecodedItem
-    item_json: str = field(compare=False, repr=False, default="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +78,6 @@ class ChangeRecord:
     keys: DecodedItem
     old_image: DecodedItem | None
     new_image: DecodedItem | None
-    typed_new_image: TypedItem | None = field(compare=False, repr=False, default=None)
 
     @property
     def is_delete(self) -> bool:
@@ -230,9 +239,28 @@ class DataFile:
         return ExportError(export=self.export_id, file=self.key, line=line, problem=problem)
 
 
-def read_data_file(data_file: DataFile) -> Iterator[ExportRecord]:
-    """Every record of one data file, verified as it is read: its bytes against md5Checksum, its lines against
-    itemCount, every line parsed and every value validated.
+@dataclass(frozen=True)
+class CheckedLines:
+    """Consecutive lines of a data file, parsed by Arrow (`exports.arrow_json`) and checked against every rule of
+    the format: `table` has one row per line (`Item`; or `Metadata`, `Keys`, `OldImage`, `NewImage`), `lines`
+    their text, `written` each change's WriteTimestampMicros (None for a full export)."""
+
+    first_line: int  # the number of the first line in its file
+    lines: pa.Array
+    table: pa.Table
+    written: pa.Array | None
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+# The decompressed bytes parsed at once: what a reader holds of a file (an item is at most 400 KB).
+PIECE_BYTES = 4 * 2**20
+
+
+def read_checked_lines(data_file: DataFile, piece_bytes: int = PIECE_BYTES) -> Iterator[CheckedLines]:
+    """Every line of one data file, parsed and checked a piece at a time: its bytes against md5Checksum, its
+    lines against itemCount, every line and value against the format's rules (`check_lines`).
 
     A file's checksum and count are only known once its last byte is read, so a caller must consume the whole
     iterator before acting on what it yielded.
@@ -244,42 +272,205 @@ def read_data_file(data_file: DataFile) -> Iterator[ExportRecord]:
         )
     if not data_file.key.endswith(".json.gz"):
         raise data_file.fail("is not a .json.gz data file")
-    parse_line = _parse_full_line if data_file.full else _parse_change_line
-    entry = data_file.entry
     digest = hashlib.md5()
     inflater = zlib.decompressobj(wbits=31)
-    pending = b""
-    line_number = 0
     try:
         stream = _filesystem(data_file.s3).open_input_stream(data_file.path, compression=None)
     except FileNotFoundError:
         raise data_file.fail("is listed in manifest-files.json but missing") from None
     except OSError as error:
         raise data_file.fail(unreadable(error)) from None
-    with stream:
-        while True:
-            chunk = stream.read(_READ_CHUNK)
-            if not chunk:
-                break
-            digest.update(chunk)
-            try:
-                pending += inflater.decompress(chunk)
-            except zlib.error as error:
-                raise data_file.fail(f"is not a valid gzip file ({error})") from None
-            *lines, pending = pending.split(b"\n")
-            for raw_line in lines:
-                line_number += 1
-                yield parse_line(data_file, raw_line, line_number)
-    if not inflater.eof or inflater.unused_data:
-        raise data_file.fail("is a truncated or corrupt gzip file")
-    if pending:
-        line_number += 1
-        yield parse_line(data_file, pending, line_number)
+
+    def inflated() -> Iterator[bytes]:
+        with stream:
+            while True:
+                chunk = stream.read(_READ_CHUNK)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                try:
+                    # Bounded: a megabyte of gzip can hold a gigabyte of text.
+                    yield inflater.decompress(chunk, piece_bytes)
+                    while inflater.unconsumed_tail:
+                        yield inflater.decompress(inflater.unconsumed_tail, piece_bytes)
+                except zlib.error as error:
+                    raise data_file.fail(f"is not a valid gzip file ({error})") from None
+        # Before the last line is parsed: a cut file's last line is cut too, and the cut is the error to report.
+        if not inflater.eof or inflater.unused_data:
+            raise data_file.fail("is a truncated or corrupt gzip file")
+
+    line_number = 0
+    for piece in split_at_lines(inflated(), piece_bytes):
+        checked = check_lines(data_file, piece, line_number + 1)
+        line_number += len(checked)
+        yield checked
     actual_md5 = base64.b64encode(digest.digest()).decode("ascii")
-    if actual_md5 != entry.md5_checksum:
-        raise data_file.fail(f"md5Checksum mismatch: manifest says {entry.md5_checksum}, the bytes give {actual_md5}")
-    if line_number != entry.item_count:
-        raise data_file.fail(f"holds {line_number} lines but manifest-files.json says itemCount {entry.item_count}")
+    if actual_md5 != data_file.entry.md5_checksum:
+        raise data_file.fail(
+            f"md5Checksum mismatch: manifest says {data_file.entry.md5_checksum}, the bytes give {actual_md5}"
+        )
+    expected = data_file.entry.item_count
+    if line_number != expected:
+        raise data_file.fail(f"holds {line_number} lines but manifest-files.json says itemCount {expected}")
+
+
+def check_lines(data_file: DataFile, text: bytes, first_line: int) -> CheckedLines:
+    """Lines of a data file (`first_line` is the first one's number) parsed by Arrow and checked against every
+    rule of the format; raises `ExportError` naming the first line that breaks one. Arrow decides; the message
+    comes from `explain_line`, the rules worded line by line, or, should it find nothing, from Arrow."""
+    try:
+        parsed = parse_lines(text)
+    except LinesRefused as refused:
+        raise _refusal(data_file, text.split(b"\n"), first_line, refused.index, refused.problem) from None
+    table, rows = parsed.table, row_ids(parsed.table.num_rows)
+    check = TypedValueCheck()
+    written = None
+    if data_file.full:
+        item = _top_level(table, check, rows, ("Item",), ("Item",))["Item"]
+        check.attributes(item, rows)
+        if pa.types.is_struct(item.type):
+            attributes = [pc.is_valid(pc.struct_field(item, f.name)) for f in item.type]
+            check.flag(rows, pc.invert(_any(attributes, len(rows))))
+        problem = "breaks a rule of full export lines"
+    else:
+        parts = _top_level(table, check, rows, _CHANGE_PARTS, ("Metadata", "Keys"))
+        written = _write_times(data_file, parts["Metadata"], check, rows)
+        keys = parts["Keys"]
+        check.attributes(keys, rows)
+        key_names = [f.name for f in keys.type] if pa.types.is_struct(keys.type) else []
+        check.flag(rows, pc.invert(_any([pc.is_valid(pc.struct_field(keys, n)) for n in key_names], len(rows))))
+        for image in (parts["OldImage"], parts["NewImage"]):
+            check.attributes(image, rows)
+        if data_file.view is ExportView.NEW_AND_OLD_IMAGES:
+            check.flag(rows, pc.and_(pc.is_null(parts["NewImage"]), pc.is_null(parts["OldImage"])))
+        _check_images_agree_with_keys(keys, key_names, parts, check, rows)
+        problem = "breaks a rule of incremental export lines"
+    null_line = first_null_line(parsed)
+    if null_line is not None:
+        check.flag(rows.slice(null_line, 1), pa.array([True]))
+    if check.first_bad is not None:
+        raise _refusal(data_file, None, first_line, check.first_bad, problem, parsed.lines)
+    return CheckedLines(first_line, parsed.lines, table, written)
+
+
+_CHANGE_PARTS = ("Metadata", "Keys", "OldImage", "NewImage")
+
+
+def _any(masks: list[pa.Array], length: int) -> pa.Array:
+    result = pa.repeat(False, length)
+    for mask in masks:
+        result = pc.or_(result, pc.fill_null(mask, False))
+    return result
+
+
+def _top_level(
+    table: pa.Table, check: TypedValueCheck, rows: pa.Array, allowed: tuple[str, ...], required: tuple[str, ...]
+) -> dict[str, pa.Array]:
+    """The line's members by name (NULL where absent); flags lines with another member or without a required one."""
+    length = table.num_rows
+    for name in table.column_names:
+        if name not in allowed:
+            check.flag(rows, pc.is_valid(table.column(name)))
+    members = {}
+    for name in allowed:
+        member = table.column(name).combine_chunks() if name in table.column_names else pa.nulls(length)
+        if name in required:
+            check.flag(rows, pc.is_null(member))
+        members[name] = member
+    return members
+
+
+def _write_times(data_file: DataFile, metadata: pa.Array, check: TypedValueCheck, rows: pa.Array) -> pa.Array:
+    """Each change's Metadata.WriteTimestampMicros, in microseconds; flags lines without it as an integer N
+    value, or with one outside the export's window."""
+    text = pa.nulls(len(rows), pa.string())
+    if pa.types.is_struct(metadata.type) and metadata.type.get_field_index("WriteTimestampMicros") >= 0:
+        timestamp = pc.struct_field(metadata, "WriteTimestampMicros")
+        if pa.types.is_struct(timestamp.type) and timestamp.type.get_field_index("N") >= 0:
+            number = pc.struct_field(timestamp, "N")
+            if pa.types.is_string(number.type):
+                text = number
+    # More digits than a long's are outside any window.
+    digits = pc.and_(pc.match_substring_regex(text, _DIGITS_PATTERN), pc.less_equal(pc.utf8_length(text), 18))
+    check.flag(rows, pc.invert(pc.fill_null(digits, False)))
+    written = pc.cast(pc.if_else(pc.fill_null(digits, False), text, None), pa.int64())
+    outside = pc.or_(pc.less(written, data_file.window_start), pc.greater_equal(written, data_file.window_end))
+    check.flag(rows, outside)
+    return written
+
+
+def _check_images_agree_with_keys(
+    keys: pa.Array, key_names: list[str], parts: dict[str, pa.Array], check: TypedValueCheck, rows: pa.Array
+) -> None:
+    """Flags lines whose Keys hold a value that is no key's, or whose images disagree with Keys on a key."""
+    for name in key_names:
+        key = key_parts(pc.struct_field(keys, name))
+        held = pc.is_valid(key.tag)
+        check.flag(rows, pc.and_(pc.is_valid(pc.struct_field(keys, name)), key.unfit))
+        for image_name in ("NewImage", "OldImage"):
+            image = parts[image_name]
+            if not pa.types.is_struct(image.type):
+                continue
+            if image.type.get_field_index(name) < 0:
+                check.flag(rows, pc.and_(pc.is_valid(image), held))
+                continue
+            theirs = key_parts(pc.struct_field(image, name))
+            same = pc.and_(pc.equal(theirs.tag, key.tag), pc.equal(theirs.payload, key.payload))
+            check.flag(rows, pc.and_(pc.and_(pc.is_valid(image), held), pc.invert(pc.fill_null(same, False))))
+
+
+def _refusal(
+    data_file: DataFile,
+    raw_lines: list[bytes] | None,
+    first_line: int,
+    index: int | None,
+    problem: str,
+    lines: pa.Array | None = None,
+) -> ExportError:
+    """The error for lines Arrow refused: at the line it names (or the first that `explain_line` refuses), worded
+    by `explain_line`, else by Arrow's `problem`."""
+    if raw_lines is None:
+        assert lines is not None
+        raw_lines = [line.encode("utf-8") for line in lines.to_pylist()]
+    if index is not None:
+        return explain_line(data_file, raw_lines[index], first_line + index) or data_file.fail(
+            problem, first_line + index
+        )
+    if raw_lines and not raw_lines[-1]:
+        raw_lines = raw_lines[:-1]  # the piece's final newline
+    for offset, raw_line in enumerate(raw_lines):
+        explained = explain_line(data_file, raw_line, first_line + offset)
+        if explained is not None:
+            return explained
+    # Lines the rules taken one at a time accept, but Arrow does not (a member named twice, which DynamoDB never
+    # writes and Python's JSON reads as the last one): the first Arrow refuses alone.
+    for offset, raw_line in enumerate(raw_lines):
+        try:
+            parse_lines(raw_line)
+        except LinesRefused as refused:
+            return data_file.fail(f"is not DynamoDB JSON ({refused.problem})", first_line + offset)
+    return data_file.fail(f"is not DynamoDB JSON ({problem})")
+
+
+def explain_line(data_file: DataFile, raw_line: bytes, line_number: int) -> ExportError | None:
+    """What is wrong with one line, in the words of the format's rules taken one at a time (None: nothing)."""
+    try:
+        (_parse_full_line if data_file.full else _parse_change_line)(data_file, raw_line, line_number)
+    except ExportError as error:
+        return error
+    return None
+
+
+def read_data_file(data_file: DataFile) -> Iterator[ExportRecord]:
+    """Every record of one data file as Python values, checked as `read_checked_lines` checks them.
+
+    A file's checksum and count are only known once its last byte is read, so a caller must consume the whole
+    iterator before acting on what it yielded.
+    """
+    parse_line = _parse_full_line if data_file.full else _parse_change_line
+    for checked in read_checked_lines(data_file):
+        for offset, line in enumerate(checked.lines.to_pylist()):
+            yield parse_line(data_file, line.encode("utf-8"), checked.first_line + offset)
 
 
 @cache
@@ -288,7 +479,7 @@ def _filesystem(s3: S3Options | None) -> pafs.FileSystem:
     return s3.filesystem() if s3 is not None else pafs.LocalFileSystem()
 
 
-def _load_line(data_file: DataFile, raw_line: bytes, line_number: int) -> tuple[dict[str, object], str]:
+def _load_line(data_file: DataFile, raw_line: bytes, line_number: int) -> dict[str, object]:
     try:
         text = raw_line.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -305,11 +496,11 @@ def _load_line(data_file: DataFile, raw_line: bytes, line_number: int) -> tuple[
         lone = _lone_surrogate(parsed)
         if lone is not None:
             raise data_file.fail(f"holds a string that is not valid Unicode (a lone surrogate {lone})", line_number)
-    return parsed, text
+    return parsed
 
 
 def _parse_full_line(data_file: DataFile, raw_line: bytes, line_number: int) -> FullExportItem:
-    parsed, text = _load_line(data_file, raw_line, line_number)
+    parsed = _load_line(data_file, raw_line, line_number)
     if set(parsed) != {"Item"}:
         raise data_file.fail(f"has keys {sorted(parsed)}; a full export line holds only 'Item'", line_number)
     try:
@@ -318,20 +509,11 @@ def _parse_full_line(data_file: DataFile, raw_line: bytes, line_number: int) -> 
         raise data_file.fail(str(error), line_number) from None
     if not item:
         raise data_file.fail("holds an empty Item", line_number)
-    return FullExportItem(item, _item_json(text, parsed["Item"]))
-
-
-def _item_json(line: str, typed_item: object) -> str:
-    """The Item's DynamoDB JSON text: cut from the line `{"Item":...}` when nothing in it could name a second
-    "Item" member (no other "Item", no escapes), else encoded again (which costs more than parsing the line)."""
-    text = line.strip()
-    if text.startswith('{"Item":') and text.endswith("}") and text.find('"Item"', 8) == -1 and "\\" not in text:
-        return text[8:-1]
-    return json.dumps(typed_item, ensure_ascii=False, separators=(",", ":"))
+    return FullExportItem(item)
 
 
 def _parse_change_line(data_file: DataFile, raw_line: bytes, line_number: int) -> ChangeRecord:
-    parsed, _ = _load_line(data_file, raw_line, line_number)
+    parsed = _load_line(data_file, raw_line, line_number)
     fail = data_file.fail
     unexpected = set(parsed) - {"Metadata", "Keys", "OldImage", "NewImage"}
     if unexpected or "Metadata" not in parsed or "Keys" not in parsed:
@@ -368,8 +550,7 @@ def _parse_change_line(data_file: DataFile, raw_line: bytes, line_number: int) -
     for name, image in (("NewImage", new_image), ("OldImage", old_image)):
         if image is not None and any(image.get(key) != value for key, value in keys.items()):
             raise fail(f"{name} disagrees with Keys on a key attribute", line_number)
-    typed_new_image = parsed["NewImage"] if new_image is not None else None
-    return ChangeRecord(written, keys, old_image, new_image, typed_new_image)  # type: ignore[arg-type]
+    return ChangeRecord(written, keys, old_image, new_image)
 
 
 def _lone_surrogate(value: Any) -> str | None:

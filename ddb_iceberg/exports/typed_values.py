@@ -17,7 +17,6 @@ Decoded Python values:
 from __future__ import annotations
 
 import base64
-import binascii
 import decimal
 import re
 from collections.abc import Mapping
@@ -95,13 +94,49 @@ def format_number(value: decimal.Decimal | int) -> str:
     return format(number, "f")
 
 
+_LONG_SAFE_DIGITS = 18
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+
+def number_shape(number: decimal.Decimal) -> tuple[int, int]:
+    """(digits before the point, digits after it) of a finite number, without leading or trailing zeros: what
+    decides the exact types that hold it. Read off the number's digits."""
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int), "DynamoDB numbers are finite"
+    if digits == (0,):
+        return 0, 0
+    if exponent >= 0:
+        return len(digits) + exponent, 0
+    scale, index = -exponent, len(digits) - 1
+    while scale and digits[index] == 0:
+        scale -= 1
+        index -= 1
+    return max(len(digits) + exponent, 0), scale
+
+
+def is_long(number: decimal.Decimal, shape: tuple[int, int]) -> bool:
+    """Whether a number of this `number_shape` is a whole number in the range of a long."""
+    digits, places = shape
+    return not places and (digits <= _LONG_SAFE_DIGITS or _LONG_MIN <= number <= _LONG_MAX)
+
+
+def number_shape_of(number: decimal.Decimal) -> tuple[int, int, bool]:
+    """`number_shape` and `is_long` at once."""
+    shape = number_shape(number)
+    return shape[0], shape[1], is_long(number, shape)
+
+
+# Base64 as DynamoDB writes binaries: padded to whole quartets, nothing after the padding, no whitespace.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+_BASE64 = re.compile(BASE64_PATTERN)
+
+
 def _parse_binary(text: object) -> bytes:
     if not isinstance(text, str):
         raise TypedValueError(f"binary value must be base64 text, got {type(text).__name__}")
-    try:
-        return base64.b64decode(text, validate=True)
-    except binascii.Error as error:
-        raise TypedValueError(f"binary value {text[:40]!r} is not valid base64 ({error})") from None
+    if not _BASE64.fullmatch(text):
+        raise TypedValueError(f"binary value {text[:40]!r} is not valid base64")
+    return base64.b64decode(text)
 
 
 def _decode_set(tag: str, elements: object) -> frozenset[Any]:

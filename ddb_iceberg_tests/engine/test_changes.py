@@ -4,7 +4,6 @@ was created and deleted inside them, keys are checked."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,12 +24,11 @@ from ddb_iceberg.engine.changes import (
 )
 from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
-from ddb_iceberg.engine.records import FileToRead, key_text, key_values, read_tasks_here
+from ddb_iceberg.engine.records import FileToRead, image_item, key_text, key_values, read_tasks_here
 from ddb_iceberg.errors import ExportError
 from ddb_iceberg.exports import ExportSource, discover_exports
 from ddb_iceberg.exports.manifest import DataFileEntry, to_micros
 from ddb_iceberg.exports.reader import DataFile
-from ddb_iceberg.exports.typed_values import decode_item
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, write_full_export, write_incremental_export
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -77,7 +75,7 @@ def collect(spark: SparkSession, request: pytest.FixtureRequest) -> Collect:
             winners = {
                 key_values(row["key"]): (
                     row["written"],
-                    decode_item(json.loads(row["image"])) if row["image"] else None,
+                    image_item(row["kind"], row["image"]),
                 )
                 for row in changes.frame.collect()
             }

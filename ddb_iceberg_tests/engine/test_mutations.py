@@ -4,7 +4,6 @@ nothing; never an unhandled exception. Damage is done at random to copies of the
 from __future__ import annotations
 
 import itertools
-import json
 import pickle
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,13 +16,12 @@ from pyspark.sql import SparkSession
 
 from ddb_iceberg.engine.changes import key_attributes_from, plan_tasks
 from ddb_iceberg.engine.plan import plan_sync
-from ddb_iceberg.engine.records import DELETE, ERROR, UPSERT, read_task_slots, row_builder
+from ddb_iceberg.engine.records import DELETE, ERROR, UPSERT, image_item, read_task_slots, row_builder
 from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.schema import plan_layout
 from ddb_iceberg.engine.type_profile import ItemProfile
 from ddb_iceberg.errors import ExportError, KeyTypeError, SyncError
 from ddb_iceberg.exports import ChangeRecord, ExportSource, FullExportItem, discover_exports
-from ddb_iceberg.exports.typed_values import decode_item
 from ddb_iceberg_tests.helpers import LocalWarehouse, copy_tree
 from ddb_iceberg_tests.mutations import Mutation, mutations
 
@@ -91,7 +89,8 @@ def test_damage_is_read_exactly_or_refused_by_name(mutation: Mutation, test_tabl
         for record in sorted(records, key=lambda r: (r["written"], r["export_ord"], r["file_ord"], r["line"])):
             if record["kind"] in (UPSERT, DELETE):
                 latest[record["key"]] = record
-        profile = ItemProfile.of(decode_item(json.loads(r["image"])) for r in latest.values() if r["image"])
+        images = (image_item(r["kind"], r["image"]) for r in latest.values())
+        profile = ItemProfile.of(image for image in images if image is not None)
         layout = plan_layout(None, keys, profile)
         changes = pa.Table.from_pylist(list(latest.values())).to_batches() if latest else []
         list(row_builder(layout)(changes))

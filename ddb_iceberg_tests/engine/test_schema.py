@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ddb_iceberg.engine.rows import RowBuilder, canonical_item, row_to_item, rows_table
+from ddb_iceberg.engine.rows import canonical_item, row_to_item, rows_of_items
 from ddb_iceberg.engine.schema import (
     BINARY,
     BOOLEAN,
@@ -49,10 +49,8 @@ def test_number_types_never_lose_a_digit(numbers: list[str], expected: ColumnTyp
 
 
 def _round_trip(layout: Layout, items: list[dict[str, Any]]) -> tuple[Layout, list[dict[str, Any]]]:
-    builder = RowBuilder(layout)
-    rows = [builder.row(item) | {"_ddb_write_time": 0} for item in items]
-    table = rows_table(builder.layout, rows)
-    return builder.layout, [row_to_item(builder.layout, row) for row in table.to_pylist()]
+    table = rows_of_items(layout, items)
+    return layout, [row_to_item(layout, row) for row in table.to_pylist()]
 
 
 ITEMS: list[dict[str, Any]] = [
@@ -101,7 +99,7 @@ def test_layout_evolves_by_adding_only() -> None:
 def test_key_values_must_fit_the_key_column() -> None:
     layout = plan_layout(None, ["pk"], [{"pk": Decimal(1)}])
     with pytest.raises(KeyTypeError, match="key attribute 'pk'"):
-        RowBuilder(layout).row({"pk": "not a number"})
+        rows_of_items(layout, [{"pk": "not a number"}])
     with pytest.raises(KeyTypeError, match="one scalar type"):
         plan_layout(None, ["pk"], [{"pk": {"map": "not a key"}}])
 
@@ -200,8 +198,7 @@ def test_a_struct_grows_up_to_glues_limit_and_the_rest_of_its_values_go_to_its_f
     items = _round_trip(second, later)[1]
     assert items == [canonical_item(item) for item in later]
     # The struct holds the items whose keys all fit; the others are whole in the fallback column.
-    builder = RowBuilder(second)
-    rows = [builder.row(item) for item in later]
+    rows = rows_of_items(second, later).to_pylist()
     assert rows[0]["m"] is not None and rows[0].get("m__m") is None
     assert rows[-1].get("m") is None and rows[-1]["m__m"] is not None
     # A full struct takes no key longer than the room it has left: its values keep going to the fallback column.

@@ -15,7 +15,7 @@ from pyiceberg.types import BinaryType, BooleanType, DecimalType, ListType, Long
 
 from ddb_iceberg.catalog_access import local_catalog
 from ddb_iceberg.engine.naming import assign_column_names
-from ddb_iceberg.engine.rows import arrow_type, canonical_item, converter, from_cell
+from ddb_iceberg.engine.rows import arrow_type, canonical_item, from_cell, typed_array, typed_cells
 from ddb_iceberg.engine.schema import (
     BINARY,
     BOOLEAN,
@@ -298,15 +298,15 @@ def test_each_kind_in_each_type_system(case: KindCase) -> None:
 def test_each_kind_holds_its_values_exactly(case: KindCase) -> None:
     if case.value is None:
         with pytest.raises(TypeError, match="timestamp column"):
-            converter(case.column_type, "S")
+            typed_cells(Column("c", "c", "S", case.column_type), typed_array(["x"]))
         with pytest.raises(TypeError, match="timestamp column"):
             from_cell(Column("c", "c", "S", case.column_type), datetime(2026, 3, 1, tzinfo=UTC))
         return
     tag, value = case.value
     column = Column("c", "c", tag, case.column_type)
-    cell = converter(case.column_type, tag)(value)
-    assert pa.array([cell], type=arrow_type(case.column_type)).to_pylist() == [cell]  # Arrow takes it as it is
-    held = from_cell(column, cell)
+    held_at, cells = typed_cells(column, typed_array([value]))
+    assert held_at.to_pylist() == [True] and cells.type == arrow_type(case.column_type)
+    held = from_cell(column, cells[0].as_py())
     assert held == value and type(held) is type(value)
 
 
@@ -316,7 +316,7 @@ KIND_TARGETS: dict[str, Callable[[ColumnType], object]] = {
     "spark": spark_type,
     "arrow": arrow_type,
     "iceberg": _IcebergPrimitiveType(ICEBERG_TYPES).visit,
-    "to cell": lambda column_type: converter(column_type, "N"),
+    "to cell": lambda column_type: typed_cells(Column("c", "c", "N", column_type), typed_array([Decimal(1)])),
     "from cell": lambda column_type: from_cell(Column("c", "c", "N", column_type), "1.5"),
     "in a list": lambda column_type: arrow_type(ColumnType(Kind.LIST, element=column_type)),
 }

@@ -353,14 +353,12 @@ def test_a_data_file_is_described_by_value_and_read_anywhere(test_table_source: 
     assert described[0].key == export.data_files[0].data_file_s3_key
 
 
-def test_an_items_json_text_is_the_item_the_line_holds_however_the_line_is_written(tampered: Path) -> None:
-    # The engine carries each item as this text and decodes it again where it builds the row.
+def test_an_item_is_read_however_its_line_is_written(tampered: Path) -> None:
     lines = [
         '{"Item":{"pk":{"S":"1"},"sk":{"S":"1"}}}',
         ' { "Item" : {"pk":{"S":"1"},"sk":{"S":"2"}} } ',
         '{"Item":{"pk":{"S":"1"},"sk":{"S":"3"},"Item":{"S":"an attribute named Item"}}}',
-        '{"Item":{"pk":{"S":"0"},"sk":{"S":"0"}},"\\u0049tem":{"pk":{"S":"1"},"sk":{"S":"4"}}}',
-        '{"Item":{"pk":{"S":"0"},"sk":{"S":"0"}},"Item":{"pk":{"S":"1"},"sk":{"S":"5"}}}',
+        '{"\\u0049tem":{"pk":{"S":"1"},"sk":{"S":"4"}}}',
         '{"Item":{"pk":{"S":"1"},"sk":{"S":"6"},"q":{"S":"say \\"hi\\" \\u00e9 \\u2028"}}}',
     ]
     export_dir = tampered / "AWSDynamoDB" / FULL_ID
@@ -368,8 +366,19 @@ def test_an_items_json_text_is_the_item_the_line_holds_however_the_line_is_writt
     replace_data_file(tampered, export_dir, _nonempty_index(export_dir), gzip.compress(data), item_count=len(lines))
     edit_summary(export_dir, itemCount=len(lines))
     records = [r for r in _load(tampered, FULL_ID).records() if isinstance(r, FullExportItem)]
-    assert [r.item["sk"] for r in records] == ["1", "2", "3", "4", "5", "6"]
-    for record in records:
-        assert decode_item(json.loads(record.item_json)) == record.item
-    assert records[0].item_json == '{"pk":{"S":"1"},"sk":{"S":"1"}}'
-    assert records[5].item["q"] == 'say "hi" \N{LATIN SMALL LETTER E WITH ACUTE} \u2028'
+    assert [r.item["sk"] for r in records] == ["1", "2", "3", "4", "6"]
+    assert records[2].item["Item"] == "an attribute named Item"
+    assert records[4].item["q"] == 'say "hi" \N{LATIN SMALL LETTER E WITH ACUTE} \u2028'
+
+
+def test_a_member_named_twice_is_refused_at_its_line(tampered: Path) -> None:
+    # DynamoDB never writes one; Python's JSON would keep the last, silently.
+    lines = [
+        '{"Item":{"pk":{"S":"1"},"sk":{"S":"1"}}}',
+        '{"Item":{"pk":{"S":"0"},"sk":{"S":"0"}},"Item":{"pk":{"S":"1"},"sk":{"S":"5"}}}',
+    ]
+    export_dir = tampered / "AWSDynamoDB" / FULL_ID
+    data = "\n".join(lines).encode() + b"\n"
+    replace_data_file(tampered, export_dir, _nonempty_index(export_dir), gzip.compress(data), item_count=len(lines))
+    edit_summary(export_dir, itemCount=len(lines))
+    _verify_fails(tampered, FULL_ID, "line 2", "is not DynamoDB JSON", "Item) was specified twice")
