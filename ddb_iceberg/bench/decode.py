@@ -2,8 +2,8 @@
 
 What the executors do to each record, timed by CPU (`time.process_time`) on one core: the first pass reads every
 data file of a full export (gunzip, md5, parse, every rule of the format, keys, the type profile) into records;
-the second builds the table's rows from them against the layout the profile plans. Spark is not involved: this
-is the part of a sync the issue of native reading is about, without the JVM around it.
+the second builds the table's rows from them against the layout the profile plans. Spark is not involved. The
+floor beside them is what pyarrow alone takes to gunzip and parse the same files once, on one thread.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 import pickle
 import statistics
 import time
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from ddb_iceberg.engine.changes import plan_tasks
 from ddb_iceberg.engine.plan import plan_sync
@@ -57,8 +59,10 @@ def decode_cpu(source: Path, keys: tuple[str, ...], runs: int) -> dict[str, str]
         reading.append(read_cpu / records_read * 1e6)
         building.append(build_cpu / records_read * 1e6)
     total = [r + b for r, b in zip(reading, building, strict=True)]
+    floor = [_gunzip_and_parse(source) / records_read * 1e6 for _ in range(runs)]
     return {
         "records": f"{records_read:,}",
+        "floor: gunzip and parse once with pyarrow alone, one thread": _spread(floor),
         "read and verify (gunzip, md5, parse, rules, keys, profile)": _spread(reading),
         "build rows against the layout": _spread(building),
         "in all": _spread(total),
@@ -66,6 +70,17 @@ def decode_cpu(source: Path, keys: tuple[str, ...], runs: int) -> dict[str, str]
 
 
 _APPLIED = pa.array([UPSERT, DELETE])
+
+
+def _gunzip_and_parse(source: Path) -> float:
+    """CPU seconds pyarrow alone takes to gunzip and parse every data file under `source` once, one thread."""
+    started = time.process_time()
+    for path in sorted(source.rglob("*.json.gz")):
+        text = zlib.decompress(path.read_bytes(), wbits=31)
+        if text:
+            options = pajson.ReadOptions(use_threads=False, block_size=len(text) + 1)
+            pajson.read_json(pa.BufferReader(text), read_options=options)
+    return time.process_time() - started
 
 
 def _spread(values: list[float]) -> str:
