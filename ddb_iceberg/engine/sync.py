@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from, reads_on_driver
@@ -152,8 +153,21 @@ def sync_table(
     if attempts > 1:
         result.warnings.append(f"planned {attempts} times: another writer committed first")
     result.seconds = time.monotonic() - started
-    result.driver_peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result.driver_peak_mb = driver_peak_mb()
     return result
+
+
+def driver_peak_mb() -> float:
+    """This process's peak resident memory. Linux's `getrusage` keeps the high-water mark across `exec`, so a sync
+    started by a process that had grown (the bench, after decoding in-process) would report its parent's peak;
+    /proc's VmHWM is this program's own."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequest, log: Log) -> SyncResult:
