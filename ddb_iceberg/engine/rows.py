@@ -12,7 +12,13 @@ import pyarrow.compute as pc
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
 from ddb_iceberg.engine.schema import (
+    BINARY,
+    BOOLEAN,
+    JSON_TEXT,
+    LONG,
     MAX_DECIMAL_PRECISION,
+    NUMBER_TEXT,
+    STRING,
     Column,
     ColumnType,
     ColumnTypeVisitor,
@@ -41,7 +47,6 @@ from ddb_iceberg.exports.typed_values import (
 )
 
 _SET_ELEMENT_TAGS = {"SS": "S", "NS": "N", "BS": "B"}
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 class _ArrowType(ColumnTypeVisitor[pa.DataType]):
@@ -229,22 +234,22 @@ class _ArrowCells(ColumnTypeVisitor[Cells]):
 
     def visit_string(self) -> Cells:
         if self.payload is None:
-            return self._none(STRING_TYPE)
+            return self._none(STRING)
         return self.has, self.payload.cast(pa.string())
 
     def visit_boolean(self) -> Cells:
         if self.payload is None:
-            return self._none(BOOLEAN_TYPE)
+            return self._none(BOOLEAN)
         return self.has, self.payload.cast(pa.bool_())
 
     def visit_binary(self) -> Cells:
         if self.payload is None:
-            return self._none(BINARY_TYPE)
+            return self._none(BINARY)
         return self.has, decode_base64(self.payload)
 
     def visit_long(self) -> Cells:
         if self.payload is None:
-            return self._none(LONG_TYPE)
+            return self._none(LONG)
         parsed = numbers(self.payload)
         held = pc.and_(self.has, pc.fill_null(parsed.is_long, False))
         return held, pc.cast(pc.if_else(held, parsed.canonical, None), pa.int64())
@@ -260,12 +265,12 @@ class _ArrowCells(ColumnTypeVisitor[Cells]):
 
     def visit_number_text(self) -> Cells:
         if self.payload is None:
-            return self._none(NUMBER_TEXT_TYPE)
+            return self._none(NUMBER_TEXT)
         return self.has, numbers(self.payload).canonical
 
     def visit_json(self) -> Cells:
         if self.payload is None:
-            return self._none(JSON_TYPE)
+            return self._none(JSON_TEXT)
         tag = self.tag
         texts = [
             None if payload is None else _json_text({tag: _typed_python(payload)})
@@ -322,14 +327,6 @@ class _ArrowCells(ColumnTypeVisitor[Cells]):
         # The only timestamp column is the engine's write time, which is no attribute's: rows get it from the
         # change they come from.
         raise TypeError("no DynamoDB value converts to a timestamp column")
-
-
-STRING_TYPE = ColumnType(Kind.STRING)
-BOOLEAN_TYPE = ColumnType(Kind.BOOLEAN)
-BINARY_TYPE = ColumnType(Kind.BINARY)
-LONG_TYPE = ColumnType(Kind.LONG)
-NUMBER_TEXT_TYPE = ColumnType(Kind.NUMBER_TEXT)
-JSON_TYPE = ColumnType(Kind.JSON)
 
 
 def _set_order(parents: pa.Array, cells: pa.Array, element: ColumnType) -> pa.Array:

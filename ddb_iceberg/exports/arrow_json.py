@@ -24,8 +24,13 @@ import pyarrow.json as pj
 
 from ddb_iceberg.exports.typed_values import (
     BASE64_PATTERN,
+    LONG_MAX,
+    LONG_MIN,
+    LONG_SAFE_DIGITS,
+    MAX_MAGNITUDE_EXCLUSIVE,
     MAX_NESTING,
     MAX_SIGNIFICANT_DIGITS,
+    MIN_MAGNITUDE,
     TYPE_TAGS,
     TypedValueError,
     format_number,
@@ -37,10 +42,9 @@ from ddb_iceberg.exports.typed_values import (
 # DynamoDB's canonical form (`typed_values.format_number`): no leading or trailing zeros, no exponent, no "-0".
 _CANONICAL_NUMBER = r"^(?:0|-?[1-9][0-9]*(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9])$"
 _PLAIN_NUMBER = r"^(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$"
-_DIGITS = r"^[0-9]+$"
-_LONG_MAX_TEXT, _LONG_MIN_TEXT = str(2**63 - 1), str(2**63)  # 19 digits each: compared as text
-_LONG_SAFE_DIGITS = 18
-_MIN_ADJUSTED, _MAX_ADJUSTED = -130, 125  # DynamoDB's range 1E-130 .. 9.99..E+125, as the leading digit's exponent
+_LONG_MAX_TEXT, _LONG_MIN_TEXT = str(LONG_MAX), str(-LONG_MIN)  # 19 digits each: compared as text
+# DynamoDB's range as the exponent of a number's leading digit: -130 .. 125.
+_MIN_ADJUSTED, _MAX_ADJUSTED = MIN_MAGNITUDE.adjusted(), MAX_MAGNITUDE_EXCLUSIVE.adjusted() - 1
 KEY_TAGS = ("S", "N", "B")
 _SET_TAGS = ("SS", "NS", "BS")
 
@@ -109,7 +113,7 @@ def _canonical_numbers(text: pa.Array) -> Numbers:
     scale = pc.if_else(has_point, pc.subtract(pc.subtract(length, point), 1), 0)
     long_bound = pc.if_else(negative, _LONG_MIN_TEXT, _LONG_MAX_TEXT)
     nineteen = pc.and_(pc.equal(digits, 19), pc.less_equal(pc.utf8_ltrim(text, "-"), long_bound))
-    is_long = pc.and_(pc.invert(has_point), pc.or_(pc.less_equal(digits, _LONG_SAFE_DIGITS), nineteen))
+    is_long = pc.and_(pc.invert(has_point), pc.or_(pc.less_equal(digits, LONG_SAFE_DIGITS), nineteen))
     valid = pc.if_else(pc.is_valid(text), True, None)
     return Numbers(valid, text, pc.cast(digits, pa.int32()), pc.cast(scale, pa.int32()), is_long)
 
@@ -138,7 +142,7 @@ def _plain_numbers(text: pa.Array) -> Numbers:
     canonical = pc.if_else(zero, "0", pc.binary_join_element_wise(sign, whole_text, point_fraction, ""))
     long_bound = pc.if_else(negative, _LONG_MIN_TEXT, _LONG_MAX_TEXT)
     nineteen = pc.and_(pc.equal(digits, 19), pc.less_equal(whole, long_bound))
-    is_long = pc.and_(pc.equal(scale, 0), pc.or_(pc.less_equal(digits, _LONG_SAFE_DIGITS), nineteen))
+    is_long = pc.and_(pc.equal(scale, 0), pc.or_(pc.less_equal(digits, LONG_SAFE_DIGITS), nineteen))
     result = Numbers(valid, canonical, digits, scale, is_long)
     other = pc.and_(pc.is_valid(text), pc.invert(plain))
     if pc.any(other).as_py():

@@ -32,8 +32,8 @@ TYPE_TAGS = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
 # DynamoDB numbers: up to 38 significant digits, magnitude 1E-130 .. 9.99..E+125 (or zero).
 MAX_SIGNIFICANT_DIGITS = 38
 _NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_MIN_MAGNITUDE = decimal.Decimal("1E-130")
-_MAX_MAGNITUDE_EXCLUSIVE = decimal.Decimal("1E+126")
+MIN_MAGNITUDE = decimal.Decimal("1E-130")
+MAX_MAGNITUDE_EXCLUSIVE = decimal.Decimal("1E+126")
 # A context wide enough that no DynamoDB number is ever rounded by arithmetic or normalization.
 EXACT_CONTEXT = decimal.Context(prec=60, Emin=-999, Emax=999, traps=[decimal.Inexact, decimal.InvalidOperation])
 
@@ -79,7 +79,7 @@ def _parse_number(text: object) -> decimal.Decimal:
     value = decimal.Decimal(text)
     if value != 0:
         magnitude = value.copy_abs()
-        if magnitude < _MIN_MAGNITUDE or magnitude >= _MAX_MAGNITUDE_EXCLUSIVE:
+        if magnitude < MIN_MAGNITUDE or magnitude >= MAX_MAGNITUDE_EXCLUSIVE:
             raise TypedValueError(f"N value {_preview(text)} is outside DynamoDB's range 1E-130 .. 9.9E+125")
         if len(value.normalize(EXACT_CONTEXT).as_tuple().digits) > MAX_SIGNIFICANT_DIGITS:
             raise TypedValueError(f"N value {_preview(text)} has more than 38 significant digits")
@@ -94,8 +94,8 @@ def format_number(value: decimal.Decimal | int) -> str:
     return format(number, "f")
 
 
-_LONG_SAFE_DIGITS = 18
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+LONG_SAFE_DIGITS = 18
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 def number_shape(number: decimal.Decimal) -> tuple[int, int]:
@@ -117,7 +117,7 @@ def number_shape(number: decimal.Decimal) -> tuple[int, int]:
 def is_long(number: decimal.Decimal, shape: tuple[int, int]) -> bool:
     """Whether a number of this `number_shape` is a whole number in the range of a long."""
     digits, places = shape
-    return not places and (digits <= _LONG_SAFE_DIGITS or _LONG_MIN <= number <= _LONG_MAX)
+    return not places and (digits <= LONG_SAFE_DIGITS or LONG_MIN <= number <= LONG_MAX)
 
 
 def number_shape_of(number: decimal.Decimal) -> tuple[int, int, bool]:

@@ -353,6 +353,14 @@ def test_a_data_file_is_described_by_value_and_read_anywhere(test_table_source: 
     assert described[0].key == export.data_files[0].data_file_s3_key
 
 
+def _write_full_export_lines(tampered: Path, lines: list[str]) -> None:
+    """The full export's first non-empty data file replaced by these lines, the manifests made to agree."""
+    export_dir = tampered / "AWSDynamoDB" / FULL_ID
+    data = "\n".join(lines).encode() + b"\n"
+    replace_data_file(tampered, export_dir, _nonempty_index(export_dir), gzip.compress(data), item_count=len(lines))
+    edit_summary(export_dir, itemCount=len(lines))
+
+
 def test_an_item_is_read_however_its_line_is_written(tampered: Path) -> None:
     lines = [
         '{"Item":{"pk":{"S":"1"},"sk":{"S":"1"}}}',
@@ -361,10 +369,7 @@ def test_an_item_is_read_however_its_line_is_written(tampered: Path) -> None:
         '{"\\u0049tem":{"pk":{"S":"1"},"sk":{"S":"4"}}}',
         '{"Item":{"pk":{"S":"1"},"sk":{"S":"6"},"q":{"S":"say \\"hi\\" \\u00e9 \\u2028"}}}',
     ]
-    export_dir = tampered / "AWSDynamoDB" / FULL_ID
-    data = "\n".join(lines).encode() + b"\n"
-    replace_data_file(tampered, export_dir, _nonempty_index(export_dir), gzip.compress(data), item_count=len(lines))
-    edit_summary(export_dir, itemCount=len(lines))
+    _write_full_export_lines(tampered, lines)
     records = [r for r in _load(tampered, FULL_ID).records() if isinstance(r, FullExportItem)]
     assert [r.item["sk"] for r in records] == ["1", "2", "3", "4", "6"]
     assert records[2].item["Item"] == "an attribute named Item"
@@ -377,8 +382,5 @@ def test_a_member_named_twice_is_refused_at_its_line(tampered: Path) -> None:
         '{"Item":{"pk":{"S":"1"},"sk":{"S":"1"}}}',
         '{"Item":{"pk":{"S":"0"},"sk":{"S":"0"}},"Item":{"pk":{"S":"1"},"sk":{"S":"5"}}}',
     ]
-    export_dir = tampered / "AWSDynamoDB" / FULL_ID
-    data = "\n".join(lines).encode() + b"\n"
-    replace_data_file(tampered, export_dir, _nonempty_index(export_dir), gzip.compress(data), item_count=len(lines))
-    edit_summary(export_dir, itemCount=len(lines))
+    _write_full_export_lines(tampered, lines)
     _verify_fails(tampered, FULL_ID, "line 2", "is not DynamoDB JSON", "Item) was specified twice")
