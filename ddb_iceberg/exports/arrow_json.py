@@ -38,15 +38,14 @@ from ddb_iceberg.exports.typed_values import (
     parse_number,
 )
 
-# A plain number: what DynamoDB writes (its canonical form) and almost every export holds.
-# DynamoDB's canonical form (`typed_values.format_number`): no leading or trailing zeros, no exponent, no "-0".
+# DynamoDB's canonical form (`typed_values.format_number`: no leading or trailing zeros, no exponent, no "-0"),
+# which DynamoDB writes and almost every export holds; then any number without an exponent.
 _CANONICAL_NUMBER = r"^(?:0|-?[1-9][0-9]*(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9])$"
 _PLAIN_NUMBER = r"^(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$"
 _LONG_MAX_TEXT, _LONG_MIN_TEXT = str(LONG_MAX), str(-LONG_MIN)  # 19 digits each: compared as text
 # DynamoDB's range as the exponent of a number's leading digit: -130 .. 125.
 _MIN_ADJUSTED, _MAX_ADJUSTED = MIN_MAGNITUDE.adjusted(), MAX_MAGNITUDE_EXCLUSIVE.adjusted() - 1
 KEY_TAGS = ("S", "N", "B")
-_SET_TAGS = ("SS", "NS", "BS")
 
 
 def _is_string(data_type: pa.DataType) -> bool:
