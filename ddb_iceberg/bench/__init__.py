@@ -413,7 +413,7 @@ def _huge(workdir: Path, report: BenchReport, loads: dict[int, tuple[Timing, lis
     log(f"8. Full load of {HUGE_ITEMS:,} items (once) ...")
     root = workdir / "huge"
     started = time.perf_counter()
-    BulkTable(HUGE_ITEMS).full_export(_target(root / "exports"))
+    BulkTable(HUGE_ITEMS).full_export(_target(root / "exports"), workers=os.cpu_count() or 1)
     written = time.perf_counter() - started
     size = sum(path.stat().st_size for path in (root / "exports").rglob("*.json.gz"))
     synced = sync_process(root / "exports", root / "warehouse")

@@ -13,15 +13,24 @@ import base64
 import json
 import random
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import repeat
 
 from ddb_iceberg.exports.manifest import ExportType, ExportView, ManifestSummary, to_micros
 from ddb_iceberg.exports.source import EXPORTS_FOLDER
 from ddb_iceberg.exports.typed_values import format_number
 from ddb_iceberg.simulator.workload import DEFAULT_START
-from ddb_iceberg.simulator.writer import MIN_INCREMENTAL_BILLED_BYTES, ExportTarget, write_export
+from ddb_iceberg.simulator.writer import (
+    MIN_INCREMENTAL_BILLED_BYTES,
+    ExportTarget,
+    gzip_lines,
+    write_export,
+    write_gzipped_export,
+)
 
 _STATUSES = ("NEW", "PAID", "SHIPPED", "DELIVERED", "RETURNED")
 _CITIES = ("Oslo", "Lima", "Pune", "Kyiv")
@@ -80,33 +89,39 @@ class BulkTable:
             item["signature"] = {"B": base64.b64encode(rng.randbytes(12)).decode("ascii")}
         return item
 
-    def full_export(self, target: ExportTarget, export_time: datetime | None = None) -> ManifestSummary:
-        """A full export of every item, one data file per partition."""
+    def full_export(
+        self, target: ExportTarget, export_time: datetime | None = None, *, workers: int = 1
+    ) -> ManifestSummary:
+        """A full export of every item, one data file per partition; `workers` processes write the data files
+        (the same bytes either way)."""
         moment = export_time or self.start
         written = to_micros(moment)
         parts = target.partitions
-
-        def partition(part: int) -> Iterator[bytes]:
-            for index in range(part, self.items, parts):
-                if self._versions[index] >= 2:
-                    yield _line({"Item": self.typed_item(index, written)})
-
         rng = random.Random(f"{self.seed}:full:{written}")
         export_id = f"{written // 1000:014d}-{rng.randbytes(4).hex()}"
-        return write_export(
-            target,
-            export_id,
-            (partition(part) for part in range(parts)),
-            rng,
-            table_arn=self.table_arn,
-            table_id=self.table_id,
-            data_folder=f"{EXPORTS_FOLDER}/{export_id}/data",
-            export_type=ExportType.FULL,
-            start_time=moment,
-            end_time=moment + timedelta(minutes=5),
-            export_time=moment,
-            billed_size_bytes=self.items * 700,
-        )
+        with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            arguments = (repeat(self), range(parts), repeat(parts), repeat(written))
+            data_files = pool.map(_gzipped_partition, *arguments) if pool else map(_gzipped_partition, *arguments)
+            return write_gzipped_export(
+                target,
+                export_id,
+                data_files,
+                rng,
+                table_arn=self.table_arn,
+                table_id=self.table_id,
+                data_folder=f"{EXPORTS_FOLDER}/{export_id}/data",
+                export_type=ExportType.FULL,
+                start_time=moment,
+                end_time=moment + timedelta(minutes=5),
+                export_time=moment,
+                billed_size_bytes=self.items * 700,
+            )
+
+    def partition_lines(self, part: int, parts: int, written: int) -> Iterator[bytes]:
+        """The lines of a full export's data file `part` of `parts`."""
+        for index in range(part, self.items, parts):
+            if self._versions[index] >= 2:
+                yield _line({"Item": self.typed_item(index, written)})
 
     def window(
         self, target: ExportTarget, start: datetime, end: datetime, changes: int, *, among: int | None = None
@@ -154,6 +169,10 @@ class BulkTable:
             output_view=ExportView.NEW_IMAGE,
             billed_size_bytes=max(MIN_INCREMENTAL_BILLED_BYTES, sum(len(line) for _, line in lines)),
         )
+
+
+def _gzipped_partition(table: BulkTable, part: int, parts: int, written: int) -> tuple[bytes, int]:
+    return gzip_lines(table.partition_lines(part, parts, written))
 
 
 def _line(record: dict[str, object]) -> bytes:

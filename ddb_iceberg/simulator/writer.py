@@ -198,12 +198,36 @@ def write_export(
 ) -> ManifestSummary:
     """Write one export: a data file per partition (its lines streamed through gzip, never all in memory),
     then the manifests, in the order DynamoDB writes them."""
+    return write_gzipped_export(
+        target,
+        export_id,
+        map(gzip_lines, partitions),
+        rng,
+        table_arn=table_arn,
+        table_id=table_id,
+        data_folder=data_folder,
+        **summary_fields,
+    )
+
+
+def write_gzipped_export(
+    target: ExportTarget,
+    export_id: str,
+    data_files: Iterable[tuple[bytes, int]],
+    rng: random.Random,
+    *,
+    table_arn: str,
+    table_id: str,
+    data_folder: str,
+    **summary_fields: object,
+) -> ManifestSummary:
+    """`write_export` for data files gzipped already (`gzip_lines`: the bytes and their number of lines), which a
+    caller may have made in other processes."""
     export_folder = f"{EXPORTS_FOLDER}/{export_id}"
     target.write(f"{export_folder}/{STARTED_MARKER}", b"")
     entries: list[DataFileEntry] = []
-    for partition_lines in partitions:
+    for data, count in data_files:
         relative = f"{data_folder}/{_data_file_name(rng)}.json.gz"
-        data, count = _gzip_stream(partition_lines)
         target.write(relative, data)
         entries.append(DataFileEntry(count, md5_base64(data), single_part_etag(data), target.key(relative)))
     rng.shuffle(entries)  # manifest-files.json lists files in no particular order
@@ -230,7 +254,7 @@ def write_export(
     return summary
 
 
-def _gzip_stream(lines: Iterable[bytes]) -> tuple[bytes, int]:
+def gzip_lines(lines: Iterable[bytes]) -> tuple[bytes, int]:
     """Gzip as DynamoDB does (see gzip_bytes), line by line; returns the bytes and the number of lines."""
     deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
     body, crc, size, count = [], 0, 0, 0
