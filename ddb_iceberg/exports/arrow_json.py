@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -82,21 +82,32 @@ def numbers(text: pa.Array) -> Numbers:
     canonical = pc.and_(
         pc.match_substring_regex(text, _CANONICAL_NUMBER), pc.less_equal(pc.utf8_length(text), MAX_SIGNIFICANT_DIGITS)
     )
-    if pc.all(canonical).as_py() is not False:
-        return _canonical_numbers(text)
-    if not pc.any(canonical).as_py():
-        return _plain_numbers(text)
-    # Both: each part read its own way, then put back in place.
-    canonical = pc.fill_null(canonical, True)
-    first, second = pc.indices_nonzero(canonical), pc.indices_nonzero(pc.invert(canonical))
-    parts = _canonical_numbers(text.take(first)), _plain_numbers(text.take(second))
+    return _each_its_way(text, canonical, _canonical_numbers, _plain_numbers)
+
+
+_NUMBERS_FIELDS = ("valid", "canonical", "digits", "scale", "is_long")
+
+
+def _each_its_way(
+    text: pa.Array, mask: pa.Array, where_true: Callable[[pa.Array], Numbers], elsewhere: Callable[[pa.Array], Numbers]
+) -> Numbers:
+    """Numbers read by `where_true` where `mask` holds (NULL counts as true) and by `elsewhere` where it does not,
+    each reading only its own part, then put back in place."""
+    mask = _mask_true(mask)
+    if pc.all(mask).as_py():
+        return where_true(text)
+    if not pc.any(mask).as_py():
+        return elsewhere(text)
+    first, second = pc.indices_nonzero(mask), pc.indices_nonzero(pc.invert(mask))
+    parts = where_true(text.take(first)), elsewhere(text.take(second))
     back = pc.sort_indices(pa.concat_arrays([first, second]))
     return Numbers(
-        *(
-            pa.concat_arrays([getattr(parts[0], name), getattr(parts[1], name)]).take(back)
-            for name in ("valid", "canonical", "digits", "scale", "is_long")
-        )
+        *(pa.concat_arrays([getattr(parts[0], name), getattr(parts[1], name)]).take(back) for name in _NUMBERS_FIELDS)
     )
+
+
+def _mask_true(array: pa.Array) -> pa.Array:
+    return pc.fill_null(array, True)
 
 
 def _canonical_numbers(text: pa.Array) -> Numbers:
@@ -118,6 +129,11 @@ def _canonical_numbers(text: pa.Array) -> Numbers:
 
 
 def _plain_numbers(text: pa.Array) -> Numbers:
+    """Numbers without an exponent by Arrow compute; any other form by `_other_numbers`."""
+    return _each_its_way(text, pc.match_substring_regex(text, _PLAIN_NUMBER), _numbers_without_exponent, _other_numbers)
+
+
+def _numbers_without_exponent(text: pa.Array) -> Numbers:
     parts = pc.extract_regex(text, _PLAIN_NUMBER)
     plain = _mask(pc.is_valid(parts))
     sign = pc.struct_field(parts, "sign")
@@ -142,26 +158,31 @@ def _plain_numbers(text: pa.Array) -> Numbers:
     long_bound = pc.if_else(negative, _LONG_MIN_TEXT, _LONG_MAX_TEXT)
     nineteen = pc.and_(pc.equal(digits, 19), pc.less_equal(whole, long_bound))
     is_long = pc.and_(pc.equal(scale, 0), pc.or_(pc.less_equal(digits, LONG_SAFE_DIGITS), nineteen))
-    result = Numbers(valid, canonical, digits, scale, is_long)
-    other = pc.and_(pc.is_valid(text), pc.invert(plain))
-    if pc.any(other).as_py():
-        result = _with_other_forms(result, text, other)
-    return result
+    return Numbers(valid, canonical, digits, scale, is_long)
 
 
-def _with_other_forms(result: Numbers, text: pa.Array, other: pa.Array) -> Numbers:
-    """`result` with the numbers that are not plain read by the reference parser."""
-    valid, canonical = result.valid.to_pylist(), result.canonical.to_pylist()
-    digits, scale, is_long = result.digits.to_pylist(), result.scale.to_pylist(), result.is_long.to_pylist()
-    texts = text.to_pylist()
-    for index in pc.indices_nonzero(other).to_pylist():
+def _other_numbers(text: pa.Array) -> Numbers:
+    """Numbers in any other form (an exponent, a leading `+` or `.`, a trailing `.`, or no number at all), few in
+    real exports: read value by value by the reference parser."""
+    valid: list[bool | None] = []
+    canonical: list[str | None] = []
+    digits: list[int | None] = []
+    scale: list[int | None] = []
+    is_long: list[bool | None] = []
+    for value in text.to_pylist():
+        ok: bool | None
         try:
-            number = parse_number(texts[index])
+            number = None if value is None else parse_number(value)
         except TypedValueError:
-            valid[index] = False
-            continue
-        valid[index], canonical[index] = True, format_number(number)
-        digits[index], scale[index], is_long[index] = number_shape_of(number)
+            number, ok = None, False
+        else:
+            ok = None if value is None else True
+        shape = (None, None, None) if number is None else number_shape_of(number)
+        valid.append(ok)
+        canonical.append(None if number is None else format_number(number))
+        digits.append(shape[0])
+        scale.append(shape[1])
+        is_long.append(shape[2])
     return Numbers(
         pa.array(valid, pa.bool_()),
         pa.array(canonical, pa.string()),
