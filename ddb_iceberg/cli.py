@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from ddb_iceberg.engine.request import (
     parse_table_identifier,
     utc_moment,
 )
+from ddb_iceberg.engine.spark_session import SparkSettings
 from ddb_iceberg.errors import DdbIcebergError, Fix, described
 from ddb_iceberg.exports import ExportSource, ExportView, S3Options, discover_exports, find_gaps
 from ddb_iceberg.exports.manifest import DEFAULT_WINDOW, format_timestamp
@@ -55,11 +56,25 @@ _UPKEEP = UpkeepSettings().in_days()
 _verbose = click.option("--verbose", is_flag=True, help="Also show Spark's own output (else in <warehouse>/spark.log).")
 
 
-def _start_spark(warehouse: str, jars: str | None, verbose: bool) -> SparkSession:
-    from ddb_iceberg.console import spark_output_to
-    from ddb_iceberg.engine.spark_session import CatalogSettings, SparkSettings, build_spark_session
+def _spark_options(command: Callable[..., None]) -> Callable[..., None]:
+    """How the local Spark session starts: its jars and its heap."""
+    jars = click.option(
+        "--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central."
+    )
+    driver_memory = click.option(
+        "--driver-memory",
+        default=SparkSettings.driver_memory,
+        show_default=True,
+        help="Heap of the local Spark JVM, which also runs the tasks (e.g. 8g to keep more in memory).",
+    )
+    return jars(driver_memory(command))
 
-    settings = SparkSettings(jars=tuple(filter(None, (jars or "").split(","))))
+
+def _start_spark(warehouse: str, jars: str | None, driver_memory: str, verbose: bool) -> SparkSession:
+    from ddb_iceberg.console import spark_output_to
+    from ddb_iceberg.engine.spark_session import CatalogSettings, build_spark_session
+
+    settings = SparkSettings(jars=tuple(filter(None, (jars or "").split(","))), driver_memory=driver_memory)
     with spark_output_to(Path(warehouse) / "spark.log", enabled=not verbose):
         return build_spark_session(CatalogSettings.local(warehouse), settings)
 
@@ -216,8 +231,13 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
     help="Replace the table's rows with the latest full export (and the windows after it), in one commit; "
     "history and tags stay. The way out of a gap or a lost ledger.",
 )
+@click.option(
+    "--change-feed",
+    is_flag=True,
+    help="Also keep <table>__changes: one row per key per applied export (operation, before and after).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-@click.option("--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central.")
+@_spark_options
 @click.option(
     "--buckets",
     type=click.IntRange(min=0),
@@ -240,8 +260,10 @@ def sync(
     key: str | None,
     allow_gaps: bool,
     rebaseline: bool,
+    change_feed: bool,
     as_json: bool,
     jars: str | None,
+    driver_memory: str,
     buckets: int | None,
     table_property: tuple[str, ...],
     s3_region: str | None,
@@ -261,13 +283,14 @@ def sync(
             key_attributes=tuple(key.split(",")) if key else (),
             allow_gaps=allow_gaps,
             rebaseline=rebaseline,
+            change_feed=change_feed,
             buckets=buckets,
             table_properties=tuple(key_value_pair(text, "--table-property") for text in table_property),
             s3_region=s3_region,
             s3_endpoint_url=s3_endpoint_url,
         )
         progress("Starting Spark ...")
-        spark = _start_spark(warehouse, jars, verbose)
+        spark = _start_spark(warehouse, jars, driver_memory, verbose)
         with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:
             result = sync_table(spark, CATALOG_NAME, request, log=reporter.say)
     click.echo(result.to_json() if as_json else result.describe())
@@ -309,7 +332,7 @@ def sync(
 )
 @click.option("--dry-run", is_flag=True, help="With --source: list the exports housekeeping would remove, remove none.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-@click.option("--jars", default=None, help="Comma-separated jar files to use instead of resolving from Maven Central.")
+@_spark_options
 @_s3_region
 @_s3_endpoint
 @_verbose
@@ -325,6 +348,7 @@ def maintain(
     dry_run: bool,
     as_json: bool,
     jars: str | None,
+    driver_memory: str,
     s3_region: str | None,
     s3_endpoint_url: str | None,
     verbose: bool,
@@ -348,7 +372,7 @@ def maintain(
             ExportSource.from_uri(source, S3Options(region=s3_region, endpoint_url=s3_endpoint_url)) if source else None
         )
         progress("Starting Spark ...")
-        spark = _start_spark(warehouse, jars, verbose)
+        spark = _start_spark(warehouse, jars, driver_memory, verbose)
         with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:
             result = maintain_table(spark, CATALOG_NAME, request, log=reporter.say)
         if export_source is not None:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from ddb_iceberg.engine.plan import SyncPlan
 from ddb_iceberg.engine.records import (
     DELETE,
@@ -98,6 +100,9 @@ class Changes:
     overlap_deletes: int = 0
     warnings: list[str] = field(default_factory=list)
     on_driver: bool = False  # a small plan: its records were read, and its rows are built, on the driver
+    # With `by_export`: one row per key per export that changes it (key, export_ord, written, kind, image), the
+    # latest change of the key in that export (the change feed's rows).
+    by_export: DataFrame | None = None
     _cached: list[DataFrame] = field(default_factory=list, repr=False)
 
     @property
@@ -109,14 +114,31 @@ class Changes:
     def rows(self, layout: Layout) -> DataFrame:
         """The table's rows for these changes (built by the executors, or for a small plan by the driver), with
         the operation column."""
-        if self.on_driver:
-            rows = build_rows_here(self.frame.toArrow(), layout)
-            return self.frame.sparkSession.createDataFrame(rows, spark_schema(layout))
-        return self.frame.mapInArrow(row_builder(layout), spark_schema(layout))
+        return _rows_of(self.frame, layout, self.on_driver)
+
+    def rows_by_export(self, layout: Layout) -> DataFrame:
+        """The table's rows for each export's latest change of each key, with the operation column and
+        `export_ord` (needs `by_export`)."""
+        assert self.by_export is not None, "collected without by_export"
+        return _rows_of(self.by_export, layout, self.on_driver, _EXPORT_ORD)
 
     def release(self) -> None:
         for frame in self._cached:
             frame.unpersist()
+
+
+# The column that says which export of the plan a change came from (`SyncPlan.exports`' order).
+_EXPORT_ORD = (pa.field("export_ord", pa.int32(), nullable=False), "export_ord INT NOT NULL")
+
+
+def _rows_of(
+    changes: DataFrame, layout: Layout, on_driver: bool, carried: tuple[pa.Field, str] | None = None
+) -> DataFrame:
+    fields, ddl = ([carried[0]], [carried[1]]) if carried else ([], [])
+    if on_driver:
+        rows = build_rows_here(changes.toArrow(), layout, fields)
+        return changes.sparkSession.createDataFrame(rows, spark_schema(layout, ddl))
+    return changes.mapInArrow(row_builder(layout, fields), spark_schema(layout, ddl))
 
 
 def collect_changes(
@@ -126,11 +148,13 @@ def collect_changes(
     layout: Layout | None = None,
     table_rows: TableRows | None = None,
     on_driver: bool = False,
+    *,
+    by_export: bool = False,
 ) -> Changes:
     """Read and verify every export of the plan on Spark's executors (`on_driver`: a small plan, on the driver,
-    unless its records outgrow SMALL_PLAN_BYTES), and collapse its records to the latest change per key. Raises
-    the first `ExportError` a task met; nothing is written either way."""
-    from pyspark import StorageLevel
+    unless its records outgrow SMALL_PLAN_BYTES), and collapse its records to the latest change per key (and,
+    with `by_export`, per key and export). Raises the first `ExportError` a task met; nothing is written either
+    way."""
     from pyspark.sql import functions as sql
 
     tasks, overlapping, warnings = plan_tasks(
@@ -145,27 +169,32 @@ def collect_changes(
         records = spark.createDataFrame(read_here, RECORD_SCHEMA)
     else:
         records = spark.range(0, len(tasks), 1, max(len(tasks), 1)).mapInArrow(read_task_slots(tasks), RECORD_SCHEMA)
-    records = records.persist(StorageLevel.MEMORY_AND_DISK)
+    records = _kept(records)
     cached = [records]
     summary = _summary(records, files)
     upserts_and_deletes = records.where(sql.col("kind").isin(UPSERT, DELETE)).drop("meta")
     overlap_deletes = 0
+    per_export = None
     if plan.baseline is not None and not plan.incrementals:
         # Every item of a full export is a row: no collapse, only the check that no key repeats.
         frame = upserts_and_deletes.select("key", "written", "kind", "image")
         _refuse_repeated_keys(records, frame.groupBy("key").count().where("count > 1"), files, key_attributes)
+        per_export = upserts_and_deletes.select("key", "export_ord", "written", "kind", "image")
     else:
         synthetic = _overlap_deletes(spark, records, overlapping, table_rows, cached)
         overlap_deletes = sum(count for _, count in synthetic)
         for deletes, _ in synthetic:
             upserts_and_deletes = upserts_and_deletes.unionByName(deletes)
+        latest_of_export = sql.max(sql.struct("written", "file_ord", "line", "kind", "image")).alias("latest")
+        per_export = upserts_and_deletes.groupBy("key", "export_ord").agg(latest_of_export)
+        per_export = per_export.select("key", "export_ord", "latest.written", "latest.kind", "latest.image")
         latest = sql.max(sql.struct("written", "export_ord", "file_ord", "line", "kind", "image")).alias("latest")
         in_baseline = sql.sum(sql.when(sql.col("export_ord") == 0, 1).otherwise(0)) if plan.baseline else sql.lit(0)
         collapsed = upserts_and_deletes.groupBy("key").agg(latest, in_baseline.alias("in_baseline"))
         frame = collapsed.select("key", "latest.written", "latest.kind", "latest.image", "in_baseline")
         if plan.baseline is not None:
             # Read twice (the check, then the merge): computed once.
-            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            frame = _kept(frame)
             cached.append(frame)
             _refuse_repeated_keys(records, frame.where("in_baseline > 1"), files, key_attributes)
         frame = frame.drop("in_baseline")
@@ -178,6 +207,7 @@ def collect_changes(
         overlap_deletes=overlap_deletes,
         warnings=warnings,
         on_driver=on_driver,
+        by_export=per_export if by_export else None,
         _cached=cached,
     )
 
@@ -189,6 +219,16 @@ class _Overlap:
     export_ord: int
     start: int  # the part of the window already reflected: [start, reflected)
     reflected: int
+
+
+def _kept(frame: DataFrame) -> DataFrame:
+    """`frame`, computed once for the jobs that read it again, and kept on local disk. Spark's in-memory cache
+    builds a task's whole output on the heap (a 1,250,000-item file is one task: about 700 MB of lines), and with
+    the default 2 GB local heap a 10,000,000-item full load died of it (java.lang.OutOfMemoryError in
+    CachedRDDBuilder); on disk, the heap holds one cached batch at a time (BENCHMARKS.md)."""
+    from pyspark import StorageLevel
+
+    return frame.persist(StorageLevel.DISK_ONLY)
 
 
 def plan_tasks(
@@ -304,7 +344,6 @@ def _overlap_deletes(
     cached: list[DataFrame],
 ) -> list[tuple[DataFrame, int]]:
     """The deletes the overlap rule makes, window by window (each depends on the ones before it)."""
-    from pyspark import StorageLevel
     from pyspark.sql import functions as sql
 
     ordered = ["key", "written", "export_ord", "file_ord", "line", "kind"]
@@ -333,9 +372,8 @@ def _overlap_deletes(
         mentioned = records.where(
             (sql.col("export_ord") == window.export_ord) & sql.col("kind").isin(UPSERT, DELETE, MENTIONED)
         ).select("key")
-        deletes = (
-            candidates.join(mentioned, "key", "left_anti")
-            .select(
+        deletes = _kept(
+            candidates.join(mentioned, "key", "left_anti").select(
                 "key",
                 "written",
                 sql.lit(window.export_ord).alias("export_ord"),
@@ -344,7 +382,6 @@ def _overlap_deletes(
                 sql.lit(DELETE).alias("kind"),
                 sql.lit(None).cast("string").alias("image"),
             )
-            .persist(StorageLevel.MEMORY_AND_DISK)
         )
         cached.append(deletes)
         made.append((deletes, deletes.count()))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import pickle
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -373,24 +373,32 @@ def _note_key_types(
                 types[tag] = (file.export_ord, file.file_ord, line_numbers[index].as_py())
 
 
-def rows_schema(layout: Layout) -> pa.Schema:
-    """The Arrow schema of `row_builder`'s output: the table's columns, plus the operation column."""
-    return arrow_schema(layout).append(pa.field(OP_COLUMN, pa.string(), nullable=False))
+def rows_schema(layout: Layout, carried: Sequence[pa.Field] = ()) -> pa.Schema:
+    """The Arrow schema of `row_builder`'s output: the table's columns, the operation column, and the columns of
+    the changes it carries along."""
+    schema = arrow_schema(layout).append(pa.field(OP_COLUMN, pa.string(), nullable=False))
+    for carried_field in carried:
+        schema = schema.append(carried_field)
+    return schema
 
 
-def build_rows_here(changes: pa.Table, layout: Layout) -> pa.Table:
+def build_rows_here(changes: pa.Table, layout: Layout, carried: Sequence[pa.Field] = ()) -> pa.Table:
     """`row_builder` run in this very process: a small plan's rows, on the driver."""
     batches = changes.to_batches(max_chunksize=_BATCH_ROWS)
-    return pa.Table.from_batches(list(row_builder(layout)(batches)), schema=rows_schema(layout))
+    rows = row_builder(layout, carried)(batches)
+    return pa.Table.from_batches(list(rows), schema=rows_schema(layout, carried))
 
 
-def row_builder(layout: Layout) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """mapInArrow over changes (key, written, kind, image): the table's rows, plus the operation column. The
-    images (the lines records came from) are parsed again by Arrow, a batch at a time, and their values placed a
-    column at a time (`rows.build_columns`)."""
-    schema = rows_schema(layout)
+def row_builder(
+    layout: Layout, carried: Sequence[pa.Field] = ()
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """mapInArrow over changes (key, written, kind, image, and the `carried` columns): the table's rows, the
+    operation column and the carried columns. The images (the lines records came from) are parsed again by
+    Arrow, a batch at a time, and their values placed a column at a time (`rows.build_columns`)."""
+    schema = rows_schema(layout, carried)
     key_attributes = layout.key_attributes
     has_keys = layout.has_key_columns
+    carried_names = [f.name for f in carried]
 
     def build(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -402,7 +410,9 @@ def row_builder(layout: Layout) -> Callable[[Iterable[pa.RecordBatch]], Iterator
                     if part in parsed.column_names:
                         images = parsed.column(part).combine_chunks()
                         mine = pc.is_valid(images)
-                        yield _rows(layout, schema, images.filter(mine), upserts.column("written").filter(mine), UPSERT)
+                        along = {name: upserts.column(name).filter(mine) for name in carried_names}
+                        written = upserts.column("written").filter(mine)
+                        yield _rows(layout, schema, images.filter(mine), written, UPSERT, along)
             deletes = batch.filter(pc.equal(kind, DELETE))
             if has_keys and len(deletes):
                 # Synthetic deletes (engine.changes: overlapping windows) have no line: their key stands for it.
@@ -413,7 +423,8 @@ def row_builder(layout: Layout) -> Callable[[Iterable[pa.RecordBatch]], Iterator
                     )
                 ]
                 keys = parse_lines(lines_text(lines)).table.column("Keys").combine_chunks()
-                yield _rows(layout, schema, keys, deletes.column("written"), DELETE)
+                along = {name: deletes.column(name) for name in carried_names}
+                yield _rows(layout, schema, keys, deletes.column("written"), DELETE, along)
 
     return build
 
@@ -422,10 +433,18 @@ def _keys_line(key_attributes: Sequence[str], key: str) -> str:
     return json.dumps({"Keys": encode_item(dict(zip(key_attributes, key_values(key), strict=True)))})
 
 
-def _rows(layout: Layout, schema: pa.Schema, images: pa.Array, written: pa.Array, kind: str) -> pa.RecordBatch:
+def _rows(
+    layout: Layout,
+    schema: pa.Schema,
+    images: pa.Array,
+    written: pa.Array,
+    kind: str,
+    carried: Mapping[str, pa.Array],
+) -> pa.RecordBatch:
     columns = build_columns(layout, images)
     columns[WRITE_TIME_COLUMN] = written.cast(pa.timestamp("us", tz="UTC"))
     columns[OP_COLUMN] = pa.repeat(kind, len(images))
+    columns.update(carried)
     return pa.RecordBatch.from_arrays([columns[f.name] for f in schema], schema=schema)
 
 
@@ -444,8 +463,9 @@ def key_texts(layout: Layout) -> Callable[[Iterable[pa.RecordBatch]], Iterator[p
     return convert
 
 
-def spark_schema(layout: Layout) -> str:
-    """The DDL of `row_builder`'s output (what mapInArrow needs)."""
+def spark_schema(layout: Layout, carried: Sequence[str] = ()) -> str:
+    """The DDL of `row_builder`'s output (what mapInArrow needs), with the `carried` columns' DDL."""
     from ddb_iceberg.engine.spark_types import column_ddl
 
-    return ", ".join([*(column_ddl(c, comments=False) for c in layout.columns), f"{OP_COLUMN} STRING NOT NULL"])
+    columns = [*(column_ddl(c, comments=False) for c in layout.columns), f"{OP_COLUMN} STRING NOT NULL"]
+    return ", ".join([*columns, *carried])

@@ -51,6 +51,16 @@ def parse_table_identifier(identifier: str, setting: str = "table") -> tuple[str
     return parts[0], parts[1]
 
 
+# The change feed of `<namespace>.<table>` is `<namespace>.<table>__changes` (engine.change_feed).
+FEED_SUFFIX = "__changes"
+
+
+def feed_identifier(table: str) -> str:
+    """The change feed's identifier: `<namespace>.<table>__changes` (a SettingError when it is too long)."""
+    namespace, name = parse_table_identifier(table)
+    return f"{namespace}.{name}{FEED_SUFFIX}"
+
+
 def check_key_attributes(key_attributes: Sequence[str], setting: str = "key_attributes") -> None:
     """A DynamoDB key: a partition key and an optional sort key, none of them empty."""
     if len(key_attributes) > MAX_KEY_ATTRIBUTES or not all(key_attributes):
@@ -92,6 +102,8 @@ class SyncRequest:
     buckets: int | None = option("--buckets", default=None)
     # Table properties of a new table, over the defaults (`spark_table.TABLE_PROPERTIES`).
     table_properties: tuple[tuple[str, str], ...] = option("--table-property", default=())
+    # Also keep the change feed `<table>__changes`: one row per key per applied export (engine.change_feed).
+    change_feed: bool = option("--change-feed", default=False)
     # The launcher's name for this request, kept in the commit's ledger entry.
     request_id: str | None = option("--request-id", default=None)
     s3_region: str | None = option("--s3-region", default=None)
@@ -102,6 +114,8 @@ class SyncRequest:
 
     def __post_init__(self) -> None:
         parse_table_identifier(self.table)
+        if self.change_feed:
+            parse_table_identifier(feed_identifier(self.table), "change feed")
         if not self.source:
             raise SettingError("source is empty: give a directory or s3://bucket/prefix that holds AWSDynamoDB/")
         ExportSource.check_uri(self.source)

@@ -133,6 +133,11 @@ class SparkSettings:
     quick_compiler_only: bool = True
     extra_conf: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Spark's own size syntax (JavaUtils.byteStringAs): a bad one would only surface as a JVM that never starts.
+        if not re.fullmatch(r"[1-9][0-9]*[kmgt]?b?", self.driver_memory.strip().lower()):
+            raise SettingError(f"driver memory {self.driver_memory!r} is not a size such as 2g or 512m")
+
     def jar_files(self) -> tuple[str, ...]:
         """The jars to put on the class path: those given, else the packages' files in Spark's Ivy cache (when
         every one of them is there; the packages used here have no dependencies of their own)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ddb_iceberg.engine.ledger import (
     LAYOUT_PROPERTY,
     LEDGER_PROPERTY,
+    SYNC_ID,
     Ancestor,
     LedgerEntry,
     find_ledger,
@@ -168,7 +169,7 @@ class SparkIcebergTable:
             if column.name not in existing.fieldNames():
                 additions.append(column_ddl(column))
             else:
-                additions.extend(_nested_additions([column.name], column.type, existing[column.name].dataType))
+                additions.extend(nested_additions([column.name], column.type, existing[column.name].dataType))
         if additions:
             self.spark.sql(f"ALTER TABLE {self.full_name} ADD COLUMNS (\n  {', '.join(additions)}\n)")
         properties = {LAYOUT_PROPERTY: layout.to_json(), **_metrics_properties(layout)}
@@ -249,6 +250,33 @@ class SparkIcebergTable:
         transaction.updateProperties().set(LEDGER_PROPERTY, entry.table_property()).commit()
         transaction.commitTransaction()
         self.refresh()
+
+    def fast_forward(self, branch: str, *, stale_before: datetime | None = None) -> None:
+        """Make the branch's head the table's current state, in one commit (no ledger, no tag); the branch goes,
+        with other syncs' branches abandoned before `stale_before`."""
+        table = self._java_table()
+        snapshots = table.manageSnapshots().fastForwardBranch(MAIN_BRANCH, branch).removeBranch(branch)
+        for stale in _stale_branches(table, stale_before) if stale_before is not None else []:
+            snapshots = snapshots.removeBranch(stale)
+        snapshots.commit()
+        self.refresh()
+
+    def branch_heads(self, prefix: str) -> dict[str, str | None]:
+        """The branches named `prefix...`, each with the sync id of its head."""
+        table = self._java_table()
+        heads: dict[str, str | None] = {}
+        for name, ref in table.refs().items():
+            if name.startswith(prefix) and ref.isBranch():
+                snapshot = table.snapshot(ref.snapshotId())
+                heads[name] = snapshot.summary().get(SYNC_ID) if snapshot is not None else None
+        return heads
+
+    def snapshot_summary(self, snapshot_id: int) -> dict[str, str]:
+        return dict(self._java_table().snapshot(snapshot_id).summary())
+
+    def read_branch(self, branch: str) -> DataFrame:
+        """The rows of `branch`, in the table's current schema."""
+        return self.spark.table(f"{self.catalog}.{self.namespace}.{self.name}.branch_{branch}")
 
     def drop_branch(self, branch: str) -> None:
         """Remove a branch an attempt will not publish (best effort: a later sync removes it once stale)."""
@@ -451,12 +479,12 @@ class _IcebergPrimitiveType(ColumnTypeVisitor[Any]):
         return self.types.TimestampType.withZone()  # Spark's TIMESTAMP
 
 
-def _nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[str]:
+def nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[str]:
     """`ADD COLUMNS` entries for struct fields in `wanted` that the Spark type `actual` lacks."""
     from pyspark.sql.types import ArrayType, StructType
 
     if wanted.kind is Kind.LIST and wanted.element is not None and isinstance(actual, ArrayType):
-        return _nested_additions([*path, "element"], wanted.element, actual.elementType)
+        return nested_additions([*path, "element"], wanted.element, actual.elementType)
     if wanted.kind is not Kind.STRUCT or not isinstance(actual, StructType):
         return []
     additions: list[str] = []
@@ -466,7 +494,7 @@ def _nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[
                 f"{quote_path(*path, nested.name)} {spark_type(nested.type)} COMMENT {sql_string(doc(nested))}"
             )
         else:
-            additions.extend(_nested_additions([*path, nested.name], nested.type, actual[nested.name].dataType))
+            additions.extend(nested_additions([*path, nested.name], nested.type, actual[nested.name].dataType))
     return additions
 
 

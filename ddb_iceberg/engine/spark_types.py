@@ -90,8 +90,9 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def column_ddl(column: Column, *, comments: bool = True) -> str:
-    """A column's definition; `comments` adds the attribute each column and struct field holds."""
-    not_null = " NOT NULL" if column.required else ""
+def column_ddl(column: Column, *, comments: bool = True, nullable: bool = False) -> str:
+    """A column's definition; `comments` adds the attribute each column and struct field holds; `nullable` drops
+    a key column's NOT NULL."""
+    not_null = " NOT NULL" if column.required and not nullable else ""
     comment = f" COMMENT {sql_string(doc(column))}" if comments else ""
     return f"{quote(column.name)} {spark_type(column.type, comments=comments)}{not_null}{comment}"

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ddb_iceberg.engine.change_feed import ChangeFeed, export_windows, feed_rows, rebaseline_rows
 from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from, reads_on_driver
-from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, SYNC_ID, LedgerEntry
+from ddb_iceberg.engine.ledger import ADDED_RECORDS, LEDGER_PROPERTY, SYNC_ID, LedgerEntry
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
 from ddb_iceberg.engine.records import OP_COLUMN, UPSERT
 from ddb_iceberg.engine.request import MAX_BUCKETS, Log, SyncRequest
@@ -27,7 +28,7 @@ from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.exports.reader import SUMMARY_FILE
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
 # Files of a run that died before its commit are removed by a later sync once they are this old (so that a
@@ -77,6 +78,9 @@ class SyncResult:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     # Where the exports were read: "executors", or "driver" for a small plan (engine.changes.SMALL_PLAN_ITEMS).
     read_on: str = ""
+    # The change feed this sync wrote to (`SyncRequest.change_feed`), and the rows it added there.
+    change_feed: str | None = None
+    change_feed_rows: int = 0
     # Peak memory of the driver's Python process so far (what must not grow with the table: BENCHMARKS.md).
     driver_peak_mb: float = 0.0
     # Added by the launcher: where the job ran and what it was billed (an EMR Serverless job run's id, billed
@@ -185,6 +189,8 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         if ledger is None and planned_from is not None and not request.rebaseline:
             raise missing_ledger_error(result.table)
 
+    feed = ChangeFeed(table) if request.change_feed else None
+    caught_up = feed.catch_up(ledger) if feed is not None else None
     rebaseline = request.rebaseline and planned_from is not None
     # Only the exports that may still apply are read: those requested after the point the table reflects, or
     # (a new table, a re-baseline) the latest full export and what follows it (exports.discovery).
@@ -201,6 +207,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         f"{export_id}: no {SUMMARY_FILE} yet (the export is still running, or FAILED): not applied"
         for export_id in listing.incomplete
     ]
+    result.warnings += [caught_up] if caught_up else []
     if plan.is_noop:
         if ledger is not None:
             result.reflects = format_timestamp(ledger.reflects)
@@ -215,7 +222,8 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
     if layout is not None and planned_from is not None and plan.baseline is None:
         existing, snapshot = layout, planned_from
         table_rows = lambda start, end: table.rows_written_between(existing, start, end, snapshot)  # noqa: E731
-    changes = collect_changes(table.spark, plan, keys, layout, table_rows, on_driver)
+    by_export = feed is not None and not plan.rebaseline
+    changes = collect_changes(table.spark, plan, keys, layout, table_rows, on_driver, by_export=by_export)
     result.read_on = "driver" if changes.on_driver else "executors"
     try:
         result.phase_seconds["read and verify"] = time.monotonic() - phase_started
@@ -237,18 +245,36 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
             table.create(new_layout, dict(request.table_properties), buckets=buckets)
         elif new_layout != layout:
             table.evolve(new_layout)
+        if feed is not None:
+            feed.prepare(new_layout, ledger)
         swept_at = _sweep_orphans(table, ledger, request.orphan_sweep_interval, result)
         branch = table.start_branch(planned_from)
+        feed_branch = feed.table.start_branch(feed.table.current_snapshot_id()) if feed is not None else None
+        published = False
         try:
             sync_id = uuid.uuid4().hex
             properties = plan.snapshot_properties(swept_at, sync_id, source.location, request.request_id)
+            if feed is not None and feed_branch is not None:
+                # Before the table's commit: the feed's before-images are the table's rows as the sync found them.
+                before = table.read_branch(branch) if planned_from is not None else None
+                feed.write(_feed_rows(plan, changes, new_layout, before), properties, feed_branch)
             _apply(table, plan, changes, new_layout, properties, branch, planned_from is None)
             committed = LedgerEntry.from_summary(*table.branch_head(branch))
             assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"
             result.tag = tag_name(plan.reflects_after)
-            table.publish(branch, committed, result.tag, stale_before=datetime.now(UTC) - ORPHAN_MIN_AGE)
+            stale_before = datetime.now(UTC) - ORPHAN_MIN_AGE
+            table.publish(branch, committed, result.tag, stale_before=stale_before)
+            published = True
+            if feed is not None and feed_branch is not None:
+                # A run that dies here leaves the feed's branch for the next sync to publish (ChangeFeed.catch_up).
+                result.change_feed_rows = int(feed.table.branch_head(feed_branch)[1].get(ADDED_RECORDS, 0))
+                feed.table.fast_forward(feed_branch, stale_before=stale_before)
+                result.change_feed = f"{feed.table.namespace}.{feed.table.name}"
         except BaseException:
-            table.drop_branch(branch)
+            if not published:
+                table.drop_branch(branch)
+                if feed is not None and feed_branch is not None:
+                    feed.table.drop_branch(feed_branch)
             raise
         result.type_drift = [
             f"attribute {column.attribute!r}: {count} {column.tag} value(s) kept in column {column.name}"
@@ -352,6 +378,14 @@ def _apply(
         table.merge(rows, layout, properties, branch)
     if table.branch_head(branch)[1].get(SYNC_ID) != properties[SYNC_ID]:
         table.commit_empty(properties, branch)
+
+
+def _feed_rows(plan: SyncPlan, changes: Changes, layout: Layout, before: DataFrame | None) -> DataFrame:
+    """The change feed's rows of this sync: each export's changes, or a re-baseline's differences."""
+    windows = export_windows(plan)
+    if plan.rebaseline and before is not None:
+        return rebaseline_rows(changes.rows(layout), layout, before, windows[0])
+    return feed_rows(changes.rows_by_export(layout), layout, before, windows)
 
 
 def bucket_count(plan: SyncPlan) -> int:

@@ -1,0 +1,224 @@
+"""The change feed (`<table>__changes`) against the simulator's truth: one row per key per applied export."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ddb_iceberg.engine.change_feed import (
+    BEFORE_COLUMN,
+    EXPORT_ID_COLUMN,
+    OPERATION_COLUMN,
+    REBASELINE_COLUMN,
+    WINDOW_END_COLUMN,
+    WINDOW_START_COLUMN,
+)
+from ddb_iceberg.engine.request import feed_identifier
+from ddb_iceberg.engine.rows import canonical_item, item_reader
+from ddb_iceberg.engine.spark_table import SparkIcebergTable
+from ddb_iceberg.errors import SettingError
+from ddb_iceberg.exports import ExportSource
+from ddb_iceberg.simulator import (
+    ExportTarget,
+    SimulatedTable,
+    SimulationConfig,
+    write_full_export,
+    write_incremental_export,
+)
+from ddb_iceberg_tests.helpers import LocalWarehouse
+
+HOUR = timedelta(hours=1)
+TABLE = "dynamodb.orders"
+FEED = feed_identifier(TABLE)
+
+Key = tuple[Any, ...]
+# What the feed says of one window: for each key its operation, and the item before and after.
+WindowChanges = dict[Key, tuple[str, dict[str, Any] | None, dict[str, Any] | None]]
+
+
+class Series:
+    """A simulated table, its full export and hourly windows in one source."""
+
+    def __init__(self, root: Path, seed: int, *, items: int = 120, writes_per_hour: int = 300, drift: bool = False):
+        config = SimulationConfig(seed=seed, initial_items=items, writes_per_hour=writes_per_hour, type_drift=drift)
+        self.table = SimulatedTable(config)
+        self.start = config.start
+        self.source = root / "exports"
+        self.target = ExportTarget.for_source(ExportSource.from_uri(str(self.source)))
+        write_full_export(self.table, self.target, self.start)
+        self.windows = 0
+
+    def add_windows(self, count: int) -> None:
+        for _ in range(count):
+            start = self.start + self.windows * HOUR
+            write_incremental_export(self.table, self.target, start, start + HOUR)
+            self.windows += 1
+
+    def state(self, hours: int) -> dict[Key, dict[str, Any]]:
+        return {k: canonical_item(v) for k, v in self.table.state_at(self.start + hours * HOUR).items()}
+
+    def truth(self, hours: int) -> WindowChanges:
+        """Window `hours - 1`'s changes as the difference of the table's states at its two ends."""
+        before, after = self.state(hours - 1), self.state(hours)
+        changes: WindowChanges = {}
+        for key in before.keys() | after.keys():
+            old, new = before.get(key), after.get(key)
+            if old != new:
+                operation = "insert" if old is None else "delete" if new is None else "update"
+                changes[key] = (operation, old, new)
+        return changes
+
+
+def feed_by_window(warehouse: LocalWarehouse) -> dict[datetime, WindowChanges]:
+    """The feed's rows, by window end, as DynamoDB items (the write time aside)."""
+    layout = warehouse.table(TABLE).layout()
+    assert layout is not None
+    read = item_reader(layout)
+    keys = [c.attribute for c in layout.key_columns]
+    windows: dict[datetime, WindowChanges] = {}
+    for row in warehouse.spark.table(f"{warehouse.catalog}.{FEED}").collect():
+        cells = row.asDict(recursive=True)
+        after = read(cells) if cells[OPERATION_COLUMN] != "delete" else None
+        before = read(cells[BEFORE_COLUMN]) if cells[BEFORE_COLUMN] is not None else None
+        key = tuple(read(cells)[k] for k in keys)
+        window = windows.setdefault(cells[WINDOW_END_COLUMN].astimezone(UTC), {})
+        assert key not in window, f"key {key} twice in the window ending {cells[WINDOW_END_COLUMN]}"
+        window[key] = (cells[OPERATION_COLUMN], before, after)
+    return windows
+
+
+def test_the_feed_equals_each_windows_changes(warehouse: LocalWarehouse, tmp_path: Path) -> None:
+    series = Series(tmp_path, seed=41, drift=True)
+    series.add_windows(3)
+    first = warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
+    assert first.change_feed == FEED
+    series.add_windows(4)  # applied by one sync: still one row per key per window
+    later = warehouse.sync(series.source, TABLE, change_feed=True)
+    assert later.change_feed_rows == sum(len(series.truth(h)) for h in range(4, 8))
+
+    feed = feed_by_window(warehouse)
+    baseline = feed.pop(series.start)
+    assert {key: change[0] for key, change in baseline.items()} == dict.fromkeys(series.state(0), "insert")
+    assert sorted(feed) == [series.start + h * HOUR for h in range(1, 8)]
+    for hours in range(1, 8):
+        assert feed[series.start + hours * HOUR] == series.truth(hours), f"window {hours}"
+    operations = Counter(op for window in feed.values() for op, _, _ in window.values())
+    assert operations["insert"] and operations["update"] and operations["delete"], operations
+
+
+def test_a_synced_again_export_adds_nothing_twice(warehouse: LocalWarehouse, tmp_path: Path) -> None:
+    series = Series(tmp_path, seed=42)
+    series.add_windows(2)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
+    rows = warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count()
+    again = warehouse.sync(series.source, TABLE, change_feed=True)
+    assert not again.changed and warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count() == rows
+
+
+def test_a_feed_started_on_an_existing_table_takes_before_images_from_it(
+    warehouse: LocalWarehouse, tmp_path: Path
+) -> None:
+    series = Series(tmp_path, seed=43)
+    series.add_windows(2)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes)
+    series.add_windows(2)
+    warehouse.sync(series.source, TABLE, change_feed=True)
+    feed = feed_by_window(warehouse)
+    assert sorted(feed) == [series.start + 3 * HOUR, series.start + 4 * HOUR]
+    assert feed[series.start + 3 * HOUR] == series.truth(3)
+    assert feed[series.start + 4 * HOUR] == series.truth(4)
+
+
+def test_a_rebaseline_writes_the_differences_it_made(warehouse: LocalWarehouse, tmp_path: Path) -> None:
+    series = Series(tmp_path, seed=44)
+    series.add_windows(2)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
+    table_before = warehouse.items(TABLE)
+    series.add_windows(3)  # hours 3 to 5 never reach the table: a re-baseline from hour 5 catches up
+    write_full_export(series.table, series.target, series.start + 5 * HOUR)
+    result = warehouse.sync(series.source, TABLE, rebaseline=True, change_feed=True)
+    assert result.rebaseline_of is not None and warehouse.items(TABLE) == series.state(5)
+
+    rows = warehouse.spark.table(f"{warehouse.catalog}.{FEED}").where(f"{REBASELINE_COLUMN}").collect()
+    layout = warehouse.table(TABLE).layout()
+    assert layout is not None
+    read = item_reader(layout)
+    keys = [c.attribute for c in layout.key_columns]
+    seen: WindowChanges = {}
+    for row in rows:
+        cells = row.asDict(recursive=True)
+        after = read(cells) if cells[OPERATION_COLUMN] != "delete" else None
+        before = read(cells[BEFORE_COLUMN]) if cells[BEFORE_COLUMN] is not None else None
+        seen[tuple(read(cells)[k] for k in keys)] = (cells[OPERATION_COLUMN], before, after)
+        assert cells[EXPORT_ID_COLUMN] == result.applied_exports[0]["export_id"]
+        assert cells[WINDOW_START_COLUMN].astimezone(UTC) == series.start + 5 * HOUR
+    truth_after = series.state(5)
+    expected: WindowChanges = {}
+    for key in table_before.keys() | truth_after.keys():
+        old, new = table_before.get(key), truth_after.get(key)
+        if old != new:
+            expected[key] = ("insert" if old is None else "delete" if new is None else "update", old, new)
+    assert seen == expected and expected
+
+
+def test_a_feed_name_too_long_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from ddb_iceberg.engine.request import SyncRequest
+
+    with pytest.raises(SettingError, match="change feed"):
+        SyncRequest(table="dynamodb." + "t" * 250, source=str(tmp_path), change_feed=True)
+
+
+class _Killed(BaseException):
+    """Stands for the process dying at that point (a BaseException, as a KeyboardInterrupt or SystemExit is)."""
+
+
+def test_a_run_that_dies_between_the_two_publishes_is_caught_up_by_the_next(
+    warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series = Series(tmp_path, seed=45)
+    series.add_windows(1)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
+    series.add_windows(1)
+
+    def dies(self: SparkIcebergTable, branch: str, **_: Any) -> None:
+        raise _Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SparkIcebergTable, "fast_forward", dies)
+        with pytest.raises(_Killed):
+            warehouse.sync(series.source, TABLE, change_feed=True)
+    assert warehouse.items(TABLE) == series.state(2), "the table's commit was published"
+    assert series.start + 2 * HOUR not in feed_by_window(warehouse), "the feed's was not"
+
+    caught_up = warehouse.sync(series.source, TABLE, change_feed=True)
+    assert not caught_up.changed and not caught_up.warnings
+    feed = feed_by_window(warehouse)
+    assert feed[series.start + 2 * HOUR] == series.truth(2)
+    assert not [b for b in warehouse.table(FEED).branch_heads("ddb_sync_")], "the feed's branch was published"
+
+
+def test_a_run_that_dies_before_the_tables_publish_changes_neither(
+    warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series = Series(tmp_path, seed=46)
+    series.add_windows(1)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
+    feed_rows = warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count()
+    series.add_windows(1)
+
+    def dies(self: SparkIcebergTable, *_: Any, **__: Any) -> None:
+        raise _Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SparkIcebergTable, "publish", dies)
+        with pytest.raises(_Killed):
+            warehouse.sync(series.source, TABLE, change_feed=True)
+    assert warehouse.items(TABLE) == series.state(1)
+    assert warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count() == feed_rows
+
+    warehouse.sync(series.source, TABLE, change_feed=True)
+    assert feed_by_window(warehouse)[series.start + 2 * HOUR] == series.truth(2)
