@@ -1,16 +1,21 @@
-"""Asset checks on the Iceberg table: keys, ledger, baseline and freshness, read through PyIceberg."""
+"""Asset checks on the Iceberg table (keys, ledger, baseline and freshness) and its change feed, read through
+PyIceberg."""
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import pyarrow.compute as pc
+from pyiceberg.expressions import AlwaysFalse
 
-from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY
+from ddb_iceberg.engine.change_feed import EXPORT_ID_COLUMN, INSERT, OPERATION_COLUMN, REMOVE, UPDATE
+from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY, SYNC_ID
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.errors import ExportError
 from ddb_iceberg.exports import load_export
 from ddb_iceberg.exports.manifest import parse_timestamp
-from ddb_iceberg.table_names import DEFAULT_NAMES, EXPORTER, ICEBERG_TABLE, TABLE, TableNames
+from ddb_iceberg.table_names import CHANGE_FEED, DEFAULT_NAMES, EXPORTER, ICEBERG_TABLE, TABLE, TableNames
 
 
 def build_table_checks(
@@ -97,3 +102,62 @@ def build_table_checks(
         )
 
     return [no_duplicate_keys, ledger_has_no_gap, baseline_row_count_matches_full_export, reflects_a_recent_time]
+
+
+def build_change_feed_checks(names: TableNames = DEFAULT_NAMES) -> list[dg.AssetChecksDefinition]:
+    """The checks on one table's change feed, reading it and the table through that table's resource."""
+    the_table = {names.qualified(TABLE)}
+
+    @dg.asset_check(asset=names.asset_key(CHANGE_FEED), required_resource_keys=the_table)
+    def change_feed_accounts_for_the_table(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """The feed holds the table's last sync, whose inserts less deletes are the rows that sync added."""
+        resource = names.table(context)
+        ledger = resource.ledger()
+        if ledger is None:
+            return dg.AssetCheckResult(passed=False, metadata={"reason": "the table has no ledger commit"})
+        feed = resource.load_change_feed()
+        head = feed.current_snapshot()
+        feed_sync = head.summary.additional_properties.get(SYNC_ID) if head and head.summary else None
+        if feed_sync != ledger.sync_id:
+            reason = "the feed lacks the table's last sync (the next sync publishes it, or warns that it cannot)"
+            return dg.AssetCheckResult(
+                passed=False, metadata={"reason": reason, "table_sync": ledger.sync_id, "feed_sync": feed_sync or ""}
+            )
+        rows_before, rows_after = _live_rows_around(resource.load(), ledger.snapshot_id)
+        if rows_before is None:
+            reason = "the snapshot before the table's last sync is expired (upkeep): nothing to compare"
+            return dg.AssetCheckResult(passed=True, metadata={"reason": reason})
+        # The sync's own rows: bounded by what it applied, whatever the feed's history.
+        exports = ", ".join("'" + export_id.replace("'", "''") + "'" for export_id in ledger.applied_exports)
+        changes = feed.scan(
+            row_filter=f"{EXPORT_ID_COLUMN} IN ({exports})" if exports else AlwaysFalse(),
+            selected_fields=(OPERATION_COLUMN,),
+        ).to_arrow()
+        operations = Counter(changes.column(OPERATION_COLUMN).to_pylist())
+        net = operations.get(INSERT, 0) - operations.get(REMOVE, 0)
+        return dg.AssetCheckResult(
+            passed=net == rows_after - rows_before,
+            metadata={
+                "inserts": operations.get(INSERT, 0),
+                "updates": operations.get(UPDATE, 0),
+                "deletes": operations.get(REMOVE, 0),
+                "table_rows_before": rows_before,
+                "table_rows_after": rows_after,
+            },
+        )
+
+    return [change_feed_accounts_for_the_table]
+
+
+def _live_rows_around(table: Any, snapshot_id: int) -> tuple[int | None, int]:
+    """The table's live rows at `snapshot_id` and at its parent (None when the parent is expired)."""
+
+    def live(snapshot: Any) -> int:
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        return int(summary.get("total-records", 0)) - int(summary.get("total-position-deletes", 0))
+
+    snapshot = table.snapshot_by_id(snapshot_id)
+    if snapshot.parent_snapshot_id is None:
+        return 0, live(snapshot)
+    parent = table.snapshot_by_id(snapshot.parent_snapshot_id)
+    return (live(parent) if parent is not None else None), live(snapshot)

@@ -21,7 +21,7 @@ import dagster as dg
 
 from ddb_iceberg.assets import build_full_export, build_iceberg_table, build_incremental_export, build_table_maintenance
 from ddb_iceberg.assets.maintenance import TableMaintenanceConfig
-from ddb_iceberg.checks import build_table_checks
+from ddb_iceberg.checks import build_change_feed_checks, build_table_checks
 from ddb_iceberg.engine.request import utc_moment
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 from ddb_iceberg.errors import SettingError
@@ -30,13 +30,14 @@ from ddb_iceberg.resources import (
     DynamoDBExporter,
     EmrServerlessMergeRunner,
     GlueIcebergTable,
+    IcebergTableResource,
     LocalIcebergTable,
     LocalSparkMergeRunner,
     SimulatedExporter,
 )
 from ddb_iceberg.schedules import build_maintenance_schedule, build_window_schedule
 from ddb_iceberg.simulator.workload import DEFAULT_START
-from ddb_iceberg.table_names import DEFAULT_NAMES, TableNames
+from ddb_iceberg.table_names import DEFAULT_NAMES, ICEBERG_TABLE, TableNames
 
 LOCAL_ROOT = ".ddb_iceberg/local"
 
@@ -87,7 +88,7 @@ def local_deployment(
         resources={
             "exporter": exporter,
             "merge_runner": LocalSparkMergeRunner(),
-            "table": LocalIcebergTable(warehouse=warehouse, catalog_name=catalog_name),
+            "table": LocalIcebergTable(warehouse=warehouse, catalog_name=catalog_name, change_feed=True),
         },
     )
 
@@ -182,7 +183,10 @@ def build_definitions(
     partitions = export_window_partitions(deployment.partitions_start, deployment.window_minutes)
     full_export = build_full_export(names)
     incremental_export = build_incremental_export(partitions, names)
-    iceberg_table = build_iceberg_table(partitions, incremental_export, names)
+    table = deployment.resources["table"]
+    change_feed = isinstance(table, IcebergTableResource) and table.change_feed
+    iceberg_table = build_iceberg_table(partitions, incremental_export, names, change_feed=change_feed)
+    table_key = names.asset_key(ICEBERG_TABLE)
     sync_window_job = dg.define_asset_job(
         names.qualified("sync_window_job"), selection=[incremental_export, iceberg_table]
     )
@@ -194,7 +198,7 @@ def build_definitions(
         description=f"Replace the table's rows with the latest full export (run {full_export_job.name} first) and "
         "the windows after it, up to the chosen window, in one commit: the way out of a gap or a lost ledger.",
     )
-    maintenance = build_table_maintenance(iceberg_table, names.table_group, names)
+    maintenance = build_table_maintenance(table_key, names.table_group, names)
     maintenance_job = dg.define_asset_job(
         names.qualified("maintenance_job"),
         selection=[maintenance],
@@ -205,7 +209,7 @@ def build_definitions(
     window, lag = timedelta(minutes=deployment.window_minutes), timedelta(minutes=deployment.lag_minutes)
     return dg.Definitions(
         assets=[full_export, incremental_export, iceberg_table, maintenance],
-        asset_checks=build_table_checks(window, lag, names),
+        asset_checks=build_table_checks(window, lag, names) + (build_change_feed_checks(names) if change_feed else []),
         jobs=[full_export_job, sync_window_job, rebaseline_job, maintenance_job],
         schedules=[
             build_window_schedule(
@@ -214,7 +218,7 @@ def build_definitions(
                 deployment.window_minutes,
                 deployment.lag_minutes,
                 running=deployment.schedule_running,
-                table_key=iceberg_table.key,
+                table_key=table_key,
                 name=names.qualified("sync_each_window"),
             ),
             build_maintenance_schedule(

@@ -62,7 +62,12 @@ def run_demo(workdir: Path, *, verbose: bool = False, now: datetime | None = Non
     resources = deployment.resources
     exporter = resources["exporter"]
     assert isinstance(exporter, SimulatedExporter)
-    assets = {a.key.to_user_string(): a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)}
+    assets = {
+        key.to_user_string(): a
+        for a in definitions.assets or []
+        if isinstance(a, dg.AssetsDefinition)
+        for key in a.keys
+    }
     full_export, incremental_export = assets["ddb_full_export"], assets["ddb_incremental_export"]
     iceberg_table = assets["ddb_iceberg_table"]
     checks = list(definitions.asset_checks or [])

@@ -20,6 +20,7 @@ from ddb_iceberg.resources import ExporterResource, IcebergTableResource, MergeR
 FULL_EXPORT = "ddb_full_export"
 INCREMENTAL_EXPORT = "ddb_incremental_export"
 ICEBERG_TABLE = "ddb_iceberg_table"
+CHANGE_FEED = "ddb_change_feed"
 TABLE_MAINTENANCE = "ddb_iceberg_table_maintenance"
 
 EXPORTER, MERGE_RUNNER, TABLE = "exporter", "merge_runner", "table"

@@ -17,13 +17,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def test_local_definitions_hold_the_assets_checks_jobs_and_schedules() -> None:
     definitions = build_definitions(local_deployment())
     specs = {spec.key.to_user_string() for spec in definitions.resolve_all_asset_specs()}
-    assert specs == {"ddb_full_export", "ddb_incremental_export", "ddb_iceberg_table", "ddb_iceberg_table_maintenance"}
+    assert specs == {
+        "ddb_full_export",
+        "ddb_incremental_export",
+        "ddb_iceberg_table",
+        "ddb_change_feed",
+        "ddb_iceberg_table_maintenance",
+    }
     checks = {key.name for check in definitions.asset_checks or [] for key in check.check_keys}
     assert checks == {
         "no_duplicate_keys",
         "ledger_has_no_gap",
         "baseline_row_count_matches_full_export",
         "reflects_a_recent_time",
+        "change_feed_accounts_for_the_table",
     }
     assert definitions.resolve_job_def("sync_window_job").partitions_def is not None
     assert definitions.resolve_schedule_def("sync_each_window").cron_schedule == "20 * * * *"
@@ -35,6 +42,8 @@ def test_local_definitions_hold_the_assets_checks_jobs_and_schedules() -> None:
         "ddb_full_export",
         "ddb_incremental_export",
     }
+    # The change feed is written by the table's run, downstream of the table (so lineage shows it).
+    assert table.asset_deps[dg.AssetKey("ddb_change_feed")] == {dg.AssetKey("ddb_iceberg_table")}
 
 
 def test_the_environment_switch(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,6 +75,7 @@ def test_dagster_cli_validates_and_lists_the_assets(tmp_path: Path) -> None:
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env, check=False,
     )  # fmt: skip
     assert listed.stdout.split() == [
+        "ddb_change_feed",
         "ddb_full_export",
         "ddb_iceberg_table",
         "ddb_iceberg_table_maintenance",

@@ -1,5 +1,6 @@
 """The Iceberg table as an asset: each window's partition brings the table up to that window's end."""
 
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -10,7 +11,7 @@ from ddb_iceberg.assets.failures import failures_reported
 from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.resources import IcebergTableResource
 from ddb_iceberg.resources.prices import numeric_metadata, summed
-from ddb_iceberg.table_names import DEFAULT_NAMES, FULL_EXPORT, ICEBERG_TABLE, TableNames
+from ddb_iceberg.table_names import CHANGE_FEED, DEFAULT_NAMES, FULL_EXPORT, ICEBERG_TABLE, TableNames
 
 PREVIEW_ROWS = 5
 
@@ -24,23 +25,53 @@ class IcebergTableConfig(dg.Config):
     rebaseline: bool = False
 
 
+TABLE_DESCRIPTION = "The Iceberg table, equal to the DynamoDB table as of the window's end (exports merged with Spark)."
+CHANGE_FEED_DESCRIPTION = (
+    "The table's change feed (<table>__changes): one row per key per applied export, with the operation and the "
+    "item before and after, written in the table's sync."
+)
+
+
 def build_iceberg_table(
     partitions_def: dg.TimeWindowPartitionsDefinition,
     incremental_export: dg.AssetsDefinition,
     names: TableNames = DEFAULT_NAMES,
+    *,
+    change_feed: bool = False,
 ) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=ICEBERG_TABLE,
-        key_prefix=names.key_prefix,
-        group_name=names.table_group,
+    """The table's asset; with `change_feed` (the table resource's), its change feed too, downstream of it: one
+    sync writes both."""
+    table_key = names.asset_key(ICEBERG_TABLE)
+    specs = [
+        dg.AssetSpec(
+            table_key,
+            description=TABLE_DESCRIPTION,
+            group_name=names.table_group,
+            deps=[names.asset_key(FULL_EXPORT), incremental_export.key],
+            kinds={"iceberg", "spark"},
+        )
+    ]
+    if change_feed:
+        specs.append(
+            dg.AssetSpec(
+                names.asset_key(CHANGE_FEED),
+                description=CHANGE_FEED_DESCRIPTION,
+                group_name=names.table_group,
+                deps=[table_key],
+                kinds={"iceberg"},
+            )
+        )
+
+    @dg.multi_asset(
+        name=names.qualified(ICEBERG_TABLE),
+        specs=specs,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[names.asset_key(FULL_EXPORT), incremental_export],
-        kinds={"iceberg", "spark"},
         required_resource_keys=set(names.resource_keys.values()),
     )
-    def ddb_iceberg_table(context: dg.AssetExecutionContext, config: IcebergTableConfig) -> dg.MaterializeResult[None]:
-        """The Iceberg table, equal to the DynamoDB table as of the window's end (exports merged with Spark)."""
+    def ddb_iceberg_table(
+        context: dg.AssetExecutionContext, config: IcebergTableConfig
+    ) -> Iterator[dg.MaterializeResult[None]]:
         exporter, merge_runner, table = names.exporter(context), names.merge_runner(context), names.table(context)
         windows = [window_of(partitions_def, key) for key in context.partition_keys]
         up_to = max(window.end for window in windows)
@@ -72,9 +103,19 @@ def build_iceberg_table(
         result = results[-1]
         for line in result.describe().splitlines():
             context.log.info(line)
-        return dg.MaterializeResult(metadata=_metadata(results, table))
+        yield dg.MaterializeResult(asset_key=table_key, metadata=_metadata(results, table))
+        if change_feed:
+            yield dg.MaterializeResult(asset_key=names.asset_key(CHANGE_FEED), metadata=_feed_metadata(results))
 
     return ddb_iceberg_table
+
+
+def _feed_metadata(results: list[SyncResult]) -> dict[str, Any]:
+    return {
+        "table": next((r.change_feed for r in reversed(results) if r.change_feed), ""),
+        "rows_added": dg.MetadataValue.int(sum(r.change_feed_rows for r in results)),
+        "exports_applied": dg.MetadataValue.int(sum(len(r.applied_exports) for r in results)),
+    }
 
 
 def _metadata(results: list[SyncResult], table: IcebergTableResource) -> dict[str, Any]:

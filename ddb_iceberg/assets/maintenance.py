@@ -53,13 +53,13 @@ class TableMaintenanceConfig(dg.Config):
 
 
 def build_table_maintenance(
-    iceberg_table: dg.AssetsDefinition, group_name: str, names: TableNames = DEFAULT_NAMES
+    table_key: dg.AssetKey, group_name: str, names: TableNames = DEFAULT_NAMES
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name=TABLE_MAINTENANCE,
         key_prefix=names.key_prefix,
         group_name=group_name,
-        deps=[iceberg_table],
+        deps=[table_key],
         kinds={"iceberg"},
         required_resource_keys=set(names.resource_keys.values()),
     )

@@ -24,6 +24,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ddb_iceberg.engine.change_feed import ChangeFeed
 from ddb_iceberg.engine.ledger import UPKEEP_PROPERTY
 from ddb_iceberg.engine.naming import quote
 from ddb_iceberg.engine.request import Log, UpkeepRequest, UpkeepSettings
@@ -63,6 +64,8 @@ class UpkeepResult:
     snapshots_expired: int = 0
     tags_dropped: list[str] = field(default_factory=list)
     orphan_files_removed: int = 0
+    # The change feed's upkeep (when the table has one): its data files and snapshots before and after.
+    change_feed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -96,6 +99,14 @@ class UpkeepResult:
             f"{', '.join(self.tags_dropped) or 'none'}; orphan files removed: {self.orphan_files_removed}",
             "  time: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.phase_seconds.items()),
         ]
+        if self.change_feed:
+            feed = self.change_feed
+            lines.insert(
+                -1,
+                f"  change feed: data files {feed['data_files_before']} -> {feed['data_files_after']}; snapshots "
+                f"{feed['snapshots_before']} -> {feed['snapshots_after']}; orphan files removed: "
+                f"{feed['orphan_files_removed']}",
+            )
         lines += [f"  warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
@@ -157,6 +168,7 @@ def maintain_table(
     )
     result.after = file_stats(table)
     result.snapshots_expired = snapshots - result.after.snapshots
+    result.change_feed = phase("change feed", lambda: _maintain_change_feed(table, settings, now, log))
     if table.ledger() is None and result.after.snapshots:
         # Cannot happen while the ledger property is there; say so loudly rather than let a sync find out.
         result.warnings.append("the table has no ledger after upkeep: the next sync will refuse it (re-baseline)")
@@ -202,6 +214,33 @@ def file_stats(table: SparkIcebergTable) -> FileStats:
     )
 
 
+def _maintain_change_feed(
+    table: SparkIcebergTable, settings: UpkeepSettings, now: datetime, log: Log
+) -> dict[str, int]:
+    """The change feed's upkeep, when the table has one: its small appended files compacted, its snapshots older
+    than the retention expired (its branches keep theirs: a feed's unpublished branch waits for the next sync),
+    its orphan files removed. Its rows stay: they are the table's history."""
+    feed = ChangeFeed(table).table
+    if not feed.exists():
+        return {}
+    feed.refresh()
+    procedure = _Procedures(feed, log)
+    before = file_stats(feed)
+    log(f"Compacting the change feed {feed.namespace}.{feed.name}, expiring its old snapshots ...")
+    if before.snapshots:
+        procedure.compact_appends(settings)
+    procedure.expire_snapshots(now - settings.snapshot_retention)
+    orphans = feed.remove_orphan_files(older_than=datetime.now(UTC) - settings.orphan_age)
+    after = file_stats(feed)
+    return {
+        "data_files_before": before.data_files,
+        "data_files_after": after.data_files,
+        "snapshots_before": before.snapshots,
+        "snapshots_after": after.snapshots,
+        "orphan_files_removed": orphans,
+    }
+
+
 def _drop_old_tags(table: SparkIcebergTable, before: datetime) -> list[str]:
     """Drop the `ddb-` tags of snapshots committed before `before`, except the tag of the ledger's snapshot."""
     ledger = table.ledger()
@@ -234,6 +273,11 @@ class _Procedures:
             }
         )
         return self._call(f"rewrite_data_files(table => {self.name}, strategy => 'sort', options => {options})")
+
+    def compact_appends(self, settings: UpkeepSettings) -> dict[str, Any]:
+        """Bin-pack small files of an append-only table (the change feed: no sort order, no deletes)."""
+        options = _options({"min-input-files": settings.min_input_files, "partial-progress.enabled": "true"})
+        return self._call(f"rewrite_data_files(table => {self.name}, options => {options})")
 
     def rewrite_position_delete_files(self, settings: UpkeepSettings) -> dict[str, Any]:
         options = _options({"min-input-files": settings.min_input_files})

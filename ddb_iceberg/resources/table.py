@@ -22,6 +22,7 @@ from ddb_iceberg.engine.request import (
     UpkeepSettings,
     check_buckets,
     check_key_attributes,
+    feed_identifier,
     parse_table_identifier,
 )
 from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogKind, CatalogSettings, check_glue_warehouse
@@ -49,6 +50,11 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
         default_factory=dict, description="For a new table: Iceberg table properties over the defaults."
     )
     catalog_name: str = Field(default=CATALOG_NAME, description="The catalog's name in Spark and PyIceberg.")
+    change_feed: bool = Field(
+        default=False,
+        description="Also keep the change feed <identifier>__changes: one row per key per applied export, with the "
+        "operation and the item before and after (the asset ddb_change_feed).",
+    )
 
     # `before`: pydantic turns a `dg.EnvVar` into a plain string, and the variable's value is checked when the
     # resource is made again for a run (before Spark starts).
@@ -90,6 +96,7 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
             key_attributes=tuple(self.key_attributes),
             allow_gaps=allow_gaps,
             rebaseline=rebaseline,
+            change_feed=self.change_feed,
             up_to=up_to,
             buckets=self.buckets,
             table_properties=tuple(sorted(self.table_properties.items())),
@@ -103,6 +110,10 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
     def load(self) -> Any:
         """The table as PyIceberg reads it."""
         return self.load_catalog().load_table(self.identifier)
+
+    def load_change_feed(self) -> Any:
+        """The table's change feed as PyIceberg reads it."""
+        return self.load_catalog().load_table(feed_identifier(self.identifier))
 
     def status(self) -> TableStatus:
         return table_status(self.load_catalog(), self.identifier)

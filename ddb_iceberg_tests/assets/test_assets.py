@@ -33,7 +33,10 @@ class Pipeline:
         self.root = root
         self.instance = dg.DagsterInstance.ephemeral()
         assets = {
-            a.key.to_user_string(): a for a in self.definitions.assets or [] if isinstance(a, dg.AssetsDefinition)
+            key.to_user_string(): a
+            for a in self.definitions.assets or []
+            if isinstance(a, dg.AssetsDefinition)
+            for key in a.keys
         }
         self.full, self.incremental, self.table = (
             assets["ddb_full_export"], assets["ddb_incremental_export"], assets["ddb_iceberg_table"]
@@ -100,8 +103,14 @@ def test_backfill_is_one_run_one_spark_merge_and_equals_the_truth(pipeline: Pipe
         "ledger_has_no_gap": True,
         "baseline_row_count_matches_full_export": True,
         "reflects_a_recent_time": False,  # the simulated clock is months behind this machine's
+        "change_feed_accounts_for_the_table": True,
     }
     assert "| customer_id |" in metadata["preview"]
+    # The same run wrote the change feed: the baseline's inserts, then each window's changes.
+    feed = _metadata(result, "ddb_change_feed")
+    assert feed["table"] == "dynamodb.orders__changes"
+    rows = local_catalog(pipeline.root / "warehouse", pipeline.catalog_name).load_table(feed["table"]).scan()
+    assert feed["rows_added"] == rows.to_arrow().num_rows > len(pipeline.items())
 
 
 def test_next_window_as_the_schedule_runs_it_and_retries_never_export_twice(pipeline: Pipeline) -> None:
@@ -162,7 +171,7 @@ def test_the_maintenance_asset_compacts_reports_and_the_next_window_applies(pipe
     (maintenance,) = [
         a
         for a in pipeline.definitions.assets or []
-        if isinstance(a, dg.AssetsDefinition) and a.key.to_user_string() == "ddb_iceberg_table_maintenance"
+        if isinstance(a, dg.AssetsDefinition) and dg.AssetKey("ddb_iceberg_table_maintenance") in a.keys
     ]
     config = {"snapshot_retention_days": 0, "tag_retention_days": 0, "min_input_files": 2}
     result = pipeline.materialize(

@@ -27,6 +27,8 @@ EXAMPLE = REPO_ROOT / "examples" / "two_tables"
 TABLES = ("orders", "customers")
 ASSETS = ("ddb_full_export", "ddb_incremental_export", "ddb_iceberg_table", "ddb_iceberg_table_maintenance")
 CHECKS = ("no_duplicate_keys", "ledger_has_no_gap", "baseline_row_count_matches_full_export", "reflects_a_recent_time")
+# The example's orders table keeps a change feed (its defs.yaml: `change_feed: true`), customers does not.
+FEED_ASSET, FEED_CHECK = "ddb_change_feed", "change_feed_accounts_for_the_table"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 BIN = Path(sys.executable).parent
 
@@ -41,16 +43,18 @@ def example_defs(monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
 def test_each_table_gets_its_own_assets_checks_jobs_schedules_and_resources(example_defs: dg.Definitions) -> None:
     dg.Definitions.validate_loadable(example_defs)
     keys = {key.to_user_string() for key in example_defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {f"{table}/{asset}" for table in TABLES for asset in ASSETS}
+    assert keys == {f"{table}/{asset}" for table in TABLES for asset in ASSETS} | {f"orders/{FEED_ASSET}"}
     checks = {
         (key.asset_key.to_user_string(), key.name)
         for check in example_defs.asset_checks or []
         for key in check.check_keys
     }
-    assert checks == {(f"{table}/ddb_iceberg_table", check) for table in TABLES for check in CHECKS}
+    expected = {(f"{table}/ddb_iceberg_table", check) for table in TABLES for check in CHECKS}
+    assert checks == expected | {(f"orders/{FEED_ASSET}", FEED_CHECK)}
     for table in TABLES:
-        iceberg_table = example_defs.resolve_assets_def(dg.AssetKey([table, "ddb_iceberg_table"]))
-        assert {key.to_user_string() for key in iceberg_table.asset_deps[iceberg_table.key]} == {
+        table_key = dg.AssetKey([table, "ddb_iceberg_table"])
+        iceberg_table = example_defs.resolve_assets_def(table_key)
+        assert {key.to_user_string() for key in iceberg_table.asset_deps[table_key]} == {
             f"{table}/ddb_full_export",
             f"{table}/ddb_incremental_export",
         }
@@ -146,7 +150,7 @@ def test_dagster_validates_the_example_and_dg_lists_a_table_scaffolded_beside_it
     listing = json.loads(listed.stdout)
     assert {asset["asset_key"] for asset in listing["assets"]} == {
         f"{table}/{asset}" for table in (*TABLES, "inventory") for asset in ASSETS
-    }
+    } | {f"orders/{FEED_ASSET}"}
     assert "inventory__sync_each_window" in {schedule["name"] for schedule in listing["schedules"]}
 
 
@@ -171,7 +175,12 @@ def test_two_tables_run_side_by_side_each_equal_to_its_own_simulator(
         *(dg.build_defs_for_component(_example_table(tree, name, tmp_path, catalog_name)) for name in TABLES)
     )
     resources = dict(definitions.resources or {})
-    assets = {a.key.to_user_string(): a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)}
+    assets = {
+        key.to_user_string(): a
+        for a in definitions.assets or []
+        if isinstance(a, dg.AssetsDefinition)
+        for key in a.keys
+    }
     instance = dg.DagsterInstance.ephemeral()
 
     full_exports = [assets[f"{table}/ddb_full_export"] for table in TABLES]
@@ -192,7 +201,7 @@ def test_two_tables_run_side_by_side_each_equal_to_its_own_simulator(
         (f"{table}/ddb_iceberg_table", check): check != "reflects_a_recent_time"  # the simulated clock is old
         for table in TABLES
         for check in CHECKS
-    }
+    } | {(f"orders/{FEED_ASSET}", FEED_CHECK): True}
 
     catalog = local_catalog(tmp_path / "warehouse", catalog_name)
     contents = {}

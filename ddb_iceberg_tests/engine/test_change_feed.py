@@ -17,9 +17,10 @@ from ddb_iceberg.engine.change_feed import (
     WINDOW_END_COLUMN,
     WINDOW_START_COLUMN,
 )
-from ddb_iceberg.engine.request import feed_identifier
+from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings, feed_identifier
 from ddb_iceberg.engine.rows import canonical_item, item_reader
 from ddb_iceberg.engine.spark_table import SparkIcebergTable
+from ddb_iceberg.engine.upkeep import maintain_table
 from ddb_iceberg.errors import SettingError
 from ddb_iceberg.exports import ExportSource
 from ddb_iceberg.simulator import (
@@ -222,3 +223,51 @@ def test_a_run_that_dies_before_the_tables_publish_changes_neither(
 
     warehouse.sync(series.source, TABLE, change_feed=True)
     assert feed_by_window(warehouse)[series.start + 2 * HOUR] == series.truth(2)
+
+
+def test_upkeep_compacts_the_feed_and_expires_its_snapshots_keeping_every_row(
+    warehouse: LocalWarehouse, tmp_path: Path
+) -> None:
+    series = Series(tmp_path, seed=47)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
+    for _ in range(6):  # one window at a time, as the schedule runs them: one small feed file each
+        series.add_windows(1)
+        warehouse.sync(series.source, TABLE, change_feed=True)
+    before = feed_by_window(warehouse)
+    forty_days_on = datetime.now(UTC) + timedelta(days=40)
+    request = UpkeepRequest(TABLE, UpkeepSettings(min_input_files=2))
+    result = maintain_table(warehouse.spark, warehouse.catalog, request, now=forty_days_on)
+
+    feed = result.change_feed
+    assert feed["snapshots_before"] > 7 and feed["snapshots_after"] == 1, feed
+    assert feed["data_files_after"] < feed["data_files_before"], feed
+    assert feed_by_window(warehouse) == before
+    series.add_windows(1)
+    warehouse.sync(series.source, TABLE, change_feed=True)
+    assert feed_by_window(warehouse)[series.start + 7 * HOUR] == series.truth(7)
+
+
+def test_the_readmes_point_in_time_query_of_the_feed_gives_the_table_as_it_was(
+    warehouse: LocalWarehouse, tmp_path: Path
+) -> None:
+    series = Series(tmp_path, seed=48)
+    series.add_windows(4)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
+    layout = warehouse.table(TABLE).layout()
+    assert layout is not None
+    read = item_reader(layout)
+    keys = ", ".join(c.name for c in layout.key_columns)
+    for hours in (0, 2, 4):
+        moment = (series.start + hours * HOUR).strftime("%Y-%m-%d %H:%M:%S")
+        rows = warehouse.spark.sql(
+            f"""SELECT * FROM (
+              SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY _ddb_window_end DESC) AS latest
+              FROM {warehouse.catalog}.{FEED} WHERE _ddb_window_end <= TIMESTAMP '{moment}'
+            ) WHERE latest = 1 AND _ddb_operation <> 'delete'"""
+        ).collect()
+        items = {tuple(item[c.attribute] for c in layout.key_columns): item for item in map(read, map(_cells, rows))}
+        assert items == series.state(hours), f"as of hour {hours}"
+
+
+def _cells(row: Any) -> dict[str, Any]:
+    return dict(row.asDict(recursive=True))
