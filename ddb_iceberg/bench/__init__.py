@@ -24,6 +24,8 @@ repeated `runs` times and reported as median (min-max). Scenarios:
    record, each of the two passes a sync makes (`bench.decode`).
 8. (Optional, `--only huge`) a full load of 10,000,000 items once: seconds, and the driver's peak against the
    100,000-item load of scenario 1.
+9. The change feed: the series (a full load, then one catch-up sync) and one scheduled window, each without and
+   with `--change-feed`, runs interleaved.
 
 For 2 and 4 each table is loaded once and its warehouse copied; every run restores the copy and times the sync.
 """
@@ -58,7 +60,7 @@ HOUR = timedelta(hours=1)
 KEYS = "customer_id,order_id"
 PARTITIONS = 8
 WINDOW_CHANGES = 4_000
-SCENARIOS = ("decode", "scale", "window", "series", "upkeep", "history")
+SCENARIOS = ("decode", "scale", "window", "series", "upkeep", "history", "feed")
 # Run only when named (`--only huge`): a 10,000,000-item full load, about 2 GB of gzipped export.
 OPTIONAL_SCENARIOS = ("huge",)
 HUGE_ITEMS = 10_000_000
@@ -310,6 +312,8 @@ def run_benchmarks(
         _series_figures(workdir, report, start, series_items, windows, churn, runs, log)
     if upkeep_windows and "upkeep" in scenarios:
         _upkeep(workdir, report, series_items, churn, upkeep_windows, log)
+    if "feed" in scenarios:
+        _change_feed_figures(workdir, report, series_items, windows, churn, runs, log)
     if history_windows and "history" in scenarios:
         history, history_checks = history_figures(
             workdir / "history", sync_process, long_windows=history_windows, runs=runs, log=log
@@ -406,6 +410,50 @@ def _series_figures(
         f"({(full_load.median - start.median) / floor.median:.1f}x the floor after Spark's start; "
         f"Spark alone writing the same rows: {spark_alone.median:.1f} s)"
     )
+
+
+def _change_feed_figures(
+    workdir: Path, report: BenchReport, series_items: int, windows: int, churn: float, runs: int, log: Log
+) -> None:
+    """Scenario 9: what the change feed adds to one scheduled window and to the series (whole processes, runs
+    without and with `--change-feed` interleaved)."""
+    figures, checks = report.figures, report.checks
+    root = workdir / "feed"
+    log(f"9. The change feed: one window and the series of {series_items:,} items, without and with it ...")
+    table = BulkTable(series_items)
+    full = table.full_export(_target(root / "all"))
+    series = [
+        table.window(
+            _target(root / "all"), table.start + h * HOUR, table.start + (h + 1) * HOUR, int(series_items * churn)
+        )
+        for h in range(windows)
+    ]
+    variants = {"without": (), "with": ("--change-feed",)}
+    whole: dict[str, Timing] = {name: Timing() for name in variants}
+    for run in range(runs):
+        for name, options in variants.items():
+            source = _source(root / f"source-{name}-{run}", [full], root / "all")
+            loaded = sync_process(source, root / f"warehouse-{name}-{run}", *options)
+            for summary in series:
+                _link(root / "all", source, summary.export_id)
+            caught_up = sync_process(source, root / f"warehouse-{name}-{run}", *options)
+            whole[name].add(loaded.seconds + caught_up.seconds)
+    one: dict[str, Timing] = {name: Timing() for name in variants}
+    sources = {}
+    for name, options in variants.items():
+        sources[name] = _source(root / f"window-source-{name}", [full, *series[:-1]], root / "all")
+        sync_process(sources[name], root / f"window-warehouse-{name}", *options)
+        _link(root / "all", sources[name], series[-1].export_id)
+    for _ in range(runs):
+        for name, options in variants.items():
+            _restore(root / f"window-warehouse-{name}", root / f"window-loaded-{name}")
+            one[name].add(sync_process(sources[name], root / f"window-warehouse-{name}", *options).seconds)
+    for name in variants:
+        figures[f"change feed: the series (full load + one catch-up sync), {name} it"] = str(whole[name])
+        figures[f"change feed: one scheduled window, {name} it"] = str(one[name])
+    checks["change feed: one window with it ≤ 1.3x without"] = f"{one['with'].median / one['without'].median:.2f}x"
+    checks["change feed: the series with it ≤ 1.3x without"] = f"{whole['with'].median / whole['without'].median:.2f}x"
+    shutil.rmtree(root)
 
 
 def _huge(workdir: Path, report: BenchReport, loads: dict[int, tuple[Timing, list[float], Synced]], log: Log) -> None:

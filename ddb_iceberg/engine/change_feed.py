@@ -24,9 +24,10 @@ from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
 from ddb_iceberg.engine.plan import SyncPlan
 from ddb_iceberg.engine.records import DELETE, OP_COLUMN, UPSERT
 from ddb_iceberg.engine.request import feed_identifier
-from ddb_iceberg.engine.schema import ColumnType, Kind, Layout
+from ddb_iceberg.engine.schema import GLUE_TYPE_MAX_LENGTH, ColumnType, Kind, Layout, glue_length, glue_type_string
 from ddb_iceberg.engine.spark_table import BRANCH_PREFIX, TABLE_PROPERTIES, SparkIcebergTable, nested_additions
 from ddb_iceberg.engine.spark_types import column_ddl, spark_type, sql_string
+from ddb_iceberg.errors import SyncError
 from ddb_iceberg.exports.manifest import to_micros
 
 if TYPE_CHECKING:
@@ -57,6 +58,19 @@ _FEED_PROPERTIES = {
 def before_type(layout: Layout) -> ColumnType:
     """The type of `_ddb_before`: a struct of the table's columns."""
     return ColumnType(Kind.STRUCT, fields=layout.columns)
+
+
+def check_before_fits_glue(layout: Layout, feed: str) -> None:
+    """`_ddb_before` holds every column of the table in one struct, whose type Glue stores as one string of at
+    most GLUE_TYPE_MAX_LENGTH characters (each column of the table fits on its own; together they may not)."""
+    length = glue_length(glue_type_string(before_type(layout)))
+    if length > GLUE_TYPE_MAX_LENGTH:
+        raise SyncError(
+            f"the change feed {feed} cannot hold the table's {len(layout.columns)} columns in its {BEFORE_COLUMN} "
+            f"struct: its type would be {length:,} characters, and Glue stores at most {GLUE_TYPE_MAX_LENGTH:,} "
+            "(Column.Type, https://docs.aws.amazon.com/glue/latest/webapi/API_Column.html). Nothing was written; "
+            "sync without the change feed"
+        )
 
 
 @dataclass(frozen=True)
@@ -94,7 +108,7 @@ class ChangeFeed:
             return None
         for branch, sync_id in self.table.branch_heads(BRANCH_PREFIX).items():
             if sync_id == ledger.sync_id:
-                self.table.fast_forward(branch)
+                self.table.publish_appends(branch)
                 return None
         if self._head_sync_id() is None and self.table.properties().get(FEED_STARTS_AFTER_PROPERTY) == ledger.sync_id:
             return None  # the feed was made by a run that died before the table's commit
@@ -111,6 +125,7 @@ class ChangeFeed:
 
     def prepare(self, layout: Layout, ledger: LedgerEntry | None) -> None:
         """Create the feed for the table's layout, or add the columns and fields the layout has and it lacks."""
+        check_before_fits_glue(layout, f"{self.table.namespace}.{self.table.name}")
         if not self.table.exists():
             self._create(layout, ledger.sync_id if ledger is not None else "")
             return

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ddb_iceberg.engine.ledger import (
     LAYOUT_PROPERTY,
     LEDGER_PROPERTY,
+    PROPERTY_PREFIX,
     SYNC_ID,
     Ancestor,
     LedgerEntry,
@@ -251,11 +252,34 @@ class SparkIcebergTable:
         transaction.commitTransaction()
         self.refresh()
 
-    def fast_forward(self, branch: str, *, stale_before: datetime | None = None) -> None:
-        """Make the branch's head the table's current state, in one commit (no ledger, no tag); the branch goes,
-        with other syncs' branches abandoned before `stale_before`."""
+    def publish_appends(self, branch: str, *, stale_before: datetime | None = None) -> None:
+        """Put what an append-only branch added on main, in one commit (no ledger, no tag), and remove the branch
+        with other syncs' branches abandoned before `stale_before`. Main fast-forwards to the branch when it is
+        still where the branch started; when another writer committed since (upkeep compacting the change feed),
+        the branch's data files are appended to main in a commit carrying the branch head's properties."""
         table = self._java_table()
-        snapshots = table.manageSnapshots().fastForwardBranch(MAIN_BRANCH, branch).removeBranch(branch)
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        head = table.snapshot(table.refs().get(branch).snapshotId())
+        main = table.currentSnapshot()
+        ancestor = jvm.org.apache.iceberg.util.SnapshotUtil.isAncestorOf
+        if main is None or ancestor(table, head.snapshotId(), main.snapshotId()):
+            snapshots = table.manageSnapshots().fastForwardBranch(MAIN_BRANCH, branch).removeBranch(branch)
+        else:
+            append = table.newAppend()
+            snapshot = head
+            while snapshot is not None and not ancestor(table, main.snapshotId(), snapshot.snapshotId()):
+                files = snapshot.addedDataFiles(table.io()).iterator()
+                while files.hasNext():
+                    append = append.appendFile(files.next())
+                parent = snapshot.parentId()
+                snapshot = table.snapshot(parent) if parent is not None else None
+            for key, value in dict(head.summary()).items():
+                if key.startswith(PROPERTY_PREFIX):
+                    append = append.set(key, value)
+            append.commit()
+            table = self._java_table()
+            snapshots = table.manageSnapshots().removeBranch(branch)
         for stale in _stale_branches(table, stale_before) if stale_before is not None else []:
             snapshots = snapshots.removeBranch(stale)
         snapshots.commit()

@@ -257,7 +257,9 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
             if feed is not None and feed_branch is not None:
                 # Before the table's commit: the feed's before-images are the table's rows as the sync found them.
                 before = table.read_branch(branch) if planned_from is not None else None
+                feed_started = time.monotonic()
                 feed.write(_feed_rows(plan, changes, new_layout, before), properties, feed_branch)
+                result.phase_seconds["change feed"] = time.monotonic() - feed_started
             _apply(table, plan, changes, new_layout, properties, branch, planned_from is None)
             committed = LedgerEntry.from_summary(*table.branch_head(branch))
             assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"
@@ -268,7 +270,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
             if feed is not None and feed_branch is not None:
                 # A run that dies here leaves the feed's branch for the next sync to publish (ChangeFeed.catch_up).
                 result.change_feed_rows = int(feed.table.branch_head(feed_branch)[1].get(ADDED_RECORDS, 0))
-                feed.table.fast_forward(feed_branch, stale_before=stale_before)
+                feed.table.publish_appends(feed_branch, stale_before=stale_before)
                 result.change_feed = f"{feed.table.namespace}.{feed.table.name}"
         except BaseException:
             if not published:
@@ -284,7 +286,9 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         changes.release()
     result.rows_inserted, result.rows_updated = committed.rows_inserted, committed.rows_updated
     result.rows_deleted = committed.rows_deleted
-    result.phase_seconds["collapse, write and commit"] = time.monotonic() - phase_started
+    # The change feed's own time apart (it is written inside this phase, before the table's commit).
+    feed_seconds = result.phase_seconds.get("change feed", 0.0)
+    result.phase_seconds["collapse, write and commit"] = time.monotonic() - phase_started - feed_seconds
     result.snapshot_id = committed.snapshot_id
     result.reflects = format_timestamp(plan.reflects_after)
     result.accepted_gaps = [str(gap) for gap in plan.gaps]

@@ -16,12 +16,14 @@ from ddb_iceberg.engine.change_feed import (
     REBASELINE_COLUMN,
     WINDOW_END_COLUMN,
     WINDOW_START_COLUMN,
+    check_before_fits_glue,
 )
 from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings, feed_identifier
 from ddb_iceberg.engine.rows import canonical_item, item_reader
+from ddb_iceberg.engine.schema import Column, ColumnType, Kind, Layout
 from ddb_iceberg.engine.spark_table import SparkIcebergTable
 from ddb_iceberg.engine.upkeep import maintain_table
-from ddb_iceberg.errors import SettingError
+from ddb_iceberg.errors import SettingError, SyncError
 from ddb_iceberg.exports import ExportSource
 from ddb_iceberg.simulator import (
     ExportTarget,
@@ -189,11 +191,15 @@ def test_a_run_that_dies_between_the_two_publishes_is_caught_up_by_the_next(
         raise _Killed
 
     with monkeypatch.context() as patched:
-        patched.setattr(SparkIcebergTable, "fast_forward", dies)
+        patched.setattr(SparkIcebergTable, "publish_appends", dies)
         with pytest.raises(_Killed):
             warehouse.sync(series.source, TABLE, change_feed=True)
     assert warehouse.items(TABLE) == series.state(2), "the table's commit was published"
     assert series.start + 2 * HOUR not in feed_by_window(warehouse), "the feed's was not"
+    # Upkeep compacts the feed meanwhile: its main moves on, and the branch no longer starts from it.
+    warehouse.spark.sql(
+        f"CALL {warehouse.catalog}.system.rewrite_data_files(table => '{FEED}', options => map('rewrite-all', 'true'))"
+    ).collect()
 
     caught_up = warehouse.sync(series.source, TABLE, change_feed=True)
     assert not caught_up.changed and not caught_up.warnings
@@ -271,3 +277,14 @@ def test_the_readmes_point_in_time_query_of_the_feed_gives_the_table_as_it_was(
 
 def _cells(row: Any) -> dict[str, Any]:
     return dict(row.asDict(recursive=True))
+
+
+def test_a_feed_whose_before_struct_glue_cannot_store_is_refused_before_anything_is_written() -> None:
+    # 1,200 attributes of about 120 characters each: every column fits Glue on its own, their struct does not.
+    columns = tuple(
+        Column(name=f"attribute_{n:04d}_" + "x" * 100, attribute=f"a{n}", tag="S", type=ColumnType(Kind.STRING))
+        for n in range(1_200)
+    )
+    with pytest.raises(SyncError, match="Glue stores at most 131,072"):
+        check_before_fits_glue(Layout(key_attributes=("a0",), columns=columns), FEED)
+    check_before_fits_glue(Layout(key_attributes=("a0",), columns=columns[:100]), FEED)
