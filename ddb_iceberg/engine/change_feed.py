@@ -15,7 +15,7 @@ shows a change the table does not have, and never shows one twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -166,29 +166,38 @@ class ChangeFeed:
             self.table.commit_empty(properties, branch)
 
 
-def feed_rows(rows: DataFrame, layout: Layout, before: DataFrame | None, windows: list[ExportWindow]) -> DataFrame:
+def feed_rows(
+    rows: DataFrame, layout: Layout, before: DataFrame | None, windows: list[ExportWindow], *, small: bool = False
+) -> DataFrame:
     """The feed's rows for the changes of a sync that applies windows (and perhaps a baseline) to the table:
     `rows` are the table's rows of each key's latest change in each export (`Changes.rows_by_export`),
     `before` the table as the sync found it (None: a new table). A key's first change takes its before-image
-    from the table, each later one from the change before it."""
+    from the table, each later one from the change before it. `small`: a small plan's changes, read on the
+    driver (engine.changes.SMALL_PLAN_ITEMS), which may be broadcast."""
     from pyspark.sql import Window
     from pyspark.sql import functions as sql
 
     keys = [c.name for c in layout.key_columns]
     image = sql.struct(*(sql.col(quote(c.name)) for c in layout.columns))
-    after = sql.when(sql.col(OP_COLUMN) == UPSERT, image)
-    in_order = Window.partitionBy(*(quote(k) for k in keys)).orderBy("export_ord")
-    rows = rows.withColumn("_after", after)
-    rows = rows.withColumn("_prior_ord", sql.lag("export_ord").over(in_order))
-    rows = rows.withColumn("_prior", sql.lag("_after").over(in_order))
-    prior: SparkColumn = sql.col("_prior")
+    rows = rows.withColumn("_after", sql.when(sql.col(OP_COLUMN) == UPSERT, image))
+    prior: SparkColumn = sql.when(sql.lit(False), sql.col("_after"))  # none, typed as the images are
+    if len(windows) > 1:
+        in_order = Window.partitionBy(*(quote(k) for k in keys)).orderBy("export_ord")
+        rows = rows.withColumn("_prior_ord", sql.lag("export_ord").over(in_order))
+        rows = rows.withColumn("_prior", sql.lag("_after").over(in_order))
+        prior = sql.col("_prior")
     if before is not None:
-        # Only the table's rows of changed keys: the keys are few, the table is scanned once.
-        changed = rows.select(*(quote(k) for k in keys)).distinct()
-        found = before.join(sql.broadcast(changed), keys, "left_semi")
+        # The table's rows of changed keys, the table scanned once. A small plan's keys and their rows are
+        # broadcast: joined by bucket instead (Iceberg's storage-partitioned join), a table of one bucket would be
+        # sorted and joined by one task.
+        hint: Callable[[DataFrame], DataFrame] = sql.broadcast if small else lambda frame: frame
+        changed = rows.select(*(quote(k) for k in keys))
+        changed = changed.distinct() if len(windows) > 1 else changed
+        found = before.join(hint(changed), keys, "left_semi")
         found = found.select(*(quote(k) for k in keys), image.alias("_table"))
-        rows = rows.join(found, keys, "left")
-        prior = sql.when(sql.col("_prior_ord").isNotNull(), prior).otherwise(sql.col("_table"))
+        rows = rows.join(hint(found), keys, "left")
+        first = sql.col("_prior_ord").isNull() if len(windows) > 1 else sql.lit(True)
+        prior = sql.when(first, sql.col("_table")).otherwise(prior)
     rows = rows.withColumn(BEFORE_COLUMN, prior)
     # A write that changed nothing but the write time is no change (nor is it one on a DynamoDB stream, which
     # writes no record for a PutItem of the same item: https://www.tecracer.com/blog/2021/01/why-i-had-to-update-

@@ -103,7 +103,9 @@ class Changes:
     # With `by_export`: one row per key per export that changes it (key, export_ord, written, kind, image), the
     # latest change of the key in that export (the change feed's rows).
     by_export: DataFrame | None = None
+    exports: int = 1  # in the plan
     _cached: list[DataFrame] = field(default_factory=list, repr=False)
+    _rows: tuple[Layout, DataFrame] | None = field(default=None, repr=False)
 
     @property
     def records_to_apply(self) -> int:
@@ -113,13 +115,23 @@ class Changes:
 
     def rows(self, layout: Layout) -> DataFrame:
         """The table's rows for these changes (built by the executors, or for a small plan by the driver), with
-        the operation column."""
-        return _rows_of(self.frame, layout, self.on_driver)
+        the operation column; built once."""
+        if self._rows is None or self._rows[0] != layout:
+            rows = _rows_of(self.frame, layout, self.on_driver)
+            if self.by_export is not None and not self.on_driver:
+                rows = _kept(rows)  # read by the change feed's write, then by the merge
+                self._cached.append(rows)
+            self._rows = (layout, rows)
+        return self._rows[1]
 
     def rows_by_export(self, layout: Layout) -> DataFrame:
         """The table's rows for each export's latest change of each key, with the operation column and
-        `export_ord` (needs `by_export`)."""
+        `export_ord` (needs `by_export`). A plan of one export has one change per key: its rows."""
+        from pyspark.sql import functions as sql
+
         assert self.by_export is not None, "collected without by_export"
+        if self.exports == 1:
+            return self.rows(layout).withColumn("export_ord", sql.lit(0))
         return _rows_of(self.by_export, layout, self.on_driver, _EXPORT_ORD)
 
     def release(self) -> None:
@@ -208,6 +220,7 @@ def collect_changes(
         warnings=warnings,
         on_driver=on_driver,
         by_export=per_export if by_export else None,
+        exports=len(plan.exports),
         _cached=cached,
     )
 

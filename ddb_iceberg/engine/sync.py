@@ -389,7 +389,7 @@ def _feed_rows(plan: SyncPlan, changes: Changes, layout: Layout, before: DataFra
     windows = export_windows(plan)
     if plan.rebaseline and before is not None:
         return rebaseline_rows(changes.rows(layout), layout, before, windows[0])
-    return feed_rows(changes.rows_by_export(layout), layout, before, windows)
+    return feed_rows(changes.rows_by_export(layout), layout, before, windows, small=changes.on_driver)
 
 
 def bucket_count(plan: SyncPlan) -> int:

@@ -111,15 +111,27 @@ def test_the_feed_equals_each_windows_changes(warehouse: LocalWarehouse, tmp_pat
         assert feed[series.start + hours * HOUR] == series.truth(hours), f"window {hours}"
     operations = Counter(op for window in feed.values() for op, _, _ in window.values())
     assert operations["insert"] and operations["update"] and operations["delete"], operations
+    layout = warehouse.table(TABLE).layout()
+    assert layout is not None and any(c.name.startswith("quantity__") for c in layout.columns), "no type drift"
 
-
-def test_a_synced_again_export_adds_nothing_twice(warehouse: LocalWarehouse, tmp_path: Path) -> None:
-    series = Series(tmp_path, seed=42)
-    series.add_windows(2)
-    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
+    # Synced again: nothing new, nothing twice.
     rows = warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count()
-    again = warehouse.sync(series.source, TABLE, change_feed=True)
-    assert not again.changed and warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count() == rows
+    assert not warehouse.sync(series.source, TABLE, change_feed=True).changed
+    assert warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count() == rows
+
+    # The README's point-in-time query of the feed gives the table as it was.
+    read, keys = item_reader(layout), ", ".join(c.name for c in layout.key_columns)
+    for hours in (0, 3, 7):
+        moment = (series.start + hours * HOUR).strftime("%Y-%m-%d %H:%M:%S")
+        found = warehouse.spark.sql(
+            f"""SELECT * FROM (
+              SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY _ddb_window_end DESC) AS latest
+              FROM {warehouse.catalog}.{FEED} WHERE _ddb_window_end <= TIMESTAMP '{moment}'
+            ) WHERE latest = 1 AND _ddb_operation <> 'delete'"""
+        ).collect()
+        items = [read(row.asDict(recursive=True)) for row in found]
+        by_key = {tuple(item[c.attribute] for c in layout.key_columns): item for item in items}
+        assert by_key == series.state(hours), f"as of hour {hours}"
 
 
 def test_a_feed_started_on_an_existing_table_takes_before_images_from_it(
@@ -236,7 +248,7 @@ def test_upkeep_compacts_the_feed_and_expires_its_snapshots_keeping_every_row(
 ) -> None:
     series = Series(tmp_path, seed=47)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
-    for _ in range(6):  # one window at a time, as the schedule runs them: one small feed file each
+    for _ in range(3):  # one window at a time, as the schedule runs them: one small feed file each
         series.add_windows(1)
         warehouse.sync(series.source, TABLE, change_feed=True)
     before = feed_by_window(warehouse)
@@ -245,38 +257,12 @@ def test_upkeep_compacts_the_feed_and_expires_its_snapshots_keeping_every_row(
     result = maintain_table(warehouse.spark, warehouse.catalog, request, now=forty_days_on)
 
     feed = result.change_feed
-    assert feed["snapshots_before"] > 7 and feed["snapshots_after"] == 1, feed
+    assert feed["snapshots_before"] > 4 and feed["snapshots_after"] == 1, feed
     assert feed["data_files_after"] < feed["data_files_before"], feed
     assert feed_by_window(warehouse) == before
     series.add_windows(1)
     warehouse.sync(series.source, TABLE, change_feed=True)
-    assert feed_by_window(warehouse)[series.start + 7 * HOUR] == series.truth(7)
-
-
-def test_the_readmes_point_in_time_query_of_the_feed_gives_the_table_as_it_was(
-    warehouse: LocalWarehouse, tmp_path: Path
-) -> None:
-    series = Series(tmp_path, seed=48)
-    series.add_windows(4)
-    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
-    layout = warehouse.table(TABLE).layout()
-    assert layout is not None
-    read = item_reader(layout)
-    keys = ", ".join(c.name for c in layout.key_columns)
-    for hours in (0, 2, 4):
-        moment = (series.start + hours * HOUR).strftime("%Y-%m-%d %H:%M:%S")
-        rows = warehouse.spark.sql(
-            f"""SELECT * FROM (
-              SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY _ddb_window_end DESC) AS latest
-              FROM {warehouse.catalog}.{FEED} WHERE _ddb_window_end <= TIMESTAMP '{moment}'
-            ) WHERE latest = 1 AND _ddb_operation <> 'delete'"""
-        ).collect()
-        items = {tuple(item[c.attribute] for c in layout.key_columns): item for item in map(read, map(_cells, rows))}
-        assert items == series.state(hours), f"as of hour {hours}"
-
-
-def _cells(row: Any) -> dict[str, Any]:
-    return dict(row.asDict(recursive=True))
+    assert feed_by_window(warehouse)[series.start + 4 * HOUR] == series.truth(4)
 
 
 def test_a_feed_whose_before_struct_glue_cannot_store_is_refused_before_anything_is_written() -> None:
