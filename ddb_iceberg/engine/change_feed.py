@@ -124,8 +124,8 @@ class ChangeFeed:
         return self.table.snapshot_summary(snapshot_id).get(SYNC_ID)
 
     def prepare(self, layout: Layout, ledger: LedgerEntry | None) -> None:
-        """Create the feed for the table's layout, or add the columns and fields the layout has and it lacks."""
-        check_before_fits_glue(layout, f"{self.table.namespace}.{self.table.name}")
+        """Create the feed for the table's layout, or add the columns and fields the layout has and it lacks (the
+        sync has checked the layout first: `check_before_fits_glue`)."""
         if not self.table.exists():
             self._create(layout, ledger.sync_id if ledger is not None else "")
             return

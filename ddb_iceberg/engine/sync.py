@@ -13,7 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddb_iceberg.engine.change_feed import ChangeFeed, export_windows, feed_rows, rebaseline_rows
+from ddb_iceberg.engine.change_feed import (
+    ChangeFeed,
+    check_before_fits_glue,
+    export_windows,
+    feed_rows,
+    rebaseline_rows,
+)
 from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from, reads_on_driver
 from ddb_iceberg.engine.ledger import ADDED_RECORDS, LEDGER_PROPERTY, SYNC_ID, LedgerEntry
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
@@ -228,6 +234,8 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
     try:
         result.phase_seconds["read and verify"] = time.monotonic() - phase_started
         new_layout = plan_layout(layout, keys, changes.profile)
+        if feed is not None:
+            check_before_fits_glue(new_layout, f"{feed.table.namespace}.{feed.table.name}")
         result.schema_changes = describe_changes(layout, new_layout)
         result.records_read = changes.records_read
         result.records_already_reflected = changes.records_stale
