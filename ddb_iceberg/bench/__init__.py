@@ -339,14 +339,7 @@ def _series_figures(
     figures, checks = report.figures, report.checks
     root = workdir / "series"
     log(f"3. The series: {series_items:,} items, {windows} windows of {churn:.0%} churn ...")
-    table = BulkTable(series_items)
-    full = table.full_export(_target(root / "all"))
-    series = [
-        table.window(
-            _target(root / "all"), table.start + h * HOUR, table.start + (h + 1) * HOUR, int(series_items * churn)
-        )
-        for h in range(windows)
-    ]
+    full, series = _series_exports(root / "all", series_items, windows, churn)
     changes = sum(summary.item_count for summary in series)
     figures["series"] = f"{series_items:,} items; {windows} hourly windows, {changes:,} changes in all"
     ours, one_window = Timing(), Timing()
@@ -412,6 +405,18 @@ def _series_figures(
     )
 
 
+def _series_exports(
+    root: Path, items: int, windows: int, churn: float
+) -> tuple[ManifestSummary, list[ManifestSummary]]:
+    """The series' exports under `root`: a full export of `items` items, then `windows` hourly windows of `churn`."""
+    table = BulkTable(items)
+    full = table.full_export(_target(root))
+    changes = int(items * churn)
+    hours = [(table.start + h * HOUR, table.start + (h + 1) * HOUR) for h in range(windows)]
+    series = [table.window(_target(root), start, end, changes) for start, end in hours]
+    return full, series
+
+
 def _change_feed_figures(
     workdir: Path, report: BenchReport, series_items: int, windows: int, churn: float, runs: int, log: Log
 ) -> None:
@@ -420,14 +425,7 @@ def _change_feed_figures(
     figures, checks = report.figures, report.checks
     root = workdir / "feed"
     log(f"9. The change feed: one window and the series of {series_items:,} items, without and with it ...")
-    table = BulkTable(series_items)
-    full = table.full_export(_target(root / "all"))
-    series = [
-        table.window(
-            _target(root / "all"), table.start + h * HOUR, table.start + (h + 1) * HOUR, int(series_items * churn)
-        )
-        for h in range(windows)
-    ]
+    full, series = _series_exports(root / "all", series_items, windows, churn)
     variants = {"without": (), "with": ("--change-feed",)}
     whole: dict[str, Timing] = {name: Timing() for name in variants}
     for run in range(runs):

@@ -253,10 +253,12 @@ class SparkIcebergTable:
         self.refresh()
 
     def publish_appends(self, branch: str, *, stale_before: datetime | None = None) -> None:
-        """Put what an append-only branch added on main, in one commit (no ledger, no tag), and remove the branch
-        with other syncs' branches abandoned before `stale_before`. Main fast-forwards to the branch when it is
+        """Put what an append-only branch added on main (no ledger, no tag), and remove the branch with other
+        syncs' branches abandoned before `stale_before`. Main fast-forwards to the branch, in one commit, when it is
         still where the branch started; when another writer committed since (upkeep compacting the change feed),
-        the branch's data files are appended to main in a commit carrying the branch head's properties."""
+        the branch's data files are appended to main in a commit carrying the branch head's properties, and the
+        branch is removed in a second one (a run that dies between them leaves a branch whose sync main already
+        has: removed once stale)."""
         table = self._java_table()
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
