@@ -19,19 +19,13 @@ from ddb_iceberg.engine.change_feed import (
     check_before_fits_glue,
 )
 from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings, feed_identifier
-from ddb_iceberg.engine.rows import canonical_item, item_reader
+from ddb_iceberg.engine.rows import item_reader
 from ddb_iceberg.engine.schema import Column, ColumnType, Kind, Layout
 from ddb_iceberg.engine.spark_table import SparkIcebergTable
 from ddb_iceberg.engine.upkeep import maintain_table
 from ddb_iceberg.errors import SettingError, SyncError
-from ddb_iceberg.exports import ExportSource
-from ddb_iceberg.simulator import (
-    ExportTarget,
-    SimulatedTable,
-    SimulationConfig,
-    write_full_export,
-    write_incremental_export,
-)
+from ddb_iceberg.simulator import write_full_export
+from ddb_iceberg_tests.engine.test_data_safety import History
 from ddb_iceberg_tests.helpers import LocalWarehouse
 
 HOUR = timedelta(hours=1)
@@ -43,28 +37,13 @@ Key = tuple[Any, ...]
 WindowChanges = dict[Key, tuple[str, dict[str, Any] | None, dict[str, Any] | None]]
 
 
-class Series:
-    """A simulated table, its full export and hourly windows in one source."""
-
-    def __init__(self, root: Path, seed: int, *, items: int = 120, writes_per_hour: int = 300, drift: bool = False):
-        config = SimulationConfig(seed=seed, initial_items=items, writes_per_hour=writes_per_hour, type_drift=drift)
-        self.table = SimulatedTable(config)
-        self.start = config.start
-        self.source = root / "exports"
-        self.target = ExportTarget.for_source(ExportSource.from_uri(str(self.source)))
-        write_full_export(self.table, self.target, self.start)
-        self.windows = 0
-
-    def add_windows(self, count: int) -> None:
-        for _ in range(count):
-            start = self.start + self.windows * HOUR
-            write_incremental_export(self.table, self.target, start, start + HOUR)
-            self.windows += 1
+class Series(History):
+    """A simulated table, its full export and hourly windows in one source, and each window's changes."""
 
     def state(self, hours: int) -> dict[Key, dict[str, Any]]:
-        return {k: canonical_item(v) for k, v in self.table.state_at(self.start + hours * HOUR).items()}
+        return self.truth(hours)
 
-    def truth(self, hours: int) -> WindowChanges:
+    def changes(self, hours: int) -> WindowChanges:
         """Window `hours - 1`'s changes as the difference of the table's states at its two ends."""
         before, after = self.state(hours - 1), self.state(hours)
         changes: WindowChanges = {}
@@ -95,20 +74,20 @@ def feed_by_window(warehouse: LocalWarehouse) -> dict[datetime, WindowChanges]:
 
 
 def test_the_feed_equals_each_windows_changes(warehouse: LocalWarehouse, tmp_path: Path) -> None:
-    series = Series(tmp_path, seed=41, drift=True)
+    series = Series(tmp_path, seed=41, items=120, writes_per_hour=300, type_drift=True)
     series.add_windows(3)
     first = warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
     assert first.change_feed == FEED
     series.add_windows(4)  # applied by one sync: still one row per key per window
     later = warehouse.sync(series.source, TABLE, change_feed=True)
-    assert later.change_feed_rows == sum(len(series.truth(h)) for h in range(4, 8))
+    assert later.change_feed_rows == sum(len(series.changes(h)) for h in range(4, 8))
 
     feed = feed_by_window(warehouse)
     baseline = feed.pop(series.start)
     assert {key: change[0] for key, change in baseline.items()} == dict.fromkeys(series.state(0), "insert")
     assert sorted(feed) == [series.start + h * HOUR for h in range(1, 8)]
     for hours in range(1, 8):
-        assert feed[series.start + hours * HOUR] == series.truth(hours), f"window {hours}"
+        assert feed[series.start + hours * HOUR] == series.changes(hours), f"window {hours}"
     operations = Counter(op for window in feed.values() for op, _, _ in window.values())
     assert operations["insert"] and operations["update"] and operations["delete"], operations
     layout = warehouse.table(TABLE).layout()
@@ -137,19 +116,19 @@ def test_the_feed_equals_each_windows_changes(warehouse: LocalWarehouse, tmp_pat
 def test_a_feed_started_on_an_existing_table_takes_before_images_from_it(
     warehouse: LocalWarehouse, tmp_path: Path
 ) -> None:
-    series = Series(tmp_path, seed=43)
+    series = Series(tmp_path, seed=43, items=120, writes_per_hour=300)
     series.add_windows(2)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes)
     series.add_windows(2)
     warehouse.sync(series.source, TABLE, change_feed=True)
     feed = feed_by_window(warehouse)
     assert sorted(feed) == [series.start + 3 * HOUR, series.start + 4 * HOUR]
-    assert feed[series.start + 3 * HOUR] == series.truth(3)
-    assert feed[series.start + 4 * HOUR] == series.truth(4)
+    assert feed[series.start + 3 * HOUR] == series.changes(3)
+    assert feed[series.start + 4 * HOUR] == series.changes(4)
 
 
 def test_a_rebaseline_writes_the_differences_it_made(warehouse: LocalWarehouse, tmp_path: Path) -> None:
-    series = Series(tmp_path, seed=44)
+    series = Series(tmp_path, seed=44, items=120, writes_per_hour=300)
     series.add_windows(2)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
     table_before = warehouse.items(TABLE)
@@ -194,7 +173,7 @@ class _Killed(BaseException):
 def test_a_run_that_dies_between_the_two_publishes_is_caught_up_by_the_next(
     warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    series = Series(tmp_path, seed=45)
+    series = Series(tmp_path, seed=45, items=120, writes_per_hour=300)
     series.add_windows(1)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
     series.add_windows(1)
@@ -216,14 +195,14 @@ def test_a_run_that_dies_between_the_two_publishes_is_caught_up_by_the_next(
     caught_up = warehouse.sync(series.source, TABLE, change_feed=True)
     assert not caught_up.changed and not caught_up.warnings
     feed = feed_by_window(warehouse)
-    assert feed[series.start + 2 * HOUR] == series.truth(2)
+    assert feed[series.start + 2 * HOUR] == series.changes(2)
     assert not [b for b in warehouse.table(FEED).branch_heads("ddb_sync_")], "the feed's branch was published"
 
 
 def test_a_run_that_dies_before_the_tables_publish_changes_neither(
     warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    series = Series(tmp_path, seed=46)
+    series = Series(tmp_path, seed=46, items=120, writes_per_hour=300)
     series.add_windows(1)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
     feed_rows = warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count()
@@ -240,13 +219,13 @@ def test_a_run_that_dies_before_the_tables_publish_changes_neither(
     assert warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count() == feed_rows
 
     warehouse.sync(series.source, TABLE, change_feed=True)
-    assert feed_by_window(warehouse)[series.start + 2 * HOUR] == series.truth(2)
+    assert feed_by_window(warehouse)[series.start + 2 * HOUR] == series.changes(2)
 
 
 def test_upkeep_compacts_the_feed_and_expires_its_snapshots_keeping_every_row(
     warehouse: LocalWarehouse, tmp_path: Path
 ) -> None:
-    series = Series(tmp_path, seed=47)
+    series = Series(tmp_path, seed=47, items=120, writes_per_hour=300)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
     for _ in range(3):  # one window at a time, as the schedule runs them: one small feed file each
         series.add_windows(1)
@@ -262,7 +241,7 @@ def test_upkeep_compacts_the_feed_and_expires_its_snapshots_keeping_every_row(
     assert feed_by_window(warehouse) == before
     series.add_windows(1)
     warehouse.sync(series.source, TABLE, change_feed=True)
-    assert feed_by_window(warehouse)[series.start + 4 * HOUR] == series.truth(4)
+    assert feed_by_window(warehouse)[series.start + 4 * HOUR] == series.changes(4)
 
 
 def test_a_feed_whose_before_struct_glue_cannot_store_is_refused_before_anything_is_written() -> None:

@@ -42,8 +42,13 @@ FULL_ID = "01768385930622-efd1a093"
 class History:
     """A simulated table and its exports in one source, written window by window."""
 
-    def __init__(self, root: Path, seed: int, items: int = 150, writes_per_hour: int = 400) -> None:
-        self.table = SimulatedTable(SimulationConfig(seed=seed, initial_items=items, writes_per_hour=writes_per_hour))
+    def __init__(
+        self, root: Path, seed: int, items: int = 150, writes_per_hour: int = 400, *, type_drift: bool = False
+    ) -> None:
+        config = SimulationConfig(
+            seed=seed, initial_items=items, writes_per_hour=writes_per_hour, type_drift=type_drift
+        )
+        self.table = SimulatedTable(config)
         self.start = self.table.config.start
         self.source = root / "exports"
         self.target = ExportTarget.for_source(ExportSource.from_uri(str(self.source)))
