@@ -24,8 +24,16 @@ from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
 from ddb_iceberg.engine.plan import SyncPlan
 from ddb_iceberg.engine.records import DELETE, OP_COLUMN, UPSERT
 from ddb_iceberg.engine.request import feed_identifier
-from ddb_iceberg.engine.schema import GLUE_TYPE_MAX_LENGTH, ColumnType, Kind, Layout, glue_length, glue_type_string
-from ddb_iceberg.engine.spark_table import BRANCH_PREFIX, TABLE_PROPERTIES, SparkIcebergTable, nested_additions
+from ddb_iceberg.engine.schema import (
+    GLUE_TYPE_MAX_LENGTH,
+    Column,
+    ColumnType,
+    Kind,
+    Layout,
+    glue_length,
+    glue_type_string,
+)
+from ddb_iceberg.engine.spark_table import BRANCH_PREFIX, TABLE_PROPERTIES, SparkIcebergTable
 from ddb_iceberg.engine.spark_types import column_ddl, spark_type, sql_string
 from ddb_iceberg.errors import SyncError
 from ddb_iceberg.exports.manifest import to_micros
@@ -129,15 +137,8 @@ class ChangeFeed:
         if not self.table.exists():
             self._create(layout, ledger.sync_id if ledger is not None else "")
             return
-        self.table.refresh()
-        existing = self.table.spark.table(self.table.full_name).schema
-        additions = [column_ddl(c, nullable=True) for c in layout.columns if c.name not in existing.fieldNames()]
-        for column in layout.columns:
-            if column.name in existing.fieldNames():
-                additions += nested_additions([column.name], column.type, existing[column.name].dataType)
-        additions += nested_additions([BEFORE_COLUMN], before_type(layout), existing[BEFORE_COLUMN].dataType)
-        if additions:
-            self.table.spark.sql(f"ALTER TABLE {self.table.full_name} ADD COLUMNS (\n  {', '.join(additions)}\n)")
+        before = Column(BEFORE_COLUMN, "", "", before_type(layout))
+        self.table.add_missing_columns((*layout.columns, before), nullable=True)
 
     def _create(self, layout: Layout, starts_after: str) -> None:
         table = self.table

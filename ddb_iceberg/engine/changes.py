@@ -118,8 +118,8 @@ class Changes:
         the operation column; built once."""
         if self._rows is None or self._rows[0] != layout:
             rows = _rows_of(self.frame, layout, self.on_driver)
-            if self.by_export is not None and not self.on_driver:
-                rows = _kept(rows)  # read by the change feed's write, then by the merge
+            if self.by_export is not None and self.exports == 1 and not self.on_driver:
+                rows = _kept(rows)  # read by the change feed's write (`rows_by_export`), then by the merge
                 self._cached.append(rows)
             self._rows = (layout, rows)
         return self._rows[1]

@@ -163,19 +163,25 @@ class SparkIcebergTable:
         """
         if layout.has_key_columns and self._add_key_columns(layout):
             self._key_by(layout, partitioned=False)
-        self.refresh()
-        existing = self.spark.table(self.full_name).schema
-        additions: list[str] = []
-        for column in layout.columns:
-            if column.name not in existing.fieldNames():
-                additions.append(column_ddl(column))
-            else:
-                additions.extend(nested_additions([column.name], column.type, existing[column.name].dataType))
-        if additions:
-            self.spark.sql(f"ALTER TABLE {self.full_name} ADD COLUMNS (\n  {', '.join(additions)}\n)")
+        self.add_missing_columns(layout.columns)
         properties = {LAYOUT_PROPERTY: layout.to_json(), **_metrics_properties(layout)}
         rendered = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items())
         self.spark.sql(f"ALTER TABLE {self.full_name} SET TBLPROPERTIES ({rendered})")
+
+    def add_missing_columns(self, columns: tuple[Column, ...], *, nullable: bool = False) -> None:
+        """Add the columns, and the struct fields of columns, the table lacks (compared with its real schema, so an
+        addition interrupted between commits is completed, not repeated); `nullable` drops new key columns' NOT
+        NULL."""
+        self.refresh()
+        existing = self.spark.table(self.full_name).schema
+        additions: list[str] = []
+        for column in columns:
+            if column.name not in existing.fieldNames():
+                additions.append(column_ddl(column, nullable=nullable))
+            else:
+                additions.extend(_nested_additions([column.name], column.type, existing[column.name].dataType))
+        if additions:
+            self.spark.sql(f"ALTER TABLE {self.full_name} ADD COLUMNS (\n  {', '.join(additions)}\n)")
 
     def _add_key_columns(self, layout: Layout) -> bool:
         """Give a table made from an empty full export its key columns, once its first item brings their types.
@@ -505,12 +511,12 @@ class _IcebergPrimitiveType(ColumnTypeVisitor[Any]):
         return self.types.TimestampType.withZone()  # Spark's TIMESTAMP
 
 
-def nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[str]:
+def _nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[str]:
     """`ADD COLUMNS` entries for struct fields in `wanted` that the Spark type `actual` lacks."""
     from pyspark.sql.types import ArrayType, StructType
 
     if wanted.kind is Kind.LIST and wanted.element is not None and isinstance(actual, ArrayType):
-        return nested_additions([*path, "element"], wanted.element, actual.elementType)
+        return _nested_additions([*path, "element"], wanted.element, actual.elementType)
     if wanted.kind is not Kind.STRUCT or not isinstance(actual, StructType):
         return []
     additions: list[str] = []
@@ -520,7 +526,7 @@ def nested_additions(path: list[str], wanted: ColumnType, actual: Any) -> list[s
                 f"{quote_path(*path, nested.name)} {spark_type(nested.type)} COMMENT {sql_string(doc(nested))}"
             )
         else:
-            additions.extend(nested_additions([*path, nested.name], nested.type, actual[nested.name].dataType))
+            additions.extend(_nested_additions([*path, nested.name], nested.type, actual[nested.name].dataType))
     return additions
 
 
