@@ -1,5 +1,5 @@
-"""Asset checks on the Iceberg table (keys, ledger, baseline and freshness) and its change feed, read through
-PyIceberg."""
+"""Asset checks on the Iceberg table (keys, ledger, baseline and freshness), its change feed and its item history,
+read through PyIceberg."""
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -10,12 +10,23 @@ import pyarrow.compute as pc
 from pyiceberg.expressions import AlwaysFalse
 
 from ddb_iceberg.engine.change_feed import EXPORT_ID_COLUMN, INSERT, OPERATION_COLUMN, REMOVE, UPDATE
-from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY, SYNC_ID
+from ddb_iceberg.engine.companion import synced_through
+from ddb_iceberg.engine.item_history import IS_CURRENT_COLUMN
+from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY
+from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.errors import ExportError
 from ddb_iceberg.exports import load_export
 from ddb_iceberg.exports.manifest import parse_timestamp
-from ddb_iceberg.table_names import CHANGE_FEED, DEFAULT_NAMES, EXPORTER, ICEBERG_TABLE, TABLE, TableNames
+from ddb_iceberg.table_names import (
+    CHANGE_FEED,
+    DEFAULT_NAMES,
+    EXPORTER,
+    ICEBERG_TABLE,
+    ITEM_HISTORY,
+    TABLE,
+    TableNames,
+)
 
 
 def build_table_checks(
@@ -116,8 +127,7 @@ def build_change_feed_checks(names: TableNames = DEFAULT_NAMES) -> list[dg.Asset
         if ledger is None:
             return dg.AssetCheckResult(passed=False, metadata={"reason": "the table has no ledger commit"})
         feed = resource.load_change_feed()
-        head = feed.current_snapshot()
-        feed_sync = head.summary.additional_properties.get(SYNC_ID) if head and head.summary else None
+        feed_sync = _synced_through(feed)
         if feed_sync != ledger.sync_id:
             reason = "the feed lacks the table's last sync (the next sync publishes it, or warns that it cannot)"
             return dg.AssetCheckResult(
@@ -147,6 +157,48 @@ def build_change_feed_checks(names: TableNames = DEFAULT_NAMES) -> list[dg.Asset
         )
 
     return [change_feed_accounts_for_the_table]
+
+
+def build_item_history_checks(names: TableNames = DEFAULT_NAMES) -> list[dg.AssetChecksDefinition]:
+    """The checks on one table's item history, reading it and the table through that table's resource."""
+    the_table = {names.qualified(TABLE)}
+
+    @dg.asset_check(asset=names.asset_key(ITEM_HISTORY), required_resource_keys=the_table)
+    def item_history_matches_the_table(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """Each item of the table has exactly one current version in the history, equal to it (its write time aside:
+        a write that changed nothing makes no version)."""
+        resource = names.table(context)
+        ledger = resource.ledger()
+        if ledger is None:
+            return dg.AssetCheckResult(passed=False, metadata={"reason": "the table has no ledger commit"})
+        history = resource.load_history()
+        if _synced_through(history) != ledger.sync_id:
+            reason = "the history lacks the table's last sync (the next sync merges it, or warns that it cannot)"
+            return dg.AssetCheckResult(passed=False, metadata={"reason": reason, "table_sync": ledger.sync_id})
+        table = resource.load()
+        layout = Layout.from_json(table.properties[LAYOUT_PROPERTY])
+        columns = tuple(c.name for c in layout.columns if c.name != WRITE_TIME_COLUMN)
+        in_order = [(c.name, "ascending") for c in layout.key_columns]
+        # Only the current versions are read (the history is partitioned by them): not its past.
+        current = history.scan(row_filter=f"{IS_CURRENT_COLUMN} = true", selected_fields=columns).to_arrow()
+        rows = table.scan(selected_fields=columns).to_arrow()
+        counts = current.group_by([c.name for c in layout.key_columns]).aggregate([([], "count_all")])
+        repeated = counts.filter(pc.greater(counts["count_all"], 1)).num_rows
+        current, rows = current.select(columns).sort_by(in_order), rows.select(columns).sort_by(in_order)
+        equal = current.num_rows == rows.num_rows and current.to_pylist() == rows.to_pylist()
+        return dg.AssetCheckResult(
+            passed=equal and not repeated,
+            metadata={"table_rows": rows.num_rows, "current_versions": current.num_rows, "keys_repeated": repeated},
+        )
+
+    return [item_history_matches_the_table]
+
+
+def _synced_through(companion: Any) -> str:
+    """The table's sync a companion (the change feed, the item history), read by PyIceberg, holds last."""
+    head = companion.current_snapshot()
+    summary = head.summary.additional_properties if head is not None and head.summary else None
+    return synced_through(companion.properties, summary)
 
 
 def _live_rows_around(table: Any, snapshot_id: int) -> tuple[int | None, int]:

@@ -236,6 +236,12 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
     is_flag=True,
     help="Also keep <table>__changes: one row per key per applied export (operation, before and after).",
 )
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Also keep <table>__history (SCD type 2): one row per version of each item, valid from the end of the "
+    "window that made it to the end of the one that changed it. Built from the change feed, which it turns on.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @_spark_options
 @click.option(
@@ -261,6 +267,7 @@ def sync(
     allow_gaps: bool,
     rebaseline: bool,
     change_feed: bool,
+    history: bool,
     as_json: bool,
     jars: str | None,
     driver_memory: str,
@@ -284,6 +291,7 @@ def sync(
             allow_gaps=allow_gaps,
             rebaseline=rebaseline,
             change_feed=change_feed,
+            history=history,
             buckets=buckets,
             table_properties=tuple(key_value_pair(text, "--table-property") for text in table_property),
             s3_region=s3_region,

@@ -21,7 +21,7 @@ import dagster as dg
 
 from ddb_iceberg.assets import build_full_export, build_iceberg_table, build_incremental_export, build_table_maintenance
 from ddb_iceberg.assets.maintenance import TableMaintenanceConfig
-from ddb_iceberg.checks import build_change_feed_checks, build_table_checks
+from ddb_iceberg.checks import build_change_feed_checks, build_item_history_checks, build_table_checks
 from ddb_iceberg.engine.request import utc_moment
 from ddb_iceberg.engine.spark_session import CATALOG_NAME
 from ddb_iceberg.errors import SettingError
@@ -88,7 +88,7 @@ def local_deployment(
         resources={
             "exporter": exporter,
             "merge_runner": LocalSparkMergeRunner(),
-            "table": LocalIcebergTable(warehouse=warehouse, catalog_name=catalog_name, change_feed=True),
+            "table": LocalIcebergTable(warehouse=warehouse, catalog_name=catalog_name, change_feed=True, history=True),
         },
     )
 
@@ -184,8 +184,9 @@ def build_definitions(
     full_export = build_full_export(names)
     incremental_export = build_incremental_export(partitions, names)
     table = deployment.resources["table"]
-    change_feed = isinstance(table, IcebergTableResource) and table.change_feed
-    iceberg_table = build_iceberg_table(partitions, incremental_export, names, change_feed=change_feed)
+    change_feed = isinstance(table, IcebergTableResource) and table.keeps_feed
+    history = isinstance(table, IcebergTableResource) and table.history
+    iceberg_table = build_iceberg_table(partitions, incremental_export, names, change_feed=change_feed, history=history)
     table_key = names.asset_key(ICEBERG_TABLE)
     sync_window_job = dg.define_asset_job(
         names.qualified("sync_window_job"), selection=[incremental_export, iceberg_table]
@@ -209,7 +210,11 @@ def build_definitions(
     window, lag = timedelta(minutes=deployment.window_minutes), timedelta(minutes=deployment.lag_minutes)
     return dg.Definitions(
         assets=[full_export, incremental_export, iceberg_table, maintenance],
-        asset_checks=build_table_checks(window, lag, names) + (build_change_feed_checks(names) if change_feed else []),
+        asset_checks=[
+            *build_table_checks(window, lag, names),
+            *(build_change_feed_checks(names) if change_feed else []),
+            *(build_item_history_checks(names) if history else []),
+        ],
         jobs=[full_export_job, sync_window_job, rebaseline_job, maintenance_job],
         schedules=[
             build_window_schedule(

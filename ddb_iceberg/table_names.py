@@ -21,6 +21,7 @@ FULL_EXPORT = "ddb_full_export"
 INCREMENTAL_EXPORT = "ddb_incremental_export"
 ICEBERG_TABLE = "ddb_iceberg_table"
 CHANGE_FEED = "ddb_change_feed"
+ITEM_HISTORY = "ddb_item_history"
 TABLE_MAINTENANCE = "ddb_iceberg_table_maintenance"
 
 EXPORTER, MERGE_RUNNER, TABLE = "exporter", "merge_runner", "table"

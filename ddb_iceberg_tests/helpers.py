@@ -6,6 +6,7 @@ import itertools
 import json
 import shutil
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import boto3
 from pyspark.sql import SparkSession
 
 from ddb_iceberg.engine.request import SyncRequest
+from ddb_iceberg.engine.rows import canonical_item
 from ddb_iceberg.engine.spark_session import CatalogSettings, SparkSettings, configure_catalog
 from ddb_iceberg.engine.spark_table import SparkIcebergTable
 from ddb_iceberg.engine.sync import SyncResult, sync_table
@@ -23,8 +25,16 @@ from ddb_iceberg.loopback_aws import LoopbackAws
 from ddb_iceberg.loopback_aws.dynamodb_rules import ListExportsNewestFirst
 from ddb_iceberg.loopback_aws.glue_rules import GlueTableLimits
 from ddb_iceberg.loopback_aws.s3_rules import MissingKeyIsAccessDenied
+from ddb_iceberg.simulator import (
+    ExportTarget,
+    SimulatedTable,
+    SimulationConfig,
+    write_full_export,
+    write_incremental_export,
+)
 from ddb_iceberg.simulator.writer import gzip_bytes
 
+HOUR = timedelta(hours=1)
 MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 MOTO_REGION = "us-east-1"
 
@@ -191,3 +201,32 @@ class LocalWarehouse:
 
     def files(self) -> set[str]:
         return {p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()}
+
+
+class History:
+    """A simulated table and its exports in one source, written window by window."""
+
+    def __init__(
+        self, root: Path, seed: int, items: int = 150, writes_per_hour: int = 400, *, type_drift: bool = False
+    ) -> None:
+        config = SimulationConfig(
+            seed=seed, initial_items=items, writes_per_hour=writes_per_hour, type_drift=type_drift
+        )
+        self.table = SimulatedTable(config)
+        self.start = self.table.config.start
+        self.source = root / "exports"
+        self.target = ExportTarget.for_source(ExportSource.from_uri(str(self.source)))
+        write_full_export(self.table, self.target, self.start)
+        self.windows = 0
+
+    def add_windows(self, count: int) -> None:
+        for _ in range(count):
+            window_start = self.start + self.windows * HOUR
+            write_incremental_export(self.table, self.target, window_start, window_start + HOUR)
+            self.windows += 1
+
+    def time(self, hours: int) -> datetime:
+        return self.start + hours * HOUR
+
+    def truth(self, hours: int) -> dict[Any, Any]:
+        return {key: canonical_item(item) for key, item in self.table.state_at(self.time(hours)).items()}

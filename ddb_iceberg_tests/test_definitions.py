@@ -22,6 +22,7 @@ def test_local_definitions_hold_the_assets_checks_jobs_and_schedules() -> None:
         "ddb_incremental_export",
         "ddb_iceberg_table",
         "ddb_change_feed",
+        "ddb_item_history",
         "ddb_iceberg_table_maintenance",
     }
     checks = {key.name for check in definitions.asset_checks or [] for key in check.check_keys}
@@ -31,6 +32,7 @@ def test_local_definitions_hold_the_assets_checks_jobs_and_schedules() -> None:
         "baseline_row_count_matches_full_export",
         "reflects_a_recent_time",
         "change_feed_accounts_for_the_table",
+        "item_history_matches_the_table",
     }
     assert definitions.resolve_job_def("sync_window_job").partitions_def is not None
     assert definitions.resolve_schedule_def("sync_each_window").cron_schedule == "20 * * * *"
@@ -42,8 +44,10 @@ def test_local_definitions_hold_the_assets_checks_jobs_and_schedules() -> None:
         "ddb_full_export",
         "ddb_incremental_export",
     }
-    # The change feed is written by the table's run, downstream of the table (so lineage shows it).
+    # The change feed and the item history are written by the table's run, downstream of the table (so lineage
+    # shows them); the history is built from the feed.
     assert table.asset_deps[dg.AssetKey("ddb_change_feed")] == {dg.AssetKey("ddb_iceberg_table")}
+    assert table.asset_deps[dg.AssetKey("ddb_item_history")] == {dg.AssetKey("ddb_change_feed")}
 
 
 def test_the_environment_switch(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,4 +84,5 @@ def test_dagster_cli_validates_and_lists_the_assets(tmp_path: Path) -> None:
         "ddb_iceberg_table",
         "ddb_iceberg_table_maintenance",
         "ddb_incremental_export",
+        "ddb_item_history",
     ]

@@ -11,7 +11,14 @@ from ddb_iceberg.assets.failures import failures_reported
 from ddb_iceberg.engine.sync import SyncResult
 from ddb_iceberg.resources import IcebergTableResource
 from ddb_iceberg.resources.prices import numeric_metadata, summed
-from ddb_iceberg.table_names import CHANGE_FEED, DEFAULT_NAMES, FULL_EXPORT, ICEBERG_TABLE, TableNames
+from ddb_iceberg.table_names import (
+    CHANGE_FEED,
+    DEFAULT_NAMES,
+    FULL_EXPORT,
+    ICEBERG_TABLE,
+    ITEM_HISTORY,
+    TableNames,
+)
 
 PREVIEW_ROWS = 5
 
@@ -30,6 +37,10 @@ CHANGE_FEED_DESCRIPTION = (
     "The table's change feed (<table>__changes): one row per key per applied export, with the operation and the "
     "item before and after, written in the table's sync."
 )
+ITEM_HISTORY_DESCRIPTION = (
+    "The table's item history (<table>__history, SCD type 2): one row per version of each item, valid from the end "
+    "of the window that made it to the end of the one that changed or deleted it, written in the table's sync."
+)
 
 
 def build_iceberg_table(
@@ -38,9 +49,10 @@ def build_iceberg_table(
     names: TableNames = DEFAULT_NAMES,
     *,
     change_feed: bool = False,
+    history: bool = False,
 ) -> dg.AssetsDefinition:
-    """The table's asset; with `change_feed` (the table resource's), its change feed too, downstream of it: one
-    sync writes both."""
+    """The table's asset; with `change_feed` and `history` (the table resource's), its change feed and item
+    history too, downstream of it: one sync writes them all."""
     table_key = names.asset_key(ICEBERG_TABLE)
     specs = [
         dg.AssetSpec(
@@ -58,6 +70,16 @@ def build_iceberg_table(
                 description=CHANGE_FEED_DESCRIPTION,
                 group_name=names.table_group,
                 deps=[table_key],
+                kinds={"iceberg"},
+            )
+        )
+    if history:
+        specs.append(
+            dg.AssetSpec(
+                names.asset_key(ITEM_HISTORY),
+                description=ITEM_HISTORY_DESCRIPTION,
+                group_name=names.table_group,
+                deps=[names.asset_key(CHANGE_FEED) if change_feed else table_key],
                 kinds={"iceberg"},
             )
         )
@@ -106,6 +128,14 @@ def build_iceberg_table(
         yield dg.MaterializeResult(asset_key=table_key, metadata=_metadata(results, table))
         if change_feed:
             yield dg.MaterializeResult(asset_key=names.asset_key(CHANGE_FEED), metadata=_feed_metadata(results))
+        if history:
+            yield dg.MaterializeResult(
+                asset_key=names.asset_key(ITEM_HISTORY),
+                metadata={
+                    "table": next((r.item_history for r in reversed(results) if r.item_history), ""),
+                    "exports_applied": dg.MetadataValue.int(sum(len(r.applied_exports) for r in results)),
+                },
+            )
 
     return ddb_iceberg_table
 

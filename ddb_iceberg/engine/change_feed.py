@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ddb_iceberg.engine.ledger import PROPERTY_PREFIX, SYNC_ID, LedgerEntry
+from ddb_iceberg.engine.companion import CompanionTable
+from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
 from ddb_iceberg.engine.plan import SyncPlan
 from ddb_iceberg.engine.records import DELETE, OP_COLUMN, UPSERT
-from ddb_iceberg.engine.request import feed_identifier
+from ddb_iceberg.engine.request import FEED_SUFFIX
 from ddb_iceberg.engine.schema import (
     GLUE_TYPE_MAX_LENGTH,
     Column,
@@ -33,7 +35,7 @@ from ddb_iceberg.engine.schema import (
     glue_length,
     glue_type_string,
 )
-from ddb_iceberg.engine.spark_table import BRANCH_PREFIX, TABLE_PROPERTIES, SparkIcebergTable
+from ddb_iceberg.engine.spark_table import TABLE_PROPERTIES
 from ddb_iceberg.engine.spark_types import column_ddl, spark_type, sql_string
 from ddb_iceberg.errors import SyncError
 from ddb_iceberg.exports.manifest import to_micros
@@ -48,15 +50,14 @@ EXPORT_ID_COLUMN = "_ddb_export_id"
 WINDOW_START_COLUMN = "_ddb_window_start"
 WINDOW_END_COLUMN = "_ddb_window_end"
 REBASELINE_COLUMN = "_ddb_rebaseline"
+SYNC_ID_COLUMN = "_ddb_sync_id"
 INSERT, UPDATE, REMOVE = "insert", "update", "delete"
-# The table a feed belongs to, and the sync whose commit the feed starts after ("" for a new table).
-FEED_OF_PROPERTY = PROPERTY_PREFIX + "change-feed-of"
-FEED_STARTS_AFTER_PROPERTY = PROPERTY_PREFIX + "change-feed-starts-after"
 _FEED_COLUMNS = f"""{quote(OPERATION_COLUMN)} STRING NOT NULL COMMENT 'ddb_iceberg: insert, update or delete',
   {quote(EXPORT_ID_COLUMN)} STRING NOT NULL COMMENT 'ddb_iceberg: the export the change came from',
   {quote(WINDOW_START_COLUMN)} TIMESTAMP NOT NULL COMMENT 'ddb_iceberg: start of the export''s window',
   {quote(WINDOW_END_COLUMN)} TIMESTAMP NOT NULL COMMENT 'ddb_iceberg: end of the export''s window',
-  {quote(REBASELINE_COLUMN)} BOOLEAN NOT NULL COMMENT 'ddb_iceberg: a difference a re-baseline made'"""
+  {quote(REBASELINE_COLUMN)} BOOLEAN NOT NULL COMMENT 'ddb_iceberg: a difference a re-baseline made',
+  {quote(SYNC_ID_COLUMN)} STRING COMMENT 'ddb_iceberg: the sync that applied the change (its ledger''s sync id)'"""
 # Append-only: none of the table's merge-on-read settings apply.
 _FEED_PROPERTIES = {
     key: value for key, value in TABLE_PROPERTIES.items() if not key.startswith(("write.delete", "write.update"))
@@ -100,47 +101,25 @@ def export_windows(plan: SyncPlan) -> list[ExportWindow]:
     return windows
 
 
-class ChangeFeed:
+class ChangeFeed(CompanionTable):
     """The change feed of one table, in the same catalog."""
 
-    def __init__(self, table: SparkIcebergTable) -> None:
-        self.of = table
-        self.table = SparkIcebergTable(table.spark, table.catalog, feed_identifier(f"{table.namespace}.{table.name}"))
+    suffix = FEED_SUFFIX
+    what = "change feed"
 
-    def catch_up(self, ledger: LedgerEntry | None) -> str | None:
-        """Publish the feed's branch of the table's last sync when a run died between the two publishes; a warning
-        when the feed lacks that sync and no branch holds it (removed by hand)."""
-        if ledger is None or not ledger.sync_id or not self.table.exists():
-            return None
-        if self._head_sync_id() == ledger.sync_id:
-            return None
-        for branch, sync_id in self.table.branch_heads(BRANCH_PREFIX).items():
-            if sync_id == ledger.sync_id:
-                self.table.publish_appends(branch)
-                return None
-        if self._head_sync_id() is None and self.table.properties().get(FEED_STARTS_AFTER_PROPERTY) == ledger.sync_id:
-            return None  # the feed was made by a run that died before the table's commit
-        return (
-            f"the change feed {self.table.namespace}.{self.table.name} lacks the changes of the table's sync "
-            f"{ledger.sync_id} (its branch is gone): its rows from then on miss them"
-        )
-
-    def _head_sync_id(self) -> str | None:
-        snapshot_id = self.table.current_snapshot_id()
-        if snapshot_id is None:
-            return None
-        return self.table.snapshot_summary(snapshot_id).get(SYNC_ID)
+    def publish(self, branch: str, ledger: LedgerEntry, *, stale_before: datetime | None) -> None:
+        self.table.publish_appends(branch, self.synced(ledger), stale_before=stale_before)
 
     def prepare(self, layout: Layout, ledger: LedgerEntry | None) -> None:
         """Create the feed for the table's layout, or add the columns and fields the layout has and it lacks (the
         sync has checked the layout first: `check_before_fits_glue`)."""
         if not self.table.exists():
-            self._create(layout, ledger.sync_id if ledger is not None else "")
+            self._create(layout, ledger)
             return
         before = Column(BEFORE_COLUMN, "", "", before_type(layout))
         self.table.add_missing_columns((*layout.columns, before), nullable=True)
 
-    def _create(self, layout: Layout, starts_after: str) -> None:
+    def _create(self, layout: Layout, ledger: LedgerEntry | None) -> None:
         table = self.table
         table.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {quote_path(table.catalog, table.namespace)}")
         columns = [column_ddl(c, nullable=c not in layout.key_columns) for c in layout.columns]
@@ -148,11 +127,7 @@ class ChangeFeed:
             f"{quote(BEFORE_COLUMN)} {spark_type(before_type(layout))} "
             "COMMENT 'ddb_iceberg: the item before the change (none for an insert)'"
         )
-        properties = {
-            **_FEED_PROPERTIES,
-            FEED_OF_PROPERTY: f"{self.of.namespace}.{self.of.name}",
-            FEED_STARTS_AFTER_PROPERTY: starts_after,
-        }
+        properties = {**_FEED_PROPERTIES, **self.creation_properties(ledger)}
         rendered = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items())
         listed = ",\n  ".join([*columns, _FEED_COLUMNS])
         table.spark.sql(
@@ -163,12 +138,26 @@ class ChangeFeed:
     def write(self, rows: DataFrame, properties: Mapping[str, str], branch: str) -> None:
         """Append the feed's rows to `branch` in one commit carrying `properties` (an empty one when none)."""
         self.table.append(rows, properties, branch)
-        if self.table.branch_head(branch)[1].get(SYNC_ID) != properties[SYNC_ID]:
-            self.table.commit_empty(properties, branch)
+        self.table.ensure_commit(properties, branch)
+
+    def rows_of(self, sync_id: str, *, ends_after_micros: int | None = None, branch: str | None = None) -> DataFrame:
+        """The feed's rows of one sync (of `branch`, or main), read only from the days of windows ending after
+        `ends_after_micros` when given (the sync's windows are the table's latest)."""
+        rows = self.table.read_branch(branch) if branch is not None else self.table.read()
+        condition = f"{quote(SYNC_ID_COLUMN)} = {sql_string(sync_id)}"
+        if ends_after_micros is not None:
+            condition += f" AND {quote(WINDOW_END_COLUMN)} > timestamp_micros({int(ends_after_micros)})"
+        return rows.where(condition)
 
 
 def feed_rows(
-    rows: DataFrame, layout: Layout, before: DataFrame | None, windows: list[ExportWindow], *, small: bool = False
+    rows: DataFrame,
+    layout: Layout,
+    before: DataFrame | None,
+    windows: list[ExportWindow],
+    sync_id: str,
+    *,
+    small: bool = False,
 ) -> DataFrame:
     """The feed's rows for the changes of a sync that applies windows (and perhaps a baseline) to the table:
     `rows` are the table's rows of each key's latest change in each export (`Changes.rows_by_export`),
@@ -208,10 +197,12 @@ def feed_rows(
     operation = (
         sql.when(sql.col(OP_COLUMN) == DELETE, REMOVE).when(sql.col(BEFORE_COLUMN).isNull(), INSERT).otherwise(UPDATE)
     )
-    return _with_export(rows.withColumn(OPERATION_COLUMN, operation), layout, windows, rebaseline=False)
+    return _with_export(rows.withColumn(OPERATION_COLUMN, operation), layout, windows, sync_id, rebaseline=False)
 
 
-def rebaseline_rows(rows: DataFrame, layout: Layout, before: DataFrame, window: ExportWindow) -> DataFrame:
+def rebaseline_rows(
+    rows: DataFrame, layout: Layout, before: DataFrame, window: ExportWindow, sync_id: str
+) -> DataFrame:
     """The feed's rows of a re-baseline: the differences between the table's rows before (`before`) and after
     (`rows`: `Changes.rows`), the write time aside; each marked `_ddb_rebaseline`, from `window` (the full
     export, to the time the table reflects after)."""
@@ -228,7 +219,7 @@ def rebaseline_rows(rows: DataFrame, layout: Layout, before: DataFrame, window: 
         sql.when(sql.col("_present").isNull(), REMOVE).when(sql.col(BEFORE_COLUMN).isNull(), INSERT).otherwise(UPDATE)
     )
     joined = joined.withColumn(OPERATION_COLUMN, operation).drop("_present").withColumn("export_ord", sql.lit(0))
-    return _with_export(joined, layout, [window], rebaseline=True)
+    return _with_export(joined, layout, [window], sync_id, rebaseline=True)
 
 
 def _same_item(before: SparkColumn, after: SparkColumn, layout: Layout) -> SparkColumn:
@@ -243,7 +234,9 @@ def _same_item(before: SparkColumn, after: SparkColumn, layout: Layout) -> Spark
     return sql.when(before.isNotNull() & after.isNotNull(), same)
 
 
-def _with_export(rows: DataFrame, layout: Layout, windows: list[ExportWindow], *, rebaseline: bool) -> DataFrame:
+def _with_export(
+    rows: DataFrame, layout: Layout, windows: list[ExportWindow], sync_id: str, *, rebaseline: bool
+) -> DataFrame:
     from pyspark.sql import functions as sql
 
     exports = rows.sparkSession.createDataFrame(
@@ -259,4 +252,5 @@ def _with_export(rows: DataFrame, layout: Layout, windows: list[ExportWindow], *
         sql.timestamp_micros("start_micros").alias(WINDOW_START_COLUMN),
         sql.timestamp_micros("end_micros").alias(WINDOW_END_COLUMN),
         sql.lit(rebaseline).alias(REBASELINE_COLUMN),
+        sql.lit(sync_id).alias(SYNC_ID_COLUMN),
     )

@@ -51,14 +51,26 @@ def parse_table_identifier(identifier: str, setting: str = "table") -> tuple[str
     return parts[0], parts[1]
 
 
-# The change feed of `<namespace>.<table>` is `<namespace>.<table>__changes` (engine.change_feed).
+# The change feed of `<namespace>.<table>` is `<namespace>.<table>__changes` (engine.change_feed), its item
+# history `<namespace>.<table>__history` (engine.item_history).
 FEED_SUFFIX = "__changes"
+HISTORY_SUFFIX = "__history"
 
 
 def feed_identifier(table: str) -> str:
-    """The change feed's identifier: `<namespace>.<table>__changes` (a SettingError when it is too long)."""
+    """The change feed's identifier: `<namespace>.<table>__changes`."""
+    return companion_identifier(table, FEED_SUFFIX)
+
+
+def history_identifier(table: str) -> str:
+    """The item history's identifier: `<namespace>.<table>__history`."""
+    return companion_identifier(table, HISTORY_SUFFIX)
+
+
+def companion_identifier(table: str, suffix: str) -> str:
+    """`<namespace>.<table><suffix>` (a SettingError when it is too long)."""
     namespace, name = parse_table_identifier(table)
-    return f"{namespace}.{name}{FEED_SUFFIX}"
+    return f"{namespace}.{name}{suffix}"
 
 
 def check_key_attributes(key_attributes: Sequence[str], setting: str = "key_attributes") -> None:
@@ -104,6 +116,9 @@ class SyncRequest:
     table_properties: tuple[tuple[str, str], ...] = option("--table-property", default=())
     # Also keep the change feed `<table>__changes`: one row per key per applied export (engine.change_feed).
     change_feed: bool = option("--change-feed", default=False)
+    # Also keep the item history `<table>__history` (SCD type 2), built from the change feed, which it turns on
+    # (engine.item_history).
+    history: bool = option("--history", default=False)
     # The launcher's name for this request, kept in the commit's ledger entry.
     request_id: str | None = option("--request-id", default=None)
     s3_region: str | None = option("--s3-region", default=None)
@@ -114,8 +129,10 @@ class SyncRequest:
 
     def __post_init__(self) -> None:
         parse_table_identifier(self.table)
-        if self.change_feed:
+        if self.keeps_feed:
             parse_table_identifier(feed_identifier(self.table), "change feed")
+        if self.history:
+            parse_table_identifier(history_identifier(self.table), "item history")
         if not self.source:
             raise SettingError("source is empty: give a directory or s3://bucket/prefix that holds AWSDynamoDB/")
         ExportSource.check_uri(self.source)
@@ -125,6 +142,11 @@ class SyncRequest:
         check_buckets(self.buckets)
         if self.orphan_sweep_interval < timedelta(0):
             raise SettingError("the orphan sweep interval is negative")
+
+    @property
+    def keeps_feed(self) -> bool:
+        """Whether the sync writes the change feed: asked for, or needed by the item history."""
+        return self.change_feed or self.history
 
     def export_source(self) -> ExportSource:
         return ExportSource.from_uri(self.source, S3Options(region=self.s3_region, endpoint_url=self.s3_endpoint_url))

@@ -258,36 +258,60 @@ class SparkIcebergTable:
         transaction.commitTransaction()
         self.refresh()
 
-    def publish_appends(self, branch: str, *, stale_before: datetime | None = None) -> None:
-        """Put what an append-only branch added on main (no ledger, no tag), and remove the branch with other
-        syncs' branches abandoned before `stale_before`. Main fast-forwards to the branch, in one commit, when it is
-        still where the branch started; when another writer committed since (upkeep compacting the change feed),
-        the branch's data files are appended to main in a commit carrying the branch head's properties, and the
-        branch is removed in a second one (a run that dies between them leaves a branch whose sync main already
-        has: removed once stale)."""
+    def fast_forward(self, branch: str, properties: Mapping[str, str], *, stale_before: datetime | None = None) -> bool:
+        """Make the branch's head main's, with `properties` set on the table, and remove the branch with other syncs'
+        branches abandoned before `stale_before`, in one commit; False (nothing done) when another writer moved
+        main since the branch started (upkeep compacting a companion table)."""
         table = self._java_table()
-        jvm = self.spark.sparkContext._jvm
-        assert jvm is not None
         head = table.snapshot(table.refs().get(branch).snapshotId())
         main = table.currentSnapshot()
-        ancestor = jvm.org.apache.iceberg.util.SnapshotUtil.isAncestorOf
-        if main is None or ancestor(table, head.snapshotId(), main.snapshotId()):
-            snapshots = table.manageSnapshots().fastForwardBranch(MAIN_BRANCH, branch).removeBranch(branch)
-        else:
-            append = table.newAppend()
-            snapshot = head
-            while snapshot is not None and not ancestor(table, main.snapshotId(), snapshot.snapshotId()):
-                files = snapshot.addedDataFiles(table.io()).iterator()
-                while files.hasNext():
-                    append = append.appendFile(files.next())
-                parent = snapshot.parentId()
-                snapshot = table.snapshot(parent) if parent is not None else None
-            for key, value in dict(head.summary()).items():
-                if key.startswith(PROPERTY_PREFIX):
-                    append = append.set(key, value)
-            append.commit()
-            table = self._java_table()
-            snapshots = table.manageSnapshots().removeBranch(branch)
+        if main is not None and not self._is_ancestor(table, main.snapshotId(), head.snapshotId()):
+            return False
+        transaction = table.newTransaction()
+        snapshots = transaction.manageSnapshots().fastForwardBranch(MAIN_BRANCH, branch).removeBranch(branch)
+        for stale in _stale_branches(table, stale_before) if stale_before is not None else []:
+            snapshots = snapshots.removeBranch(stale)
+        snapshots.commit()
+        _set_properties(transaction.updateProperties(), properties).commit()
+        transaction.commitTransaction()
+        self.refresh()
+        return True
+
+    def _is_ancestor(self, table: Any, ancestor_id: int, snapshot_id: int) -> bool:
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        return bool(jvm.org.apache.iceberg.util.SnapshotUtil.isAncestorOf(table, snapshot_id, ancestor_id))
+
+    def publish_appends(
+        self, branch: str, properties: Mapping[str, str], *, stale_before: datetime | None = None
+    ) -> None:
+        """Put what an append-only branch added on main, with `properties` set on the table (`fast_forward`). When
+        another writer moved main since the branch started, the branch's data files are appended to main instead, in
+        one commit carrying the branch head's `ddb-iceberg.` summary and setting `properties`, and the branch is
+        removed in a second one (a run that dies between them leaves a branch whose sync main already has: removed
+        once stale)."""
+        if self.fast_forward(branch, properties, stale_before=stale_before):
+            return
+        table = self._java_table()
+        head = table.snapshot(table.refs().get(branch).snapshotId())
+        main = table.currentSnapshot()
+        transaction = table.newTransaction()
+        append = transaction.newAppend()
+        snapshot = head
+        while snapshot is not None and not self._is_ancestor(table, snapshot.snapshotId(), main.snapshotId()):
+            files = snapshot.addedDataFiles(table.io()).iterator()
+            while files.hasNext():
+                append = append.appendFile(files.next())
+            parent = snapshot.parentId()
+            snapshot = table.snapshot(parent) if parent is not None else None
+        for key, value in dict(head.summary()).items():
+            if key.startswith(PROPERTY_PREFIX):
+                append = append.set(key, value)
+        append.commit()
+        _set_properties(transaction.updateProperties(), properties).commit()
+        transaction.commitTransaction()
+        table = self._java_table()
+        snapshots = table.manageSnapshots().removeBranch(branch)
         for stale in _stale_branches(table, stale_before) if stale_before is not None else []:
             snapshots = snapshots.removeBranch(stale)
         snapshots.commit()
@@ -331,7 +355,7 @@ class SparkIcebergTable:
         no row is changed by a write older than the one it already shows. With `replace` (a re-baseline), the
         changes are the whole truth: rows they do not name are deleted, and the rows they name take their
         image whatever the table's write time."""
-        with self._registered(changes) as view:
+        with self.registered(changes) as view:
             keys = [c.name for c in layout.key_columns]
             columns = [c.name for c in layout.columns]
             on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
@@ -356,6 +380,13 @@ class SparkIcebergTable:
             append = append.set(key, value)
         append.commit()
         self.refresh()
+
+    def ensure_commit(self, properties: Mapping[str, str], branch: str) -> None:
+        """Commit an empty snapshot carrying `properties` to `branch` unless its head is the commit of the same sync
+        (a write that changed nothing commits nothing)."""
+        ref = self._java_table().refs().get(branch)
+        if ref is None or self.snapshot_summary(int(ref.snapshotId())).get(SYNC_ID) != properties[SYNC_ID]:
+            self.commit_empty(properties, branch)
 
     def mark(self, entry: LedgerEntry, tag: str | None) -> None:
         """Keep `entry` in the table properties and tag its snapshot `tag` (unless None), in one commit: repairs
@@ -462,7 +493,7 @@ class SparkIcebergTable:
         return [(column, counts[column.name]) for column in fallbacks if counts[column.name]]
 
     @contextmanager
-    def _registered(self, changes: DataFrame) -> Iterator[str]:
+    def registered(self, changes: DataFrame) -> Iterator[str]:
         """`changes` as a temporary view for the duration of a statement (nothing is left in the session)."""
         view = f"ddb_iceberg_changes_{self.name}"
         changes.createOrReplaceTempView(view)
@@ -583,6 +614,12 @@ def commit_conflict(error: BaseException) -> str | None:
             if any(marker in line for marker in _CONFLICT_MARKERS):
                 return line.strip()[:300]
     return None
+
+
+def _set_properties(update: Any, properties: Mapping[str, str]) -> Any:
+    for key, value in properties.items():
+        update = update.set(key, value)
+    return update
 
 
 def _set_tag(snapshots: Any, table: Any, tag: str, snapshot_id: int) -> Any:

@@ -21,7 +21,9 @@ from ddb_iceberg.engine.change_feed import (
     rebaseline_rows,
 )
 from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from, reads_on_driver
-from ddb_iceberg.engine.ledger import ADDED_RECORDS, LEDGER_PROPERTY, SYNC_ID, LedgerEntry
+from ddb_iceberg.engine.companion import CompanionTable
+from ddb_iceberg.engine.item_history import ItemHistory
+from ddb_iceberg.engine.ledger import ADDED_RECORDS, LEDGER_PROPERTY, LedgerEntry
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
 from ddb_iceberg.engine.records import OP_COLUMN, UPSERT
 from ddb_iceberg.engine.request import MAX_BUCKETS, Log, SyncRequest
@@ -87,6 +89,8 @@ class SyncResult:
     # The change feed this sync wrote to (`SyncRequest.change_feed`), and the rows it added there.
     change_feed: str | None = None
     change_feed_rows: int = 0
+    # The item history this sync wrote to (`SyncRequest.history`).
+    item_history: str | None = None
     # Peak memory of the driver's Python process so far (what must not grow with the table: BENCHMARKS.md).
     driver_peak_mb: float = 0.0
     # Added by the launcher: where the job ran and what it was billed (an EMR Serverless job run's id, billed
@@ -195,8 +199,11 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         if ledger is None and planned_from is not None and not request.rebaseline:
             raise missing_ledger_error(result.table)
 
-    feed = ChangeFeed(table) if request.change_feed else None
-    caught_up = feed.catch_up(ledger) if feed is not None else None
+    feed = ChangeFeed(table) if request.keeps_feed else None
+    history = ItemHistory(table, feed) if request.history and feed is not None else None
+    # The feed first: the history's recovery reads it.
+    companions: list[CompanionTable] = [c for c in (feed, history) if c is not None]
+    caught_up = [warning for c in companions if (warning := c.catch_up(ledger))]
     rebaseline = request.rebaseline and planned_from is not None
     # Only the exports that may still apply are read: those requested after the point the table reflects, or
     # (a new table, a re-baseline) the latest full export and what follows it (exports.discovery).
@@ -213,7 +220,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         f"{export_id}: no {SUMMARY_FILE} yet (the export is still running, or FAILED): not applied"
         for export_id in listing.incomplete
     ]
-    result.warnings += [caught_up] if caught_up else []
+    result.warnings += caught_up
     if plan.is_noop:
         if ledger is not None:
             result.reflects = format_timestamp(ledger.reflects)
@@ -255,19 +262,28 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
             table.evolve(new_layout)
         if feed is not None:
             feed.prepare(new_layout, ledger)
+        seed_history = history.prepare(new_layout, ledger) if history is not None else False
         swept_at = _sweep_orphans(table, ledger, request.orphan_sweep_interval, result)
         branch = table.start_branch(planned_from)
-        feed_branch = feed.table.start_branch(feed.table.current_snapshot_id()) if feed is not None else None
+        branches = {companion.name: companion.start_branch() for companion in companions}
         published = False
         try:
             sync_id = uuid.uuid4().hex
             properties = plan.snapshot_properties(swept_at, sync_id, source.location, request.request_id)
-            if feed is not None and feed_branch is not None:
+            if feed is not None:
                 # Before the table's commit: the feed's before-images are the table's rows as the sync found them.
                 before = table.read_branch(branch) if planned_from is not None else None
                 feed_started = time.monotonic()
-                feed.write(_feed_rows(plan, changes, new_layout, before), properties, feed_branch)
+                feed.write(_feed_rows(plan, changes, new_layout, before, sync_id), properties, branches[feed.name])
                 result.phase_seconds["change feed"] = time.monotonic() - feed_started
+                if history is not None:
+                    history_started = time.monotonic()
+                    if seed_history and ledger is not None and before is not None:
+                        history.seed(before, new_layout, ledger.reflects, branches[history.name])
+                    ends_after = min(w.end_micros for w in export_windows(plan)) - 1
+                    written = feed.rows_of(sync_id, ends_after_micros=ends_after, branch=branches[feed.name])
+                    history.write(written, new_layout, properties, branches[history.name])
+                    result.phase_seconds["item history"] = time.monotonic() - history_started
             _apply(table, plan, changes, new_layout, properties, branch, planned_from is None)
             committed = LedgerEntry.from_summary(*table.branch_head(branch))
             assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"
@@ -275,16 +291,19 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
             stale_before = datetime.now(UTC) - ORPHAN_MIN_AGE
             table.publish(branch, committed, result.tag, stale_before=stale_before)
             published = True
-            if feed is not None and feed_branch is not None:
-                # A run that dies here leaves the feed's branch for the next sync to publish (ChangeFeed.catch_up).
-                result.change_feed_rows = int(feed.table.branch_head(feed_branch)[1].get(ADDED_RECORDS, 0))
-                feed.table.publish_appends(feed_branch, stale_before=stale_before)
-                result.change_feed = f"{feed.table.namespace}.{feed.table.name}"
+            if feed is not None:
+                result.change_feed_rows = int(feed.table.branch_head(branches[feed.name])[1].get(ADDED_RECORDS, 0))
+            # A run that dies here leaves the companions' branches for the next sync to publish (catch_up).
+            for companion in companions:
+                companion.publish(branches[companion.name], committed, stale_before=stale_before)
+            result.change_feed = feed.name if feed is not None else None
+            result.item_history = history.name if history is not None else None
         except BaseException:
             if not published:
                 table.drop_branch(branch)
-                if feed is not None and feed_branch is not None:
-                    feed.table.drop_branch(feed_branch)
+                for companion in companions:
+                    if companion.name in branches:
+                        companion.drop_branch(branches[companion.name])
             raise
         result.type_drift = [
             f"attribute {column.attribute!r}: {count} {column.tag} value(s) kept in column {column.name}"
@@ -294,9 +313,9 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         changes.release()
     result.rows_inserted, result.rows_updated = committed.rows_inserted, committed.rows_updated
     result.rows_deleted = committed.rows_deleted
-    # The change feed's own time apart (it is written inside this phase, before the table's commit).
-    feed_seconds = result.phase_seconds.get("change feed", 0.0)
-    result.phase_seconds["collapse, write and commit"] = time.monotonic() - phase_started - feed_seconds
+    # The companions' own time apart (they are written inside this phase, before the table's commit).
+    companion_seconds = result.phase_seconds.get("change feed", 0.0) + result.phase_seconds.get("item history", 0.0)
+    result.phase_seconds["collapse, write and commit"] = time.monotonic() - phase_started - companion_seconds
     result.snapshot_id = committed.snapshot_id
     result.reflects = format_timestamp(plan.reflects_after)
     result.accepted_gaps = [str(gap) for gap in plan.gaps]
@@ -388,16 +407,15 @@ def _apply(
         table.merge(rows, layout, properties, branch, replace=True)
     elif changes.records_to_apply:
         table.merge(rows, layout, properties, branch)
-    if table.branch_head(branch)[1].get(SYNC_ID) != properties[SYNC_ID]:
-        table.commit_empty(properties, branch)
+    table.ensure_commit(properties, branch)
 
 
-def _feed_rows(plan: SyncPlan, changes: Changes, layout: Layout, before: DataFrame | None) -> DataFrame:
+def _feed_rows(plan: SyncPlan, changes: Changes, layout: Layout, before: DataFrame | None, sync_id: str) -> DataFrame:
     """The change feed's rows of this sync: each export's changes, or a re-baseline's differences."""
     windows = export_windows(plan)
     if plan.rebaseline and before is not None:
-        return rebaseline_rows(changes.rows(layout), layout, before, windows[0])
-    return feed_rows(changes.rows_by_export(layout), layout, before, windows, small=changes.on_driver)
+        return rebaseline_rows(changes.rows(layout), layout, before, windows[0], sync_id)
+    return feed_rows(changes.rows_by_export(layout), layout, before, windows, sync_id, small=changes.on_driver)
 
 
 def bucket_count(plan: SyncPlan) -> int:

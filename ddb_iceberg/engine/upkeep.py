@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddb_iceberg.engine.change_feed import ChangeFeed
+from ddb_iceberg.engine.companion import CompanionTable
+from ddb_iceberg.engine.item_history import ItemHistory
 from ddb_iceberg.engine.ledger import UPKEEP_PROPERTY
 from ddb_iceberg.engine.naming import quote
 from ddb_iceberg.engine.request import Log, UpkeepRequest, UpkeepSettings
@@ -64,8 +66,9 @@ class UpkeepResult:
     snapshots_expired: int = 0
     tags_dropped: list[str] = field(default_factory=list)
     orphan_files_removed: int = 0
-    # The change feed's upkeep (when the table has one): its data files and snapshots before and after.
+    # The companions' upkeep (when the table has them): their data files and snapshots before and after.
     change_feed: dict[str, int] = field(default_factory=dict)
+    item_history: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -99,14 +102,14 @@ class UpkeepResult:
             f"{', '.join(self.tags_dropped) or 'none'}; orphan files removed: {self.orphan_files_removed}",
             "  time: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.phase_seconds.items()),
         ]
-        if self.change_feed:
-            feed = self.change_feed
-            lines.insert(
-                -1,
-                f"  change feed: data files {feed['data_files_before']} -> {feed['data_files_after']}; snapshots "
-                f"{feed['snapshots_before']} -> {feed['snapshots_after']}; orphan files removed: "
-                f"{feed['orphan_files_removed']}",
-            )
+        for what, done in (("change feed", self.change_feed), ("item history", self.item_history)):
+            if done:
+                lines.insert(
+                    -1,
+                    f"  {what}: data files {done['data_files_before']} -> {done['data_files_after']}; snapshots "
+                    f"{done['snapshots_before']} -> {done['snapshots_after']}; orphan files removed: "
+                    f"{done['orphan_files_removed']}",
+                )
         lines += [f"  warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
@@ -168,7 +171,10 @@ def maintain_table(
     )
     result.after = file_stats(table)
     result.snapshots_expired = snapshots - result.after.snapshots
-    result.change_feed = phase("change feed", lambda: _maintain_change_feed(table, settings, now, log))
+    feed = ChangeFeed(table)
+    result.change_feed = phase("change feed", lambda: _maintain_companion(feed, settings, now, log))
+    history = ItemHistory(table, feed)
+    result.item_history = phase("item history", lambda: _maintain_companion(history, settings, now, log))
     if table.ledger() is None and result.after.snapshots:
         # Cannot happen while the ledger property is there; say so loudly rather than let a sync find out.
         result.warnings.append("the table has no ledger after upkeep: the next sync will refuse it (re-baseline)")
@@ -214,24 +220,26 @@ def file_stats(table: SparkIcebergTable) -> FileStats:
     )
 
 
-def _maintain_change_feed(
-    table: SparkIcebergTable, settings: UpkeepSettings, now: datetime, log: Log
-) -> dict[str, int]:
-    """The change feed's upkeep, when the table has one: its small appended files compacted, its snapshots older
-    than the retention expired (its branches keep theirs: a feed's unpublished branch waits for the next sync),
-    its orphan files removed. Its rows stay: they are the table's history."""
-    feed = ChangeFeed(table).table
-    if not feed.exists():
+def _maintain_companion(companion: CompanionTable, settings: UpkeepSettings, now: datetime, log: Log) -> dict[str, int]:
+    """A companion's upkeep, when the table has it: its files compacted (the change feed's small appended files
+    bin-packed; the item history's sorted, those with deletes rewritten, as the table's), its snapshots older than
+    the retention expired (its branches keep theirs: an unpublished branch waits for the next sync), its orphan
+    files removed. Its rows stay: they are the table's history."""
+    table = companion.table
+    if not table.exists():
         return {}
-    feed.refresh()
-    procedure = _Procedures(feed, log)
-    before = file_stats(feed)
-    log(f"Compacting the change feed {feed.namespace}.{feed.name}, expiring its old snapshots ...")
-    if before.snapshots:
+    table.refresh()
+    procedure = _Procedures(table, log)
+    before = file_stats(table)
+    log(f"Compacting the {companion.what} {companion.name}, expiring its old snapshots ...")
+    if before.snapshots and isinstance(companion, ChangeFeed):
         procedure.compact_appends(settings)
+    elif before.snapshots:
+        procedure.rewrite_data_files(settings)
+        procedure.rewrite_position_delete_files(settings)
     procedure.expire_snapshots(now - settings.snapshot_retention)
-    orphans = feed.remove_orphan_files(older_than=datetime.now(UTC) - settings.orphan_age)
-    after = file_stats(feed)
+    orphans = table.remove_orphan_files(older_than=datetime.now(UTC) - settings.orphan_age)
+    after = file_stats(table)
     return {
         "data_files_before": before.data_files,
         "data_files_after": after.data_files,

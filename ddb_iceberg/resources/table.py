@@ -23,6 +23,7 @@ from ddb_iceberg.engine.request import (
     check_buckets,
     check_key_attributes,
     feed_identifier,
+    history_identifier,
     parse_table_identifier,
 )
 from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogKind, CatalogSettings, check_glue_warehouse
@@ -54,6 +55,12 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
         default=False,
         description="Also keep the change feed <identifier>__changes: one row per key per applied export, with the "
         "operation and the item before and after (the asset ddb_change_feed).",
+    )
+    history: bool = Field(
+        default=False,
+        description="Also keep the item history <identifier>__history (SCD type 2): one row per version of each "
+        "item, valid from the end of the window that made it to the end of the one that changed it (the asset "
+        "ddb_item_history). Built from the change feed, which it turns on.",
     )
 
     # `before`: pydantic turns a `dg.EnvVar` into a plain string, and the variable's value is checked when the
@@ -97,6 +104,7 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
             allow_gaps=allow_gaps,
             rebaseline=rebaseline,
             change_feed=self.change_feed,
+            history=self.history,
             up_to=up_to,
             buckets=self.buckets,
             table_properties=tuple(sorted(self.table_properties.items())),
@@ -114,6 +122,15 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
     def load_change_feed(self) -> Any:
         """The table's change feed as PyIceberg reads it."""
         return self.load_catalog().load_table(feed_identifier(self.identifier))
+
+    def load_history(self) -> Any:
+        """The table's item history as PyIceberg reads it."""
+        return self.load_catalog().load_table(history_identifier(self.identifier))
+
+    @property
+    def keeps_feed(self) -> bool:
+        """Whether its syncs write the change feed (asked for, or needed by the item history)."""
+        return self.change_feed or self.history
 
     def status(self) -> TableStatus:
         return table_status(self.load_catalog(), self.identifier)

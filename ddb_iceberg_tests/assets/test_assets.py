@@ -104,6 +104,7 @@ def test_backfill_is_one_run_one_spark_merge_and_equals_the_truth(pipeline: Pipe
         "baseline_row_count_matches_full_export": True,
         "reflects_a_recent_time": False,  # the simulated clock is months behind this machine's
         "change_feed_accounts_for_the_table": True,
+        "item_history_matches_the_table": True,
     }
     assert "| customer_id |" in metadata["preview"]
     # The same run wrote the change feed: the baseline's inserts, then each window's changes.
@@ -111,6 +112,7 @@ def test_backfill_is_one_run_one_spark_merge_and_equals_the_truth(pipeline: Pipe
     assert feed["table"] == "dynamodb.orders__changes"
     rows = local_catalog(pipeline.root / "warehouse", pipeline.catalog_name).load_table(feed["table"]).scan()
     assert feed["rows_added"] == rows.to_arrow().num_rows > len(pipeline.items())
+    assert _metadata(result, "ddb_item_history")["table"] == "dynamodb.orders__history"
 
 
 def test_next_window_as_the_schedule_runs_it_and_retries_never_export_twice(pipeline: Pipeline) -> None:

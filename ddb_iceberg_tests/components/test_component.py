@@ -27,8 +27,10 @@ EXAMPLE = REPO_ROOT / "examples" / "two_tables"
 TABLES = ("orders", "customers")
 ASSETS = ("ddb_full_export", "ddb_incremental_export", "ddb_iceberg_table", "ddb_iceberg_table_maintenance")
 CHECKS = ("no_duplicate_keys", "ledger_has_no_gap", "baseline_row_count_matches_full_export", "reflects_a_recent_time")
-# The example's orders table keeps a change feed (its defs.yaml: `change_feed: true`), customers does not.
+# The example's orders table keeps a change feed and an item history (its defs.yaml: `change_feed: true`,
+# `history: true`), customers neither.
 FEED_ASSET, FEED_CHECK = "ddb_change_feed", "change_feed_accounts_for_the_table"
+HISTORY_ASSET, HISTORY_CHECK = "ddb_item_history", "item_history_matches_the_table"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 BIN = Path(sys.executable).parent
 
@@ -43,14 +45,15 @@ def example_defs(monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
 def test_each_table_gets_its_own_assets_checks_jobs_schedules_and_resources(example_defs: dg.Definitions) -> None:
     dg.Definitions.validate_loadable(example_defs)
     keys = {key.to_user_string() for key in example_defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {f"{table}/{asset}" for table in TABLES for asset in ASSETS} | {f"orders/{FEED_ASSET}"}
+    orders_only = {f"orders/{FEED_ASSET}", f"orders/{HISTORY_ASSET}"}
+    assert keys == {f"{table}/{asset}" for table in TABLES for asset in ASSETS} | orders_only
     checks = {
         (key.asset_key.to_user_string(), key.name)
         for check in example_defs.asset_checks or []
         for key in check.check_keys
     }
     expected = {(f"{table}/ddb_iceberg_table", check) for table in TABLES for check in CHECKS}
-    assert checks == expected | {(f"orders/{FEED_ASSET}", FEED_CHECK)}
+    assert checks == expected | {(f"orders/{FEED_ASSET}", FEED_CHECK), (f"orders/{HISTORY_ASSET}", HISTORY_CHECK)}
     for table in TABLES:
         table_key = dg.AssetKey([table, "ddb_iceberg_table"])
         iceberg_table = example_defs.resolve_assets_def(table_key)
@@ -150,7 +153,7 @@ def test_dagster_validates_the_example_and_dg_lists_a_table_scaffolded_beside_it
     listing = json.loads(listed.stdout)
     assert {asset["asset_key"] for asset in listing["assets"]} == {
         f"{table}/{asset}" for table in (*TABLES, "inventory") for asset in ASSETS
-    } | {f"orders/{FEED_ASSET}"}
+    } | {f"orders/{FEED_ASSET}", f"orders/{HISTORY_ASSET}"}
     assert "inventory__sync_each_window" in {schedule["name"] for schedule in listing["schedules"]}
 
 
@@ -201,7 +204,7 @@ def test_two_tables_run_side_by_side_each_equal_to_its_own_simulator(
         (f"{table}/ddb_iceberg_table", check): check != "reflects_a_recent_time"  # the simulated clock is old
         for table in TABLES
         for check in CHECKS
-    } | {(f"orders/{FEED_ASSET}", FEED_CHECK): True}
+    } | {(f"orders/{FEED_ASSET}", FEED_CHECK): True, (f"orders/{HISTORY_ASSET}", HISTORY_CHECK): True}
 
     catalog = local_catalog(tmp_path / "warehouse", catalog_name)
     contents = {}

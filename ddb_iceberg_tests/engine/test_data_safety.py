@@ -27,6 +27,8 @@ from ddb_iceberg.simulator import (
     write_incremental_export,
 )
 from ddb_iceberg_tests.helpers import (
+    HOUR,
+    History,
     LocalWarehouse,
     copy_tree,
     edit_summary,
@@ -35,37 +37,7 @@ from ddb_iceberg_tests.helpers import (
     replace_data_file,
 )
 
-HOUR = timedelta(hours=1)
 FULL_ID = "01768385930622-efd1a093"
-
-
-class History:
-    """A simulated table and its exports in one source, written window by window."""
-
-    def __init__(
-        self, root: Path, seed: int, items: int = 150, writes_per_hour: int = 400, *, type_drift: bool = False
-    ) -> None:
-        config = SimulationConfig(
-            seed=seed, initial_items=items, writes_per_hour=writes_per_hour, type_drift=type_drift
-        )
-        self.table = SimulatedTable(config)
-        self.start = self.table.config.start
-        self.source = root / "exports"
-        self.target = ExportTarget.for_source(ExportSource.from_uri(str(self.source)))
-        write_full_export(self.table, self.target, self.start)
-        self.windows = 0
-
-    def add_windows(self, count: int) -> None:
-        for _ in range(count):
-            window_start = self.start + self.windows * HOUR
-            write_incremental_export(self.table, self.target, window_start, window_start + HOUR)
-            self.windows += 1
-
-    def time(self, hours: int) -> datetime:
-        return self.start + hours * HOUR
-
-    def truth(self, hours: int) -> dict[Any, Any]:
-        return {key: canonical_item(item) for key, item in self.table.state_at(self.time(hours)).items()}
 
 
 def _upkeep_with_spark(warehouse: LocalWarehouse) -> None:

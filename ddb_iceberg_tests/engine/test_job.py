@@ -95,6 +95,7 @@ def test_every_field_of_a_request_and_its_catalog_survives_the_command_line() ->
         allow_gaps=True,
         rebaseline=True,
         change_feed=True,
+        history=True,
         up_to=datetime(2026, 1, 1, 2, 0, 0, 123456, tzinfo=UTC),
         buckets=8,
         table_properties=(("write.target-file-size-bytes", "1048576"), ("comment", "a=b, c")),

@@ -10,8 +10,8 @@ from ddb_iceberg.engine.ledger import LEDGER_PROPERTY, REBASELINE_OF
 from ddb_iceberg.errors import Fix, GapError
 from ddb_iceberg.exports.manifest import format_timestamp
 from ddb_iceberg.simulator import write_full_export, write_incremental_export
-from ddb_iceberg_tests.engine.test_data_safety import HOUR, History, _snapshots, lose_the_ledger
-from ddb_iceberg_tests.helpers import LocalWarehouse
+from ddb_iceberg_tests.engine.test_data_safety import _snapshots, lose_the_ledger
+from ddb_iceberg_tests.helpers import HOUR, History, LocalWarehouse
 
 
 def test_a_rebaseline_after_a_gap_gives_the_exact_table_and_keeps_history(

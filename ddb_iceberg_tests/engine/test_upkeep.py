@@ -14,8 +14,8 @@ from ddb_iceberg.engine.sync import tag_name
 from ddb_iceberg.engine.upkeep import maintain_table
 from ddb_iceberg.errors import SettingError, SyncError
 from ddb_iceberg.exports.manifest import format_timestamp
-from ddb_iceberg_tests.engine.test_data_safety import History, _sync_held_before_its_commit
-from ddb_iceberg_tests.helpers import LocalWarehouse
+from ddb_iceberg_tests.engine.test_data_safety import _sync_held_before_its_commit
+from ddb_iceberg_tests.helpers import History, LocalWarehouse
 
 # Forty days on, every snapshot is past the 7-day retention and every tag past the 30-day one.
 FORTY_DAYS_ON = timedelta(days=40)

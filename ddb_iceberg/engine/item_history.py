@@ -1,0 +1,179 @@
+"""The item history (slowly changing dimension, type 2): a companion Iceberg table, `<table>__history`, with one
+row per version of each item.
+
+A version is the item as one export left it, valid from the end of that export's window (`_ddb_valid_from`) to the
+end of the window that changed or deleted it (`_ddb_valid_to`; none while it is `_ddb_is_current`). Its grain is
+the window: DynamoDB's exports collapse the writes inside one, so a version is the item as the table showed it
+from one sync to the next, and the history as of any window's end is exactly the table as of then. A write that
+changed nothing but the write time makes no version (the change feed has no change for it), so a current
+version's write time is that of the write that made the item what it is.
+
+It is built from the change feed's rows of each sync (engine.change_feed), which the history therefore needs: a
+sync's feed rows close the current version of each key they name and add the versions they make, in one MERGE
+that reads only the current versions (the table is partitioned by `_ddb_is_current`: the versions a sync reads do
+not grow with the history). A history started on a table with rows starts from those rows, valid from the time
+the table reflected then. It is written in the companions' protocol (engine.companion); when upkeep moved its
+main between the table's publish and its own, or its branch is gone, the sync's feed rows are merged into main
+again: each sync's changes are merged once (its id is the history's `ddb-iceberg.synced-through`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ddb_iceberg.engine.change_feed import EXPORT_ID_COLUMN, OPERATION_COLUMN, REMOVE, WINDOW_END_COLUMN, ChangeFeed
+from ddb_iceberg.engine.companion import SYNCED_THROUGH_PROPERTY, CompanionTable
+from ddb_iceberg.engine.ledger import REBASELINE_OF, LedgerEntry
+from ddb_iceberg.engine.naming import quote, quote_path
+from ddb_iceberg.engine.request import HISTORY_SUFFIX
+from ddb_iceberg.engine.schema import Layout
+from ddb_iceberg.engine.spark_table import BUCKETS_PROPERTY, MAIN_BRANCH, TABLE_PROPERTIES, SparkIcebergTable
+from ddb_iceberg.engine.spark_types import column_ddl, sql_string
+from ddb_iceberg.exports.manifest import to_micros
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+VALID_FROM_COLUMN = "_ddb_valid_from"
+VALID_TO_COLUMN = "_ddb_valid_to"
+IS_CURRENT_COLUMN = "_ddb_is_current"
+_HISTORY_COLUMNS = f"""{quote(VALID_FROM_COLUMN)} TIMESTAMP NOT NULL COMMENT 'ddb_iceberg: the end of the window that made this version',
+  {quote(VALID_TO_COLUMN)} TIMESTAMP COMMENT 'ddb_iceberg: the end of the window that changed or deleted it (none: current)',
+  {quote(IS_CURRENT_COLUMN)} BOOLEAN NOT NULL COMMENT 'ddb_iceberg: whether the table holds this version now',
+  {quote(EXPORT_ID_COLUMN)} STRING COMMENT 'ddb_iceberg: the export that made it (none: in the table when the history started)'"""  # noqa: E501
+# In the MERGE's source only: a row closes a key's current version, or is a version to add.
+_KIND, _CLOSE, _VERSION = "_ddb_kind", "close", "version"
+
+
+class ItemHistory(CompanionTable):
+    """The item history of one table, in the same catalog, built from its change feed."""
+
+    suffix = HISTORY_SUFFIX
+    what = "item history"
+
+    def __init__(self, table: SparkIcebergTable, feed: ChangeFeed) -> None:
+        super().__init__(table)
+        self.feed = feed
+
+    def prepare(self, layout: Layout, ledger: LedgerEntry | None) -> bool:
+        """Create the history for the table's layout, or add the columns and fields it lacks. True when it has no
+        version yet while the table has synced (`seed` it from the table's rows)."""
+        if not self.table.exists():
+            self._create(layout, ledger)
+        else:
+            self.table.add_missing_columns(layout.columns, nullable=True)
+        return ledger is not None and self.table.current_snapshot_id() is None
+
+    def _create(self, layout: Layout, ledger: LedgerEntry | None) -> None:
+        table = self.table
+        table.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {quote_path(table.catalog, table.namespace)}")
+        columns = ",\n  ".join([*(column_ddl(c) for c in layout.columns), _HISTORY_COLUMNS])
+        properties = {**TABLE_PROPERTIES, **self.creation_properties(ledger)}
+        rendered = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items())
+        # The current versions apart from the closed ones, bucketed by key as the table is: a sync's MERGE reads
+        # only the current versions of its keys' buckets.
+        partitioning = [quote(IS_CURRENT_COLUMN)]
+        buckets = int(self.of.properties().get(BUCKETS_PROPERTY, "1"))
+        if layout.has_key_columns and buckets:
+            partitioning.append(f"bucket({buckets}, {quote(layout.key_columns[0].name)})")
+        table.spark.sql(
+            f"CREATE TABLE {table.full_name} (\n  {columns}\n) USING iceberg "
+            f"PARTITIONED BY ({', '.join(partitioning)}) TBLPROPERTIES ({rendered})"
+        )
+        if layout.has_key_columns:
+            keys = ", ".join(quote(c.name) for c in layout.key_columns)
+            table.spark.sql(
+                f"ALTER TABLE {table.full_name} WRITE DISTRIBUTED BY PARTITION LOCALLY ORDERED BY {keys}, "
+                f"{quote(VALID_FROM_COLUMN)}"
+            )
+
+    def seed(self, rows: DataFrame, layout: Layout, reflects: datetime, branch: str) -> None:
+        """Start the history from the table's rows (`rows`): each current, valid from the time the table
+        reflects."""
+        from pyspark.sql import functions as sql
+
+        versions = rows.select(
+            *(sql.col(quote(c.name)) for c in layout.columns),
+            sql.timestamp_micros(sql.lit(to_micros(reflects))).alias(VALID_FROM_COLUMN),
+            sql.lit(None).cast("timestamp").alias(VALID_TO_COLUMN),
+            sql.lit(True).alias(IS_CURRENT_COLUMN),
+            sql.lit(None).cast("string").alias(EXPORT_ID_COLUMN),
+        )
+        versions.writeTo(f"{self.table.catalog}.{self.table.namespace}.{self.table.name}.branch_{branch}").append()
+
+    def write(self, changes: DataFrame, layout: Layout, properties: Mapping[str, str], branch: str) -> None:
+        """Merge one sync's change feed rows (`changes`) into `branch` in one commit carrying `properties` (an
+        empty one when there is nothing to merge)."""
+        table = self.table
+        keys = [c.name for c in layout.key_columns]
+        names = [*(c.name for c in layout.columns), VALID_FROM_COLUMN, VALID_TO_COLUMN, IS_CURRENT_COLUMN]
+        names.append(EXPORT_ID_COLUMN)
+        target = table.full_name if branch == MAIN_BRANCH else f"{table.full_name}.{quote('branch_' + branch)}"
+        on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+        with table.registered(version_changes(changes, layout)) as view:
+            statement = (
+                f"MERGE INTO {target} t USING {view} s "
+                f"ON {on} AND t.{quote(IS_CURRENT_COLUMN)} AND s.{_KIND} = '{_CLOSE}' "
+                f"WHEN MATCHED THEN UPDATE SET t.{quote(VALID_TO_COLUMN)} = s.{quote(VALID_FROM_COLUMN)}, "
+                f"t.{quote(IS_CURRENT_COLUMN)} = false "
+                f"WHEN NOT MATCHED AND s.{_KIND} = '{_VERSION}' THEN INSERT ({', '.join(map(quote, names))}) "
+                f"VALUES ({', '.join('s.' + quote(n) for n in names)})"
+            )
+            with table.snapshot_properties(properties):
+                table.spark.sql(statement)
+        table.ensure_commit(properties, branch)
+
+    def publish(self, branch: str, ledger: LedgerEntry, *, stale_before: datetime | None) -> None:
+        """Fast-forward main to the branch; when upkeep moved main meanwhile, merge the sync's feed rows into main
+        instead (the branch's commit is not main's descendant) and drop the branch."""
+        if self.table.fast_forward(branch, self.synced(ledger), stale_before=stale_before):
+            return
+        self._merge_again(ledger)
+        self.table.drop_branch(branch)
+
+    def recover(self, ledger: LedgerEntry) -> str | None:
+        """No branch holds the table's last sync: merge that sync's feed rows into main, when the feed has them."""
+        if self.feed.synced_through() != ledger.sync_id:
+            return super().recover(ledger)
+        self._merge_again(ledger)
+        return None
+
+    def _merge_again(self, ledger: LedgerEntry) -> None:
+        layout = self.of.layout()
+        assert layout is not None, "a synced table has a layout"
+        history = self.of.ledger_history()
+        # A sync's windows end after the sync before it (only those days of the feed are read), when that entry is
+        # still known; a re-baseline's may not.
+        bounded = len(history) > 1 and REBASELINE_OF not in ledger.properties
+        changes = self.feed.rows_of(
+            ledger.sync_id, ends_after_micros=to_micros(history[1].reflects) if bounded else None
+        )
+        self.write(changes, layout, ledger.properties, MAIN_BRANCH)
+        self.table.set_property(SYNCED_THROUGH_PROPERTY, ledger.sync_id)
+
+
+def version_changes(changes: DataFrame, layout: Layout) -> DataFrame:
+    """The MERGE's source for one sync's feed rows: for each key, a row that closes its current version (at the
+    end of its first change's window), and its versions (each valid until the key's next change in the sync, the
+    last one current unless a delete)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as sql
+
+    in_order = Window.partitionBy(*(quote(c.name) for c in layout.key_columns)).orderBy(
+        WINDOW_END_COLUMN, EXPORT_ID_COLUMN
+    )
+    rows = changes.select(
+        *(sql.col(quote(c.name)) for c in layout.columns),
+        sql.col(OPERATION_COLUMN),
+        sql.col(EXPORT_ID_COLUMN),
+        sql.col(WINDOW_END_COLUMN).alias(VALID_FROM_COLUMN),
+        sql.lead(WINDOW_END_COLUMN).over(in_order).alias(VALID_TO_COLUMN),
+        sql.row_number().over(in_order).alias("_nth"),
+    )
+    versions = rows.where(sql.col(OPERATION_COLUMN) != REMOVE).withColumns(
+        {IS_CURRENT_COLUMN: sql.col(VALID_TO_COLUMN).isNull(), _KIND: sql.lit(_VERSION)}
+    )
+    closes = rows.where(sql.col("_nth") == 1).withColumns({IS_CURRENT_COLUMN: sql.lit(False), _KIND: sql.lit(_CLOSE)})
+    return versions.unionByName(closes).drop(OPERATION_COLUMN, "_nth")

@@ -1,0 +1,186 @@
+"""The item history (`<table>__history`, SCD type 2) against the simulator's truth, window by window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ddb_iceberg.engine.item_history import IS_CURRENT_COLUMN, VALID_FROM_COLUMN, VALID_TO_COLUMN, ItemHistory
+from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings, feed_identifier, history_identifier
+from ddb_iceberg.engine.rows import item_reader
+from ddb_iceberg.engine.spark_table import SparkIcebergTable
+from ddb_iceberg.engine.upkeep import maintain_table
+from ddb_iceberg.simulator import write_full_export
+from ddb_iceberg_tests.helpers import HOUR, History, LocalWarehouse
+
+TABLE = "dynamodb.orders"
+HISTORY = history_identifier(TABLE)
+
+
+def as_of(warehouse: LocalWarehouse, moment: datetime) -> dict[tuple[Any, ...], Any]:
+    """The README's point-in-time query of the history: the items as of `moment`, by key."""
+    layout = warehouse.table(TABLE).layout()
+    assert layout is not None
+    read = item_reader(layout)
+    at = moment.strftime("%Y-%m-%d %H:%M:%S")
+    rows = warehouse.spark.sql(
+        f"""SELECT * FROM {warehouse.catalog}.{HISTORY}
+        WHERE _ddb_valid_from <= TIMESTAMP '{at}' AND (_ddb_valid_to IS NULL OR _ddb_valid_to > TIMESTAMP '{at}')"""
+    ).collect()
+    items: dict[tuple[Any, ...], Any] = {}
+    for row in rows:
+        item = read(row.asDict(recursive=True))
+        key = tuple(item[c.attribute] for c in layout.key_columns)
+        assert key not in items, f"two versions of {key} valid at {moment}"
+        items[key] = item
+    return items
+
+
+def assert_well_formed(warehouse: LocalWarehouse) -> None:
+    """Each key's versions follow one another (none overlaps, none is empty); one current version per item in the
+    table, holding the table's item."""
+    layout = warehouse.table(TABLE).layout()
+    assert layout is not None
+    spark, history = warehouse.spark, f"{warehouse.catalog}.{HISTORY}"
+    overlapping = spark.sql(
+        f"""SELECT count(*) FROM ({versions_in_order(warehouse)})
+        WHERE valid_to <= valid_from OR next_from < valid_to OR (valid_to IS NULL AND next_from IS NOT NULL)
+          OR (valid_to IS NULL) <> is_current"""
+    ).first()
+    assert overlapping is not None and overlapping[0] == 0
+    current = spark.sql(f"SELECT * FROM {history} WHERE {IS_CURRENT_COLUMN}")
+    read = item_reader(layout)
+    items = {}
+    for row in current.collect():
+        item = read(row.asDict(recursive=True))
+        items[tuple(item[c.attribute] for c in layout.key_columns)] = item
+    assert items == warehouse.items(TABLE) and len(items) == current.count()
+
+
+def versions_in_order(warehouse: LocalWarehouse) -> str:
+    """A query of the history's versions, each with the start of its key's next version (`next_from`)."""
+    layout = warehouse.table(TABLE).layout()
+    assert layout is not None
+    keys, valid_from = ", ".join(c.name for c in layout.key_columns), VALID_FROM_COLUMN
+    return f"""SELECT {valid_from} AS valid_from, {VALID_TO_COLUMN} AS valid_to, {IS_CURRENT_COLUMN} AS is_current,
+        lead({valid_from}) OVER (PARTITION BY {keys} ORDER BY {valid_from}) AS next_from
+      FROM {warehouse.catalog}.{HISTORY}"""
+
+
+def test_the_history_equals_the_table_as_of_every_window(warehouse: LocalWarehouse, tmp_path: Path) -> None:
+    """Deletes, re-inserts and type drift over 12 windows applied by scheduled and catch-up syncs, a re-baseline and
+    upkeep between them: the history as of each window's end is the table as it was then."""
+    series = History(tmp_path, seed=61, items=80, writes_per_hour=250, type_drift=True)
+    series.add_windows(2)
+    first = warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
+    assert first.item_history == HISTORY and first.change_feed == feed_identifier(TABLE)
+    for _ in range(2):  # one window at a time, as the schedule runs them
+        series.add_windows(1)
+        warehouse.sync(series.source, TABLE, history=True)
+    series.add_windows(3)  # a catch-up: three windows in one sync
+    warehouse.sync(series.source, TABLE, history=True)
+    later = datetime.now(UTC) + timedelta(days=40)
+    upkeep = maintain_table(
+        warehouse.spark, warehouse.catalog, UpkeepRequest(TABLE, UpkeepSettings(min_input_files=2)), now=later
+    )
+    assert upkeep.item_history["snapshots_after"] == 1, upkeep.item_history
+    series.add_windows(2)  # hours 8 and 9 never reach the table: a re-baseline from hour 9 catches up
+    write_full_export(series.table, series.target, series.time(9))
+    rebaselined = warehouse.sync(series.source, TABLE, rebaseline=True, history=True)
+    assert rebaselined.rebaseline_of is not None and not rebaselined.warnings
+    series.add_windows(3)
+    warehouse.sync(series.source, TABLE, history=True)
+    assert warehouse.items(TABLE) == series.truth(12)
+
+    for hours in range(13):
+        shown = 7 if hours == 8 else hours  # the table never showed hour 8 (the re-baseline went from 7 to 9)
+        assert as_of(warehouse, series.time(hours)) == series.truth(shown), f"as of hour {hours}"
+    assert as_of(warehouse, series.time(0) - HOUR) == {}, "nothing before the full export"
+    assert_well_formed(warehouse)
+    re_inserted = warehouse.spark.sql(f"SELECT * FROM ({versions_in_order(warehouse)}) WHERE next_from > valid_to")
+    assert re_inserted.count(), "the series deletes and re-inserts no item"
+
+    # Synced again: nothing new, nothing twice.
+    versions = warehouse.spark.table(f"{warehouse.catalog}.{HISTORY}").count()
+    assert not warehouse.sync(series.source, TABLE, history=True).changed
+    assert warehouse.spark.table(f"{warehouse.catalog}.{HISTORY}").count() == versions
+
+
+def test_a_history_started_on_an_existing_table_starts_from_its_rows(warehouse: LocalWarehouse, tmp_path: Path) -> None:
+    series = History(tmp_path, seed=62, items=80, writes_per_hour=250)
+    series.add_windows(2)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes)
+    series.add_windows(2)
+    warehouse.sync(series.source, TABLE, history=True)
+    assert as_of(warehouse, series.time(1)) == {}, "the history starts when the table reflected hour 2"
+    for hours in (2, 3, 4):
+        assert as_of(warehouse, series.time(hours)) == series.truth(hours), f"as of hour {hours}"
+    assert_well_formed(warehouse)
+
+
+class _Killed(BaseException):
+    """Stands for the process dying at that point."""
+
+
+def test_a_run_that_dies_before_the_historys_publish_is_caught_up_by_the_next(
+    warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the table's publish, twice: once upkeep then compacts the history (its branch no longer starts
+    from main), once its branch is lost; the next sync merges the sync's feed rows into main, exactly once."""
+    series = History(tmp_path, seed=63, items=80, writes_per_hour=250)
+    series.add_windows(1)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
+
+    def dies(self: ItemHistory, *_: Any, **__: Any) -> None:
+        raise _Killed
+
+    for hours, interruption in ((2, "upkeep"), (3, "branch lost"), (4, "none")):
+        series.add_windows(1)
+        with monkeypatch.context() as patched:
+            patched.setattr(ItemHistory, "publish", dies)
+            with pytest.raises(_Killed):
+                warehouse.sync(series.source, TABLE, history=True)
+        assert warehouse.items(TABLE) == series.truth(hours), "the table's commit was published"
+        assert as_of(warehouse, series.time(hours)) == series.truth(hours - 1), "the history's was not"
+        history = warehouse.table(HISTORY)
+        if interruption == "upkeep":
+            warehouse.spark.sql(
+                f"CALL {warehouse.catalog}.system.rewrite_data_files(table => '{HISTORY}', "
+                "options => map('rewrite-all', 'true'))"
+            ).collect()
+        elif interruption == "branch lost":
+            for branch in history.branch_heads("ddb_sync_"):
+                history.drop_branch(branch)
+        caught_up = warehouse.sync(series.source, TABLE, history=True)
+        assert not caught_up.changed and not caught_up.warnings, caught_up.warnings
+        for hour in range(hours + 1):
+            assert as_of(warehouse, series.time(hour)) == series.truth(hour), f"{interruption}: hour {hour}"
+        assert not history.branch_heads("ddb_sync_"), "the history's branch was published or dropped"
+    assert_well_formed(warehouse)
+
+
+def test_a_run_that_dies_before_the_tables_publish_changes_none_of_the_three(
+    warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series = History(tmp_path, seed=64, items=80, writes_per_hour=250)
+    series.add_windows(1)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
+    counts = {name: warehouse.spark.table(f"{warehouse.catalog}.{name}").count() for name in (TABLE, HISTORY)}
+    counts[feed_identifier(TABLE)] = warehouse.spark.table(f"{warehouse.catalog}.{feed_identifier(TABLE)}").count()
+    series.add_windows(1)
+
+    def dies(self: SparkIcebergTable, *_: Any, **__: Any) -> None:
+        raise _Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SparkIcebergTable, "publish", dies)
+        with pytest.raises(_Killed):
+            warehouse.sync(series.source, TABLE, history=True)
+    for name, count in counts.items():
+        assert warehouse.spark.table(f"{warehouse.catalog}.{name}").count() == count, name
+    warehouse.sync(series.source, TABLE, history=True)
+    assert as_of(warehouse, series.time(2)) == series.truth(2)
+    assert_well_formed(warehouse)
