@@ -16,6 +16,7 @@ from ddb_iceberg.bench import OPTIONAL_SCENARIOS, SCENARIOS
 from ddb_iceberg.console import SparkProgress
 from ddb_iceberg.engine.export_housekeeping import DEFAULT_EXPORT_RETENTION
 from ddb_iceberg.engine.request import (
+    MAPS_CHOICES,
     SyncRequest,
     UpkeepRequest,
     UpkeepSettings,
@@ -242,6 +243,20 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
     help="Also keep <table>__history (SCD type 2): one row per version of each item, valid from the end of the "
     "window that made it to the end of the one that changed it. Built from the change feed, which it turns on.",
 )
+@click.option(
+    "--partition",
+    "partition_by",
+    multiple=True,
+    metavar="FIELD",
+    help="For a new table: a partition field (repeatable), one of ATTRIBUTE, bucket(N, ATTRIBUTE), "
+    "year|month|day|hour(ATTRIBUTE, epoch_seconds|epoch_millis|iso) (default: buckets of the partition key).",
+)
+@click.option(
+    "--maps",
+    type=click.Choice(MAPS_CHOICES),
+    default=None,
+    help="For a new table: a map attribute as a struct column (columns, the default) or as DynamoDB JSON text.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @_spark_options
 @click.option(
@@ -268,6 +283,8 @@ def sync(
     rebaseline: bool,
     change_feed: bool,
     history: bool,
+    partition_by: tuple[str, ...],
+    maps: str | None,
     as_json: bool,
     jars: str | None,
     driver_memory: str,
@@ -292,6 +309,8 @@ def sync(
             rebaseline=rebaseline,
             change_feed=change_feed,
             history=history,
+            partition_by=partition_by,
+            maps=maps,
             buckets=buckets,
             table_properties=tuple(key_value_pair(text, "--table-property") for text in table_property),
             s3_region=s3_region,
@@ -301,6 +320,44 @@ def sync(
         spark = _start_spark(warehouse, jars, driver_memory, verbose)
         with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:
             result = sync_table(spark, CATALOG_NAME, request, log=reporter.say)
+    click.echo(result.to_json() if as_json else result.describe())
+
+
+@cli.command()
+@click.option("--table", "table", required=True, help="Iceberg table as <namespace>.<table>.")
+@click.option(
+    "--warehouse", required=True, help="Local warehouse directory (the SQL catalog is <warehouse>/catalog.db)."
+)
+@click.option(
+    "--partition",
+    "partition_by",
+    multiple=True,
+    required=True,
+    metavar="FIELD",
+    help="A partition field (repeatable): ATTRIBUTE, bucket(N, ATTRIBUTE), "
+    "year|month|day|hour(ATTRIBUTE, epoch_seconds|epoch_millis|iso).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@_spark_options
+@_verbose
+def repartition(
+    table: str, warehouse: str, partition_by: tuple[str, ...], as_json: bool, jars: str | None, driver_memory: str,
+    verbose: bool,
+) -> None:  # fmt: skip
+    """Partition an existing table anew (a sync never does): new files take the new spec, older ones keep theirs
+    until upkeep compacts them."""
+    from ddb_iceberg.engine.partitioning import PartitionSpec
+    from ddb_iceberg.engine.repartition import repartition_table
+    from ddb_iceberg.engine.spark_session import CATALOG_NAME
+
+    progress = (lambda message: click.echo(message, err=True)) if as_json else click.echo
+    with _reported():
+        parse_table_identifier(table)
+        PartitionSpec.parse(partition_by)  # checked before Spark starts
+        progress("Starting Spark ...")
+        spark = _start_spark(warehouse, jars, driver_memory, verbose)
+        with SparkProgress(spark, sys.stderr if as_json else sys.stdout) as reporter:
+            result = repartition_table(spark, CATALOG_NAME, table, partition_by, log=reporter.say)
     click.echo(result.to_json() if as_json else result.describe())
 
 

@@ -6,15 +6,16 @@ import itertools
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 from pyspark.sql import SparkSession
 
-from ddb_iceberg.engine.request import SyncRequest
-from ddb_iceberg.engine.rows import canonical_item
+from ddb_iceberg.engine.change_feed import BEFORE_COLUMN, OPERATION_COLUMN, WINDOW_END_COLUMN
+from ddb_iceberg.engine.request import SyncRequest, feed_identifier, history_identifier
+from ddb_iceberg.engine.rows import canonical_item, item_reader
 from ddb_iceberg.engine.spark_session import CatalogSettings, SparkSettings, configure_catalog
 from ddb_iceberg.engine.spark_table import SparkIcebergTable
 from ddb_iceberg.engine.sync import SyncResult, sync_table
@@ -230,3 +231,57 @@ class History:
 
     def truth(self, hours: int) -> dict[Any, Any]:
         return {key: canonical_item(item) for key, item in self.table.state_at(self.time(hours)).items()}
+
+    def changes(self, hours: int) -> WindowChanges:
+        """Window `hours - 1`'s changes as the difference of the table's states at its two ends: for each key its
+        operation, and the item before and after."""
+        before, after = self.truth(hours - 1), self.truth(hours)
+        changes: WindowChanges = {}
+        for key in before.keys() | after.keys():
+            old, new = before.get(key), after.get(key)
+            if old != new:
+                operation = "insert" if old is None else "delete" if new is None else "update"
+                changes[key] = (operation, old, new)
+        return changes
+
+
+Key = tuple[Any, ...]
+# What the change feed says of one window: for each key its operation, and the item before and after.
+WindowChanges = dict[Key, tuple[str, dict[str, Any] | None, dict[str, Any] | None]]
+
+
+def feed_by_window(warehouse: LocalWarehouse, table: str) -> dict[datetime, WindowChanges]:
+    """The change feed's rows of `table`, by window end, as DynamoDB items (the write time aside)."""
+    layout = warehouse.table(table).layout()
+    assert layout is not None
+    read = item_reader(layout)
+    keys = [c.attribute for c in layout.key_columns]
+    windows: dict[datetime, WindowChanges] = {}
+    for row in warehouse.spark.table(f"{warehouse.catalog}.{feed_identifier(table)}").collect():
+        cells = row.asDict(recursive=True)
+        after = read(cells) if cells[OPERATION_COLUMN] != "delete" else None
+        before = read(cells[BEFORE_COLUMN]) if cells[BEFORE_COLUMN] is not None else None
+        key = tuple(read(cells)[k] for k in keys)
+        window = windows.setdefault(cells[WINDOW_END_COLUMN].astimezone(UTC), {})
+        assert key not in window, f"key {key} twice in the window ending {cells[WINDOW_END_COLUMN]}"
+        window[key] = (cells[OPERATION_COLUMN], before, after)
+    return windows
+
+
+def history_as_of(warehouse: LocalWarehouse, table: str, moment: datetime) -> dict[Key, Any]:
+    """The README's point-in-time query of `table`'s item history: the items as of `moment`, by key."""
+    layout = warehouse.table(table).layout()
+    assert layout is not None
+    read = item_reader(layout)
+    at = moment.strftime("%Y-%m-%d %H:%M:%S")
+    rows = warehouse.spark.sql(
+        f"""SELECT * FROM {warehouse.catalog}.{history_identifier(table)}
+        WHERE _ddb_valid_from <= TIMESTAMP '{at}' AND (_ddb_valid_to IS NULL OR _ddb_valid_to > TIMESTAMP '{at}')"""
+    ).collect()
+    items: dict[Key, Any] = {}
+    for row in rows:
+        item = read(row.asDict(recursive=True))
+        key = tuple(item[c.attribute] for c in layout.key_columns)
+        assert key not in items, f"two versions of {key} valid at {moment}"
+        items[key] = item
+    return items

@@ -24,8 +24,11 @@ repeated `runs` times and reported as median (min-max). Scenarios:
    record, each of the two passes a sync makes (`bench.decode`).
 8. (Optional, `--only huge`) a full load of 10,000,000 items once: seconds, and the driver's peak against the
    100,000-item load of scenario 1.
-9. The change feed: the series (a full load, then one catch-up sync) and one scheduled window, each without and
-   with `--change-feed`, runs interleaved.
+9. The change feed and the item history: the series (a full load, then one catch-up sync) and one scheduled
+   window, each without them, with `--change-feed`, and with `--history` (the feed and the history), runs
+   interleaved.
+10. Layouts: one scheduled window into the series' table, and a point lookup by key (`ddb-iceberg query`, DuckDB,
+   a whole process), for the default layout (buckets of the key) and chosen partition specs (`--partition`).
 
 For 2 and 4 each table is loaded once and its warehouse copied; every run restores the copy and times the sync.
 """
@@ -60,7 +63,7 @@ HOUR = timedelta(hours=1)
 KEYS = "customer_id,order_id"
 PARTITIONS = 8
 WINDOW_CHANGES = 4_000
-SCENARIOS = ("decode", "scale", "window", "series", "upkeep", "history", "feed")
+SCENARIOS = ("decode", "scale", "window", "series", "upkeep", "history", "feed", "layouts")
 # Run only when named (`--only huge`): a 10,000,000-item full load, about 2 GB of gzipped export.
 OPTIONAL_SCENARIOS = ("huge",)
 HUGE_ITEMS = 10_000_000
@@ -314,6 +317,8 @@ def run_benchmarks(
         _upkeep(workdir, report, series_items, churn, upkeep_windows, log)
     if "feed" in scenarios:
         _change_feed_figures(workdir, report, series_items, windows, churn, runs, log)
+    if "layouts" in scenarios:
+        _layout_figures(workdir, report, series_items, windows, churn, runs, log)
     if history_windows and "history" in scenarios:
         history, history_checks = history_figures(
             workdir / "history", sync_process, long_windows=history_windows, runs=runs, log=log
@@ -420,13 +425,13 @@ def _series_exports(
 def _change_feed_figures(
     workdir: Path, report: BenchReport, series_items: int, windows: int, churn: float, runs: int, log: Log
 ) -> None:
-    """Scenario 9: what the change feed adds to one scheduled window and to the series (whole processes, runs
-    without and with `--change-feed` interleaved)."""
+    """Scenario 9: what the change feed and the item history add to one scheduled window and to the series (whole
+    processes, runs without them, with the feed, and with the feed and the history interleaved)."""
     figures, checks = report.figures, report.checks
     root = workdir / "feed"
-    log(f"9. The change feed: one window and the series of {series_items:,} items, without and with it ...")
+    log(f"9. The change feed and the item history: one window and the series of {series_items:,} items ...")
     full, series = _series_exports(root / "all", series_items, windows, churn)
-    variants = {"without": (), "with": ("--change-feed",)}
+    variants = {"without": (), "feed": ("--change-feed",), "history": ("--history",)}
     whole: dict[str, Timing] = {name: Timing() for name in variants}
     for run in range(runs):
         for name, options in variants.items():
@@ -446,11 +451,49 @@ def _change_feed_figures(
         for name, options in variants.items():
             _restore(root / f"window-warehouse-{name}", root / f"window-loaded-{name}")
             one[name].add(sync_process(sources[name], root / f"window-warehouse-{name}", *options).seconds)
-    for name in variants:
-        figures[f"change feed: the series (full load + one catch-up sync), {name} it"] = str(whole[name])
-        figures[f"change feed: one scheduled window, {name} it"] = str(one[name])
-    checks["change feed: one window with it ≤ 1.3x without"] = f"{one['with'].median / one['without'].median:.2f}x"
-    checks["change feed: the series with it ≤ 1.3x without"] = f"{whole['with'].median / whole['without'].median:.2f}x"
+    described = {"without": "without them", "feed": "with the feed", "history": "with the feed and the history"}
+    for name, words in described.items():
+        figures[f"change feed: the series (full load + one catch-up sync), {words}"] = str(whole[name])
+        figures[f"change feed: one scheduled window, {words}"] = str(one[name])
+    for name in ("feed", "history"):
+        words = described[name]
+        checks[f"one window {words} ≤ 1.3x without"] = f"{one[name].median / one['without'].median:.2f}x"
+        checks[f"the series {words} ≤ 1.3x without"] = f"{whole[name].median / whole['without'].median:.2f}x"
+    shutil.rmtree(root)
+
+
+LAYOUTS = {
+    "buckets of the key (default)": (),
+    "day(created_at, epoch_millis)": ("--partition", "day(created_at, epoch_millis)"),
+    "status, bucket(8, customer_id)": ("--partition", "status", "--partition", "bucket(8, customer_id)"),
+}
+
+
+def _layout_figures(
+    workdir: Path, report: BenchReport, series_items: int, windows: int, churn: float, runs: int, log: Log
+) -> None:
+    """Scenario 10: the partitioned layouts: one scheduled window into the series' table, and a point lookup by key
+    through `ddb-iceberg query` (DuckDB), whole processes, layouts interleaved."""
+    root = workdir / "layouts"
+    log(f"10. Layouts: one window into {series_items:,} items, and a point lookup, per layout ...")
+    full, series = _series_exports(root / "all", series_items, windows, churn)
+    sources: dict[str, Path] = {}
+    for n, (name, options) in enumerate(LAYOUTS.items()):
+        sources[name] = _source(root / f"source-{n}", [full, *series[:-1]], root / "all")
+        sync_process(sources[name], root / f"warehouse-{n}", *options)
+        _link(root / "all", sources[name], series[-1].export_id)
+    one = {name: Timing() for name in LAYOUTS}
+    lookup = {name: Timing() for name in LAYOUTS}
+    point = "SELECT * FROM bench.orders WHERE customer_id = 'CUST#00007' AND order_id = 4007"
+    for _ in range(runs):
+        for n, name in enumerate(LAYOUTS):
+            _restore(root / f"warehouse-{n}", root / f"loaded-{n}")
+            one[name].add(sync_process(sources[name], root / f"warehouse-{n}").seconds)
+            command = [sys.executable, "-m", "ddb_iceberg.cli", "query", "--warehouse", str(root / f"warehouse-{n}")]
+            lookup[name].add(_run([*command, "--json", point])[0])
+    for name in LAYOUTS:
+        report.figures[f"layout {name}: one scheduled window"] = str(one[name])
+        report.figures[f"layout {name}: a point lookup by key (DuckDB, whole process)"] = str(lookup[name])
     shutil.rmtree(root)
 
 

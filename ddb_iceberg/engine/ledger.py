@@ -52,6 +52,8 @@ ADDED_RECORDS = "added-records"
 # Table properties: which attribute and DynamoDB type each column holds (see engine.schema.Layout), and the
 # latest ledger entry with the id of its snapshot (it outlives that snapshot's expiry).
 LAYOUT_PROPERTY = PROPERTY_PREFIX + "layout"
+# How the table holds map attributes, chosen when it was made: "columns" (a struct each) or "json" (text).
+MAPS_PROPERTY = PROPERTY_PREFIX + "maps"
 LEDGER_PROPERTY = PROPERTY_PREFIX + "ledger"
 # The result of the latest upkeep and the request it served (`upkeep.UpkeepResult`): a launcher that did not
 # receive the job's result reads it from here, as a sync's is read from the ledger.

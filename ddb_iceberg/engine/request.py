@@ -17,6 +17,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from ddb_iceberg.engine.partitioning import PartitionSpec
 from ddb_iceberg.errors import SettingError
 from ddb_iceberg.exports import ExportSource, S3Options
 
@@ -33,11 +34,14 @@ _NAME_PART = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 ORPHAN_SWEEP_INTERVAL = timedelta(hours=24)
 MAX_KEY_ATTRIBUTES = 2  # DynamoDB's primary key: a partition key and an optional sort key
 MAX_BUCKETS = 1024
+# How a table holds map attributes: a struct column each, or one DynamoDB JSON text column each.
+MAPS_CHOICES = ("columns", "json")
 
 
-def option(flag: str, *, default: Any = MISSING, unit: timedelta | None = None) -> Any:
-    """A request field and its command-line flag; `unit` is what a timedelta counts in on the command line."""
-    return field(default=default, metadata={"flag": flag, "unit": unit})
+def option(flag: str, *, default: Any = MISSING, unit: timedelta | None = None, repeated: bool = False) -> Any:
+    """A request field and its command-line flag; `unit` is what a timedelta counts in on the command line;
+    `repeated`: a tuple of texts given as the flag once per text (texts that may hold commas)."""
+    return field(default=default, metadata={"flag": flag, "unit": unit, "repeated": repeated})
 
 
 def parse_table_identifier(identifier: str, setting: str = "table") -> tuple[str, str]:
@@ -88,6 +92,12 @@ def check_buckets(buckets: int | None, setting: str = "buckets") -> None:
         raise SettingError(f"{setting} {buckets} is outside 0 to {MAX_BUCKETS}")
 
 
+def check_maps(maps: str | None, setting: str = "maps") -> None:
+    """How a new table holds map attributes: one of MAPS_CHOICES, or None (the table's own)."""
+    if maps not in (None, *MAPS_CHOICES):
+        raise SettingError(f"{setting} {maps!r} is not one of {', '.join(MAPS_CHOICES)}")
+
+
 def utc_moment(text: str) -> datetime:
     """An ISO 8601 time (a trailing Z, or no zone: UTC) as an aware datetime."""
     try:
@@ -119,6 +129,12 @@ class SyncRequest:
     # Also keep the item history `<table>__history` (SCD type 2), built from the change feed, which it turns on
     # (engine.item_history).
     history: bool = option("--history", default=False)
+    # A new table's partition spec (engine.partitioning; none: buckets of the partition key). A sync never changes
+    # an existing table's: it refuses one that asks for another (`ddb-iceberg repartition` changes it).
+    partition_by: tuple[str, ...] = option("--partition", default=(), repeated=True)
+    # A new table's maps: "columns" (a struct per map attribute) or "json" (one DynamoDB JSON text column each);
+    # None: the table's own ("columns" for a new table).
+    maps: str | None = option("--maps", default=None)
     # The launcher's name for this request, kept in the commit's ledger entry.
     request_id: str | None = option("--request-id", default=None)
     s3_region: str | None = option("--s3-region", default=None)
@@ -140,6 +156,8 @@ class SyncRequest:
         if self.up_to is not None and self.up_to.tzinfo is None:
             raise SettingError(f"up_to {self.up_to.isoformat()} has no time zone")
         check_buckets(self.buckets)
+        PartitionSpec.parse(self.partition_by)
+        check_maps(self.maps)
         if self.orphan_sweep_interval < timedelta(0):
             raise SettingError("the orphan sweep interval is negative")
 
@@ -252,6 +270,8 @@ def to_argv(request: Any) -> list[str]:
         flag, kind = spec.metadata["flag"], _hints(type(request))[spec.name]
         if kind is bool:
             argv.append(flag)
+        elif spec.metadata.get("repeated"):
+            argv += [text for item in value for text in (flag, item)]
         elif _is_pairs(kind):
             argv += [text for key, item in value for text in (flag, f"{key}={item}")]
         else:
@@ -278,6 +298,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
         required = spec.default is MISSING and spec.default_factory is MISSING
         if kind is bool:
             parser.add_argument(flag, dest=destination, action="store_true")
+        elif spec.metadata.get("repeated"):
+            parser.add_argument(flag, dest=destination, action="append", default=[])
         elif _is_pairs(kind):
             parser.add_argument(flag, dest=destination, action="append", default=[], metavar="KEY=VALUE")
         else:
@@ -296,6 +318,8 @@ def from_namespace(cls: type[_Request], namespace: argparse.Namespace) -> _Reque
         raw = getattr(namespace, f"{cls.__name__}.{spec.name}")
         if kind is bool:
             values[spec.name] = bool(raw)
+        elif spec.metadata.get("repeated"):
+            values[spec.name] = tuple(raw)
         elif _is_pairs(kind):
             values[spec.name] = tuple(key_value_pair(text, spec.metadata["flag"]) for text in raw)
         elif raw is not None:

@@ -528,9 +528,12 @@ def plan_layout(
     existing: Layout | None,
     key_attributes: Sequence[str],
     items: ItemProfile | Iterable[Mapping[str, DecodedValue]],
+    *,
+    maps_as_json: bool = False,
 ) -> Layout:
     """`existing` grown by the columns, struct fields and fallback columns that the items (or their profile)
     need, so that every value has a column that holds it exactly: the final layout, before any row is built.
+    With `maps_as_json`, a new map attribute's column is DynamoDB JSON text instead of a struct.
 
     An attribute's values that its primary column cannot hold (another type, a number out of range or scale,
     a map whose field changed type) go to a fallback column `<column>__<type>`, made here when none exists.
@@ -553,6 +556,8 @@ def plan_layout(
             column = new_column(
                 names[attribute], attribute, majority_tag(values), values, max_type_length=GLUE_TYPE_MAX_LENGTH
             )
+            if maps_as_json and column.tag == "M":
+                column = replace(column, type=JSON_TEXT)
             columns.append(column)
         else:
             index = columns.index(layout.columns_of(attribute)[0])

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ddb_iceberg.engine.ledger import (
     LAYOUT_PROPERTY,
     LEDGER_PROPERTY,
+    MAPS_PROPERTY,
     PROPERTY_PREFIX,
     SYNC_ID,
     Ancestor,
@@ -20,6 +21,13 @@ from ddb_iceberg.engine.ledger import (
     find_ledger,
 )
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
+from ddb_iceberg.engine.partitioning import (
+    PARTITION_SPEC_PROPERTY,
+    PartitionSpec,
+    TimeColumn,
+    time_column_ddl,
+    time_columns_of,
+)
 from ddb_iceberg.engine.records import DELETE, OP_COLUMN, UPSERT, key_texts
 from ddb_iceberg.engine.request import Log, parse_table_identifier
 from ddb_iceberg.engine.rows import item_reader
@@ -120,21 +128,35 @@ class SparkIcebergTable:
         snapshot = self._java_table().currentSnapshot()
         return int(snapshot.snapshotId()) if snapshot is not None else None
 
-    def create(self, layout: Layout, properties: Mapping[str, str] | None = None, *, buckets: int = 1) -> None:
-        """Create the table, empty: columns with docs, identifier fields, the partition spec (`buckets` buckets
-        of the partition key; 0: none) and sort order (the key), defaults and the layout."""
+    def create(
+        self,
+        layout: Layout,
+        properties: Mapping[str, str] | None = None,
+        *,
+        buckets: int = 1,
+        spec: PartitionSpec | None = None,
+        maps: str = "columns",
+    ) -> None:
+        """Create the table, empty: columns with docs, identifier fields, the partition spec (`spec`, or
+        `buckets` buckets of the partition key; 0: none) and sort order (the key), defaults, the layout and how it
+        holds maps."""
         self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {quote_path(self.catalog, self.namespace)}")
-        columns = ",\n  ".join(column_ddl(c) for c in layout.columns)
+        times = time_columns_of(spec, layout, f"{self.namespace}.{self.name}")
+        columns = ",\n  ".join([*(column_ddl(c) for c in layout.columns), *(time_column_ddl(t) for t in times)])
         properties = {
             **TABLE_PROPERTIES,
             **(properties or {}),
             LAYOUT_PROPERTY: layout.to_json(),
-            BUCKETS_PROPERTY: str(buckets),
+            BUCKETS_PROPERTY: str(0 if spec is not None else buckets),
+            MAPS_PROPERTY: maps,
+            **({PARTITION_SPEC_PROPERTY: spec.to_json()} if spec is not None else {}),
             **_metrics_properties(layout),
         }
         rendered = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items())
         partitioning = ""
-        if layout.has_key_columns and buckets:
+        if spec is not None:
+            partitioning = f"PARTITIONED BY ({spec.sql(layout, f'{self.namespace}.{self.name}')}) "
+        elif layout.has_key_columns and buckets:
             partitioning = f"PARTITIONED BY (bucket({buckets}, {quote(layout.key_columns[0].name)})) "
         self.spark.sql(
             f"CREATE TABLE {self.full_name} (\n  {columns}\n) USING iceberg {partitioning}TBLPROPERTIES ({rendered})"
@@ -145,14 +167,15 @@ class SparkIcebergTable:
     def _key_by(self, layout: Layout, *, partitioned: bool) -> None:
         """Identifier fields and sort order (and, unless `partitioned`, the bucket partition) from the key."""
         keys = ", ".join(quote(c.name) for c in layout.key_columns)
-        buckets = int(self.properties().get(BUCKETS_PROPERTY, "1"))
+        properties = self.properties()
+        buckets = int(properties.get(BUCKETS_PROPERTY, "1"))
         if not partitioned and buckets:
             partition_key = quote(layout.key_columns[0].name)
             self.spark.sql(f"ALTER TABLE {self.full_name} ADD PARTITION FIELD bucket({buckets}, {partition_key})")
         self.spark.sql(f"ALTER TABLE {self.full_name} SET IDENTIFIER FIELDS {keys}")
         # Clustered by bucket and sorted inside each task: `WRITE ORDERED BY` would choose range distribution,
         # which samples the whole input (building every row twice) before it shuffles.
-        distribution = "DISTRIBUTED BY PARTITION " if buckets else ""
+        distribution = "DISTRIBUTED BY PARTITION " if buckets or PARTITION_SPEC_PROPERTY in properties else ""
         self.spark.sql(f"ALTER TABLE {self.full_name} WRITE {distribution}LOCALLY ORDERED BY {keys}")
 
     def evolve(self, layout: Layout) -> None:
@@ -167,6 +190,11 @@ class SparkIcebergTable:
         properties = {LAYOUT_PROPERTY: layout.to_json(), **_metrics_properties(layout)}
         rendered = ", ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in properties.items())
         self.spark.sql(f"ALTER TABLE {self.full_name} SET TBLPROPERTIES ({rendered})")
+
+    def time_columns(self, layout: Layout) -> list[TimeColumn]:
+        """The time columns the table's partition spec needs, computed in every write (engine.partitioning)."""
+        spec = PartitionSpec.from_json(self.properties().get(PARTITION_SPEC_PROPERTY))
+        return time_columns_of(spec, layout, f"{self.namespace}.{self.name}")
 
     def add_missing_columns(self, columns: tuple[Column, ...], *, nullable: bool = False) -> None:
         """Add the columns, and the struct fields of columns, the table lacks (compared with its real schema, so an
@@ -357,7 +385,7 @@ class SparkIcebergTable:
         image whatever the table's write time."""
         with self.registered(changes) as view:
             keys = [c.name for c in layout.key_columns]
-            columns = [c.name for c in layout.columns]
+            columns = [c.name for c in layout.columns] + [t.name for t in self.time_columns(layout)]
             on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
             newer = "true" if replace else f"s.{quote(WRITE_TIME_COLUMN)} >= t.{quote(WRITE_TIME_COLUMN)}"
             assignments = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns if c not in keys)

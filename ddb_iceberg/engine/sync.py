@@ -23,7 +23,8 @@ from ddb_iceberg.engine.change_feed import (
 from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from, reads_on_driver
 from ddb_iceberg.engine.companion import CompanionTable
 from ddb_iceberg.engine.item_history import ItemHistory
-from ddb_iceberg.engine.ledger import ADDED_RECORDS, LEDGER_PROPERTY, LedgerEntry
+from ddb_iceberg.engine.ledger import ADDED_RECORDS, LEDGER_PROPERTY, MAPS_PROPERTY, LedgerEntry
+from ddb_iceberg.engine.partitioning import PARTITION_SPEC_PROPERTY, PartitionSpec
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
 from ddb_iceberg.engine.records import OP_COLUMN, UPSERT
 from ddb_iceberg.engine.request import MAX_BUCKETS, Log, SyncRequest
@@ -198,6 +199,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         ledger = table.ledger()
         if ledger is None and planned_from is not None and not request.rebaseline:
             raise missing_ledger_error(result.table)
+    spec, maps = _layout_choices(table.properties() if exists else None, request, result.table)
 
     feed = ChangeFeed(table) if request.keeps_feed else None
     history = ItemHistory(table, feed) if request.history and feed is not None else None
@@ -240,7 +242,9 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
     result.read_on = "driver" if changes.on_driver else "executors"
     try:
         result.phase_seconds["read and verify"] = time.monotonic() - phase_started
-        new_layout = plan_layout(layout, keys, changes.profile)
+        new_layout = plan_layout(layout, keys, changes.profile, maps_as_json=maps == "json")
+        if spec is not None and not exists:
+            spec.source_columns(new_layout, result.table)  # its attributes have columns it can use
         if feed is not None:
             check_before_fits_glue(new_layout, f"{feed.table.namespace}.{feed.table.name}")
         result.schema_changes = describe_changes(layout, new_layout)
@@ -257,7 +261,7 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         phase_started = time.monotonic()
         if not exists:
             buckets = bucket_count(plan) if request.buckets is None else request.buckets
-            table.create(new_layout, dict(request.table_properties), buckets=buckets)
+            table.create(new_layout, dict(request.table_properties), buckets=buckets, spec=spec, maps=maps)
         elif new_layout != layout:
             table.evolve(new_layout)
         if feed is not None:
@@ -345,6 +349,31 @@ def missing_ledger_error(table: str) -> SyncError:
     )
 
 
+def _layout_choices(
+    properties: Mapping[str, str] | None, request: SyncRequest, table: str
+) -> tuple[PartitionSpec | None, str]:
+    """The table's partition spec and how it holds maps: a new table's as requested, an existing table's own. A
+    request for others is refused (a sync never changes them)."""
+    requested = PartitionSpec.parse(request.partition_by) if request.partition_by else None
+    if properties is None:
+        return requested, request.maps or "columns"
+    spec = PartitionSpec.from_json(properties.get(PARTITION_SPEC_PROPERTY))
+    maps = properties.get(MAPS_PROPERTY, "columns")
+    if requested is not None and requested != spec:
+        raise SyncError(
+            f"table {table} is partitioned by {spec or 'the default (buckets of its partition key)'}, not "
+            f"{requested}: a sync never changes a table's partitioning. `ddb-iceberg repartition --table {table} "
+            + " ".join(f"--partition '{field}'" for field in requested.fields)
+            + "` does; then sync without --partition"
+        )
+    if request.maps is not None and request.maps != maps:
+        raise SyncError(
+            f"table {table} holds maps as {maps}, not {request.maps}: that is chosen when a table is made (sync "
+            "without --maps, or into a new table)"
+        )
+    return spec, maps
+
+
 def _resolve_keys(layout: Layout | None, requested: Sequence[str] | None, listing: ExportListing) -> tuple[str, ...]:
     """The table's key attributes: the table's own, else the requested ones, else the `Keys` of incremental
     records; requested ones must agree with both (a key attribute left out would merge distinct items into one
@@ -401,6 +430,11 @@ def _apply(
     commit's own summary); a plan with no effective change still commits an empty snapshot, so the ledger
     records the exports and the time the table now reflects."""
     rows = changes.rows(layout)
+    times = table.time_columns(layout)
+    if times:
+        from pyspark.sql import functions as sql
+
+        rows = rows.withColumns({column.name: sql.expr(column.expression) for column in times})
     if plan.baseline is not None and (empty_table or not layout.has_key_columns):
         table.append(rows.where(f"{OP_COLUMN} = '{UPSERT}'"), properties, branch)
     elif plan.rebaseline:

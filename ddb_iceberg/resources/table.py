@@ -16,12 +16,14 @@ from pydantic import Field, field_validator
 
 from ddb_iceberg.catalog_access import TableStatus, ledger_history, local_catalog, table_status
 from ddb_iceberg.engine.ledger import LedgerEntry
+from ddb_iceberg.engine.partitioning import PartitionSpec
 from ddb_iceberg.engine.request import (
     SyncRequest,
     UpkeepRequest,
     UpkeepSettings,
     check_buckets,
     check_key_attributes,
+    check_maps,
     feed_identifier,
     history_identifier,
     parse_table_identifier,
@@ -56,6 +58,17 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
         description="Also keep the change feed <identifier>__changes: one row per key per applied export, with the "
         "operation and the item before and after (the asset ddb_change_feed).",
     )
+    partition_by: list[str] = Field(
+        default_factory=list,
+        description="For a new table: its partition fields, each ATTRIBUTE, bucket(N, ATTRIBUTE) or "
+        "year|month|day|hour(ATTRIBUTE, epoch_seconds|epoch_millis|iso) (default: buckets of the partition key). "
+        "A sync never changes an existing table's: `ddb-iceberg repartition` does.",
+    )
+    maps: str | None = Field(
+        default=None,
+        description="For a new table: each map attribute as a struct column (columns, the default) or as one "
+        "DynamoDB JSON text column (json).",
+    )
     history: bool = Field(
         default=False,
         description="Also keep the item history <identifier>__history (SCD type 2): one row per version of each "
@@ -76,6 +89,18 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
     @classmethod
     def _key_attributes(cls, value: list[str]) -> list[str]:
         check_key_attributes(value)
+        return value
+
+    @field_validator("partition_by")
+    @classmethod
+    def _partition_by(cls, value: list[str]) -> list[str]:
+        PartitionSpec.parse(value)
+        return value
+
+    @field_validator("maps")
+    @classmethod
+    def _maps(cls, value: str | None) -> str | None:
+        check_maps(value)
         return value
 
     @field_validator("buckets")
@@ -105,6 +130,8 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
             rebaseline=rebaseline,
             change_feed=self.change_feed,
             history=self.history,
+            partition_by=tuple(self.partition_by),
+            maps=self.maps,
             up_to=up_to,
             buckets=self.buckets,
             table_properties=tuple(sorted(self.table_properties.items())),

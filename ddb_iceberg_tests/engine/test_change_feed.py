@@ -14,65 +14,24 @@ from ddb_iceberg.engine.change_feed import (
     EXPORT_ID_COLUMN,
     OPERATION_COLUMN,
     REBASELINE_COLUMN,
-    WINDOW_END_COLUMN,
     WINDOW_START_COLUMN,
     check_before_fits_glue,
 )
-from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings, feed_identifier
+from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings, feed_identifier, history_identifier
 from ddb_iceberg.engine.rows import item_reader
 from ddb_iceberg.engine.schema import Column, ColumnType, Kind, Layout
 from ddb_iceberg.engine.spark_table import SparkIcebergTable
 from ddb_iceberg.engine.upkeep import maintain_table
 from ddb_iceberg.errors import SettingError, SyncError
 from ddb_iceberg.simulator import write_full_export
-from ddb_iceberg_tests.helpers import HOUR, History, LocalWarehouse
+from ddb_iceberg_tests.helpers import HOUR, History, LocalWarehouse, WindowChanges, feed_by_window, history_as_of
 
 TABLE = "dynamodb.orders"
 FEED = feed_identifier(TABLE)
 
-Key = tuple[Any, ...]
-# What the feed says of one window: for each key its operation, and the item before and after.
-WindowChanges = dict[Key, tuple[str, dict[str, Any] | None, dict[str, Any] | None]]
-
-
-class Series(History):
-    """A simulated table, its full export and hourly windows in one source, and each window's changes."""
-
-    def state(self, hours: int) -> dict[Key, dict[str, Any]]:
-        return self.truth(hours)
-
-    def changes(self, hours: int) -> WindowChanges:
-        """Window `hours - 1`'s changes as the difference of the table's states at its two ends."""
-        before, after = self.state(hours - 1), self.state(hours)
-        changes: WindowChanges = {}
-        for key in before.keys() | after.keys():
-            old, new = before.get(key), after.get(key)
-            if old != new:
-                operation = "insert" if old is None else "delete" if new is None else "update"
-                changes[key] = (operation, old, new)
-        return changes
-
-
-def feed_by_window(warehouse: LocalWarehouse) -> dict[datetime, WindowChanges]:
-    """The feed's rows, by window end, as DynamoDB items (the write time aside)."""
-    layout = warehouse.table(TABLE).layout()
-    assert layout is not None
-    read = item_reader(layout)
-    keys = [c.attribute for c in layout.key_columns]
-    windows: dict[datetime, WindowChanges] = {}
-    for row in warehouse.spark.table(f"{warehouse.catalog}.{FEED}").collect():
-        cells = row.asDict(recursive=True)
-        after = read(cells) if cells[OPERATION_COLUMN] != "delete" else None
-        before = read(cells[BEFORE_COLUMN]) if cells[BEFORE_COLUMN] is not None else None
-        key = tuple(read(cells)[k] for k in keys)
-        window = windows.setdefault(cells[WINDOW_END_COLUMN].astimezone(UTC), {})
-        assert key not in window, f"key {key} twice in the window ending {cells[WINDOW_END_COLUMN]}"
-        window[key] = (cells[OPERATION_COLUMN], before, after)
-    return windows
-
 
 def test_the_feed_equals_each_windows_changes(warehouse: LocalWarehouse, tmp_path: Path) -> None:
-    series = Series(tmp_path, seed=41, items=120, writes_per_hour=300, type_drift=True)
+    series = History(tmp_path, seed=41, items=120, writes_per_hour=300, type_drift=True)
     series.add_windows(3)
     first = warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
     assert first.change_feed == FEED
@@ -80,9 +39,9 @@ def test_the_feed_equals_each_windows_changes(warehouse: LocalWarehouse, tmp_pat
     later = warehouse.sync(series.source, TABLE, change_feed=True)
     assert later.change_feed_rows == sum(len(series.changes(h)) for h in range(4, 8))
 
-    feed = feed_by_window(warehouse)
+    feed = feed_by_window(warehouse, TABLE)
     baseline = feed.pop(series.start)
-    assert {key: change[0] for key, change in baseline.items()} == dict.fromkeys(series.state(0), "insert")
+    assert {key: change[0] for key, change in baseline.items()} == dict.fromkeys(series.truth(0), "insert")
     assert sorted(feed) == [series.start + h * HOUR for h in range(1, 8)]
     for hours in range(1, 8):
         assert feed[series.start + hours * HOUR] == series.changes(hours), f"window {hours}"
@@ -108,32 +67,18 @@ def test_the_feed_equals_each_windows_changes(warehouse: LocalWarehouse, tmp_pat
         ).collect()
         items = [read(row.asDict(recursive=True)) for row in found]
         by_key = {tuple(item[c.attribute] for c in layout.key_columns): item for item in items}
-        assert by_key == series.state(hours), f"as of hour {hours}"
-
-
-def test_a_feed_started_on_an_existing_table_takes_before_images_from_it(
-    warehouse: LocalWarehouse, tmp_path: Path
-) -> None:
-    series = Series(tmp_path, seed=43, items=120, writes_per_hour=300)
-    series.add_windows(2)
-    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes)
-    series.add_windows(2)
-    warehouse.sync(series.source, TABLE, change_feed=True)
-    feed = feed_by_window(warehouse)
-    assert sorted(feed) == [series.start + 3 * HOUR, series.start + 4 * HOUR]
-    assert feed[series.start + 3 * HOUR] == series.changes(3)
-    assert feed[series.start + 4 * HOUR] == series.changes(4)
+        assert by_key == series.truth(hours), f"as of hour {hours}"
 
 
 def test_a_rebaseline_writes_the_differences_it_made(warehouse: LocalWarehouse, tmp_path: Path) -> None:
-    series = Series(tmp_path, seed=44, items=120, writes_per_hour=300)
+    series = History(tmp_path, seed=44, items=120, writes_per_hour=300)
     series.add_windows(2)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
     table_before = warehouse.items(TABLE)
     series.add_windows(3)  # hours 3 to 5 never reach the table: a re-baseline from hour 5 catches up
     write_full_export(series.table, series.target, series.start + 5 * HOUR)
     result = warehouse.sync(series.source, TABLE, rebaseline=True, change_feed=True)
-    assert result.rebaseline_of is not None and warehouse.items(TABLE) == series.state(5)
+    assert result.rebaseline_of is not None and warehouse.items(TABLE) == series.truth(5)
 
     rows = warehouse.spark.table(f"{warehouse.catalog}.{FEED}").where(f"{REBASELINE_COLUMN}").collect()
     layout = warehouse.table(TABLE).layout()
@@ -148,7 +93,7 @@ def test_a_rebaseline_writes_the_differences_it_made(warehouse: LocalWarehouse, 
         seen[tuple(read(cells)[k] for k in keys)] = (cells[OPERATION_COLUMN], before, after)
         assert cells[EXPORT_ID_COLUMN] == result.applied_exports[0]["export_id"]
         assert cells[WINDOW_START_COLUMN].astimezone(UTC) == series.start + 5 * HOUR
-    truth_after = series.state(5)
+    truth_after = series.truth(5)
     expected: WindowChanges = {}
     for key in table_before.keys() | truth_after.keys():
         old, new = table_before.get(key), truth_after.get(key)
@@ -171,7 +116,7 @@ class _Killed(BaseException):
 def test_a_run_that_dies_between_the_two_publishes_is_caught_up_by_the_next(
     warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    series = Series(tmp_path, seed=45, items=120, writes_per_hour=300)
+    series = History(tmp_path, seed=45, items=120, writes_per_hour=300)
     series.add_windows(1)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
     series.add_windows(1)
@@ -183,8 +128,8 @@ def test_a_run_that_dies_between_the_two_publishes_is_caught_up_by_the_next(
         patched.setattr(SparkIcebergTable, "publish_appends", dies)
         with pytest.raises(_Killed):
             warehouse.sync(series.source, TABLE, change_feed=True)
-    assert warehouse.items(TABLE) == series.state(2), "the table's commit was published"
-    assert series.start + 2 * HOUR not in feed_by_window(warehouse), "the feed's was not"
+    assert warehouse.items(TABLE) == series.truth(2), "the table's commit was published"
+    assert series.start + 2 * HOUR not in feed_by_window(warehouse, TABLE), "the feed's was not"
     # Upkeep compacts the feed meanwhile: its main moves on, and the branch no longer starts from it.
     warehouse.spark.sql(
         f"CALL {warehouse.catalog}.system.rewrite_data_files(table => '{FEED}', options => map('rewrite-all', 'true'))"
@@ -192,18 +137,19 @@ def test_a_run_that_dies_between_the_two_publishes_is_caught_up_by_the_next(
 
     caught_up = warehouse.sync(series.source, TABLE, change_feed=True)
     assert not caught_up.changed and not caught_up.warnings
-    feed = feed_by_window(warehouse)
+    feed = feed_by_window(warehouse, TABLE)
     assert feed[series.start + 2 * HOUR] == series.changes(2)
     assert not [b for b in warehouse.table(FEED).branch_heads("ddb_sync_")], "the feed's branch was published"
 
 
-def test_a_run_that_dies_before_the_tables_publish_changes_neither(
+def test_a_run_that_dies_before_the_tables_publish_changes_none_of_the_three(
     warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    series = Series(tmp_path, seed=46, items=120, writes_per_hour=300)
+    series = History(tmp_path, seed=46, items=120, writes_per_hour=300)
     series.add_windows(1)
-    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
     feed_rows = warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count()
+    versions = warehouse.spark.table(f"{warehouse.catalog}.{history_identifier(TABLE)}").count()
     series.add_windows(1)
 
     def dies(self: SparkIcebergTable, *_: Any, **__: Any) -> None:
@@ -212,23 +158,25 @@ def test_a_run_that_dies_before_the_tables_publish_changes_neither(
     with monkeypatch.context() as patched:
         patched.setattr(SparkIcebergTable, "publish", dies)
         with pytest.raises(_Killed):
-            warehouse.sync(series.source, TABLE, change_feed=True)
-    assert warehouse.items(TABLE) == series.state(1)
+            warehouse.sync(series.source, TABLE, history=True)
+    assert warehouse.items(TABLE) == series.truth(1)
     assert warehouse.spark.table(f"{warehouse.catalog}.{FEED}").count() == feed_rows
+    assert warehouse.spark.table(f"{warehouse.catalog}.{history_identifier(TABLE)}").count() == versions
 
-    warehouse.sync(series.source, TABLE, change_feed=True)
-    assert feed_by_window(warehouse)[series.start + 2 * HOUR] == series.changes(2)
+    warehouse.sync(series.source, TABLE, history=True)
+    assert feed_by_window(warehouse, TABLE)[series.start + 2 * HOUR] == series.changes(2)
+    assert history_as_of(warehouse, TABLE, series.time(2)) == series.truth(2)
 
 
 def test_upkeep_compacts_the_feed_and_expires_its_snapshots_keeping_every_row(
     warehouse: LocalWarehouse, tmp_path: Path
 ) -> None:
-    series = Series(tmp_path, seed=47, items=120, writes_per_hour=300)
+    series = History(tmp_path, seed=47, items=120, writes_per_hour=300)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, change_feed=True)
     for _ in range(3):  # one window at a time, as the schedule runs them: one small feed file each
         series.add_windows(1)
         warehouse.sync(series.source, TABLE, change_feed=True)
-    before = feed_by_window(warehouse)
+    before = feed_by_window(warehouse, TABLE)
     forty_days_on = datetime.now(UTC) + timedelta(days=40)
     request = UpkeepRequest(TABLE, UpkeepSettings(min_input_files=2))
     result = maintain_table(warehouse.spark, warehouse.catalog, request, now=forty_days_on)
@@ -236,11 +184,11 @@ def test_upkeep_compacts_the_feed_and_expires_its_snapshots_keeping_every_row(
     feed = result.change_feed
     assert feed["snapshots_before"] > 4 and feed["snapshots_after"] == 1, feed
     assert feed["data_files_after"] < feed["data_files_before"], feed
-    assert feed_by_window(warehouse) == before
+    assert feed_by_window(warehouse, TABLE) == before
     series.add_windows(1)
     synced = warehouse.sync(series.source, TABLE, change_feed=True)
     assert not synced.warnings, "the feed after upkeep is taken for one that lost a sync"
-    assert feed_by_window(warehouse)[series.start + 4 * HOUR] == series.changes(4)
+    assert feed_by_window(warehouse, TABLE)[series.start + 4 * HOUR] == series.changes(4)
 
 
 def test_a_feed_whose_before_struct_glue_cannot_store_is_refused_before_anything_is_written() -> None:

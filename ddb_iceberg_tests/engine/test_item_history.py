@@ -11,32 +11,16 @@ import pytest
 from ddb_iceberg.engine.item_history import IS_CURRENT_COLUMN, VALID_FROM_COLUMN, VALID_TO_COLUMN, ItemHistory
 from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings, feed_identifier, history_identifier
 from ddb_iceberg.engine.rows import item_reader
-from ddb_iceberg.engine.spark_table import SparkIcebergTable
 from ddb_iceberg.engine.upkeep import maintain_table
 from ddb_iceberg.simulator import write_full_export
-from ddb_iceberg_tests.helpers import HOUR, History, LocalWarehouse
+from ddb_iceberg_tests.helpers import HOUR, History, LocalWarehouse, feed_by_window, history_as_of
 
 TABLE = "dynamodb.orders"
 HISTORY = history_identifier(TABLE)
 
 
 def as_of(warehouse: LocalWarehouse, moment: datetime) -> dict[tuple[Any, ...], Any]:
-    """The README's point-in-time query of the history: the items as of `moment`, by key."""
-    layout = warehouse.table(TABLE).layout()
-    assert layout is not None
-    read = item_reader(layout)
-    at = moment.strftime("%Y-%m-%d %H:%M:%S")
-    rows = warehouse.spark.sql(
-        f"""SELECT * FROM {warehouse.catalog}.{HISTORY}
-        WHERE _ddb_valid_from <= TIMESTAMP '{at}' AND (_ddb_valid_to IS NULL OR _ddb_valid_to > TIMESTAMP '{at}')"""
-    ).collect()
-    items: dict[tuple[Any, ...], Any] = {}
-    for row in rows:
-        item = read(row.asDict(recursive=True))
-        key = tuple(item[c.attribute] for c in layout.key_columns)
-        assert key not in items, f"two versions of {key} valid at {moment}"
-        items[key] = item
-    return items
+    return history_as_of(warehouse, TABLE, moment)
 
 
 def assert_well_formed(warehouse: LocalWarehouse) -> None:
@@ -77,10 +61,9 @@ def test_the_history_equals_the_table_as_of_every_window(warehouse: LocalWarehou
     series.add_windows(2)
     first = warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
     assert first.item_history == HISTORY and first.change_feed == feed_identifier(TABLE)
-    for _ in range(2):  # one window at a time, as the schedule runs them
-        series.add_windows(1)
-        warehouse.sync(series.source, TABLE, history=True)
-    series.add_windows(3)  # a catch-up: three windows in one sync
+    series.add_windows(1)  # one window, as the schedule runs it
+    warehouse.sync(series.source, TABLE, history=True)
+    series.add_windows(4)  # a catch-up: four windows in one sync
     warehouse.sync(series.source, TABLE, history=True)
     later = datetime.now(UTC) + timedelta(days=40)
     upkeep = maintain_table(
@@ -109,7 +92,9 @@ def test_the_history_equals_the_table_as_of_every_window(warehouse: LocalWarehou
     assert warehouse.spark.table(f"{warehouse.catalog}.{HISTORY}").count() == versions
 
 
-def test_a_history_started_on_an_existing_table_starts_from_its_rows(warehouse: LocalWarehouse, tmp_path: Path) -> None:
+def test_a_history_and_a_feed_started_on_an_existing_table_start_from_its_rows(
+    warehouse: LocalWarehouse, tmp_path: Path
+) -> None:
     series = History(tmp_path, seed=62, items=80, writes_per_hour=250)
     series.add_windows(2)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes)
@@ -119,6 +104,14 @@ def test_a_history_started_on_an_existing_table_starts_from_its_rows(warehouse: 
     for hours in (2, 3, 4):
         assert as_of(warehouse, series.time(hours)) == series.truth(hours), f"as of hour {hours}"
     assert_well_formed(warehouse)
+    # The feed takes its first changes' before-images from the table.
+    feed = feed_by_window(warehouse, TABLE)
+    assert sorted(feed) == [series.time(3), series.time(4)]
+    assert feed[series.time(3)] == series.changes(3) and feed[series.time(4)] == series.changes(4)
+    # The feed takes its first changes' before-images from the table.
+    feed = feed_by_window(warehouse, TABLE)
+    assert sorted(feed) == [series.time(3), series.time(4)]
+    assert feed[series.time(3)] == series.changes(3) and feed[series.time(4)] == series.changes(4)
 
 
 class _Killed(BaseException):
@@ -159,28 +152,4 @@ def test_a_run_that_dies_before_the_historys_publish_is_caught_up_by_the_next(
         for hour in range(hours + 1):
             assert as_of(warehouse, series.time(hour)) == series.truth(hour), f"{interruption}: hour {hour}"
         assert not history.branch_heads("ddb_sync_"), "the history's branch was published or dropped"
-    assert_well_formed(warehouse)
-
-
-def test_a_run_that_dies_before_the_tables_publish_changes_none_of_the_three(
-    warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    series = History(tmp_path, seed=64, items=80, writes_per_hour=250)
-    series.add_windows(1)
-    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
-    counts = {name: warehouse.spark.table(f"{warehouse.catalog}.{name}").count() for name in (TABLE, HISTORY)}
-    counts[feed_identifier(TABLE)] = warehouse.spark.table(f"{warehouse.catalog}.{feed_identifier(TABLE)}").count()
-    series.add_windows(1)
-
-    def dies(self: SparkIcebergTable, *_: Any, **__: Any) -> None:
-        raise _Killed
-
-    with monkeypatch.context() as patched:
-        patched.setattr(SparkIcebergTable, "publish", dies)
-        with pytest.raises(_Killed):
-            warehouse.sync(series.source, TABLE, history=True)
-    for name, count in counts.items():
-        assert warehouse.spark.table(f"{warehouse.catalog}.{name}").count() == count, name
-    warehouse.sync(series.source, TABLE, history=True)
-    assert as_of(warehouse, series.time(2)) == series.truth(2)
     assert_well_formed(warehouse)

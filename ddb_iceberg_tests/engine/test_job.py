@@ -96,6 +96,8 @@ def test_every_field_of_a_request_and_its_catalog_survives_the_command_line() ->
         rebaseline=True,
         change_feed=True,
         history=True,
+        partition_by=("day(created_at, epoch_millis)", "bucket(4, customer_id)"),
+        maps="json",
         up_to=datetime(2026, 1, 1, 2, 0, 0, 123456, tzinfo=UTC),
         buckets=8,
         table_properties=(("write.target-file-size-bytes", "1048576"), ("comment", "a=b, c")),
