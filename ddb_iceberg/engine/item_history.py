@@ -39,10 +39,15 @@ if TYPE_CHECKING:
 VALID_FROM_COLUMN = "_ddb_valid_from"
 VALID_TO_COLUMN = "_ddb_valid_to"
 IS_CURRENT_COLUMN = "_ddb_is_current"
-_HISTORY_COLUMNS = f"""{quote(VALID_FROM_COLUMN)} TIMESTAMP NOT NULL COMMENT 'ddb_iceberg: the end of the window that made this version',
-  {quote(VALID_TO_COLUMN)} TIMESTAMP COMMENT 'ddb_iceberg: the end of the window that changed or deleted it (none: current)',
-  {quote(IS_CURRENT_COLUMN)} BOOLEAN NOT NULL COMMENT 'ddb_iceberg: whether the table holds this version now',
-  {quote(EXPORT_ID_COLUMN)} STRING COMMENT 'ddb_iceberg: the export that made it (none: in the table when the history started)'"""  # noqa: E501
+_HISTORY_COLUMNS = ",\n  ".join(
+    f"{quote(name)} {definition} COMMENT 'ddb_iceberg: {comment}'"
+    for name, definition, comment in (
+        (VALID_FROM_COLUMN, "TIMESTAMP NOT NULL", "the end of the window that made this version"),
+        (VALID_TO_COLUMN, "TIMESTAMP", "the end of the window that changed or deleted it (none: current)"),
+        (IS_CURRENT_COLUMN, "BOOLEAN NOT NULL", "whether the table holds this version now"),
+        (EXPORT_ID_COLUMN, "STRING", "the export that made it (none: in the table when the history started)"),
+    )
+)
 # In the MERGE's source only: a row closes a key's current version, or is a version to add.
 _KIND, _CLOSE, _VERSION = "_ddb_kind", "close", "version"
 
