@@ -34,6 +34,11 @@ from ddb_iceberg.simulator.workload import DEFAULT_START
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# The partition fields `--partition` takes (engine.partitioning).
+PARTITION_FIELDS = (
+    "one of ATTRIBUTE, bucket(N, ATTRIBUTE), year|month|day|hour(ATTRIBUTE, epoch_seconds|epoch_millis|iso)"
+)
+
 
 # How each remedy an error names is done from the command line (errors.Fix).
 CLI_FIXES = {
@@ -248,8 +253,7 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
     "partition_by",
     multiple=True,
     metavar="FIELD",
-    help="For a new table: a partition field (repeatable), one of ATTRIBUTE, bucket(N, ATTRIBUTE), "
-    "year|month|day|hour(ATTRIBUTE, epoch_seconds|epoch_millis|iso) (default: buckets of the partition key).",
+    help=f"For a new table: a partition field (repeatable), {PARTITION_FIELDS} (default: buckets of the key).",
 )
 @click.option(
     "--maps",
@@ -334,8 +338,7 @@ def sync(
     multiple=True,
     required=True,
     metavar="FIELD",
-    help="A partition field (repeatable): ATTRIBUTE, bucket(N, ATTRIBUTE), "
-    "year|month|day|hour(ATTRIBUTE, epoch_seconds|epoch_millis|iso).",
+    help=f"A partition field (repeatable), {PARTITION_FIELDS}.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @_spark_options

@@ -94,6 +94,17 @@ def test_sync_status_and_query(tmp_path: Path) -> None:
     again = _run("sync", "--source", str(exports), "--table", "dynamodb.orders", "--warehouse", str(warehouse))
     assert again.returncode == 0 and "is up to date" in again.stdout
 
+    # Partition evolution, on request: the table keeps its rows, and gets the time column its new spec needs.
+    repartitioned = _run(
+        "repartition", "--table", "dynamodb.orders", "--warehouse", str(warehouse), "--json",
+        "--partition", "day(created_at, epoch_millis)",
+    )  # fmt: skip
+    assert repartitioned.returncode == 0, repartitioned.stderr
+    spec = json.loads(repartitioned.stdout)
+    assert spec["after"] == "day(created_at, epoch_millis)" and spec["time_columns_added"] == ["_ddb_created_at_time"]
+    assert spec["rows_given_times"] == len(_truth(table, 3))
+    assert table_items(local_catalog(warehouse), "dynamodb.orders") == _truth(table, 3)
+
 
 def test_gap_exits_non_zero_naming_the_interval(test_table_source: Path, tmp_path: Path) -> None:
     result = _run("sync", "--source", str(test_table_source), "--table", "t.t", "--warehouse", str(tmp_path))

@@ -63,23 +63,18 @@ def build_iceberg_table(
             kinds={"iceberg", "spark"},
         )
     ]
-    if change_feed:
-        specs.append(
-            dg.AssetSpec(
-                names.asset_key(CHANGE_FEED),
-                description=CHANGE_FEED_DESCRIPTION,
-                group_name=names.table_group,
-                deps=[table_key],
-                kinds={"iceberg"},
-            )
-        )
+    # The companions, each downstream of what it is built from (so lineage shows it); the history needs the feed.
+    change_feed = change_feed or history
+    companions = [(CHANGE_FEED, CHANGE_FEED_DESCRIPTION, table_key)] if change_feed else []
     if history:
+        companions.append((ITEM_HISTORY, ITEM_HISTORY_DESCRIPTION, names.asset_key(CHANGE_FEED)))
+    for name, description, upstream in companions:
         specs.append(
             dg.AssetSpec(
-                names.asset_key(ITEM_HISTORY),
-                description=ITEM_HISTORY_DESCRIPTION,
+                names.asset_key(name),
+                description=description,
                 group_name=names.table_group,
-                deps=[names.asset_key(CHANGE_FEED) if change_feed else table_key],
+                deps=[upstream],
                 kinds={"iceberg"},
             )
         )
