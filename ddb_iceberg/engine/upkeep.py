@@ -8,6 +8,7 @@ small data files. Upkeep, in order:
 3. `ddb-` tags older than the tag retention dropped (never the tag of the snapshot the ledger names), then
    snapshots older than the snapshot retention expired (tags and branches keep theirs);
 4. files no snapshot references, older than a safe age, removed (a sync still writing is never that old).
+The table's companions (the change feed, the item history) get the same, their rows kept (`_maintain_companion`).
 
 The ledger survives: it is in the table property `ddb-iceberg.ledger` and found through snapshot ancestry
 (`ledger.find_ledger`). Upkeep and syncs commit optimistically: a sync that loses to upkeep plans again
