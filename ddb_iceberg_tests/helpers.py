@@ -1,4 +1,5 @@
-"""Helpers for tests: a moto server on loopback, and tampering with copies of exports."""
+"""Helpers for tests: a moto server on loopback, tampering with copies of exports, a simulated table written window
+by window, and its companions read back (the change feed by window, the item history as of a time)."""
 
 from __future__ import annotations
 
@@ -205,7 +206,8 @@ class LocalWarehouse:
 
 
 class History:
-    """A simulated table and its exports in one source, written window by window."""
+    """A simulated table and its exports in one source, written window by window; its truth at any hour and each
+    window's changes."""
 
     def __init__(
         self, root: Path, seed: int, items: int = 150, writes_per_hour: int = 400, *, type_drift: bool = False
