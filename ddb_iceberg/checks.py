@@ -7,9 +7,16 @@ from typing import Any
 
 import dagster as dg
 import pyarrow.compute as pc
-from pyiceberg.expressions import AlwaysFalse
 
-from ddb_iceberg.engine.change_feed import EXPORT_ID_COLUMN, INSERT, OPERATION_COLUMN, REMOVE, UPDATE
+from ddb_iceberg.engine.change_feed import (
+    INSERT,
+    OPERATION_COLUMN,
+    REMOVE,
+    SYNC_ID_COLUMN,
+    UPDATE,
+    WINDOW_END_COLUMN,
+    windows_end_after,
+)
 from ddb_iceberg.engine.companion import synced_through
 from ddb_iceberg.engine.item_history import IS_CURRENT_COLUMN
 from ddb_iceberg.engine.ledger import LAYOUT_PROPERTY
@@ -123,9 +130,10 @@ def build_change_feed_checks(names: TableNames = DEFAULT_NAMES) -> list[dg.Asset
     def change_feed_accounts_for_the_table(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         """The feed holds the table's last sync, whose inserts less deletes are the rows that sync added."""
         resource = names.table(context)
-        ledger = resource.ledger()
-        if ledger is None:
+        history = resource.ledger_history()
+        if not history:
             return dg.AssetCheckResult(passed=False, metadata={"reason": "the table has no ledger commit"})
+        ledger = history[0]
         feed = resource.load_change_feed()
         feed_sync = _synced_through(feed)
         if feed_sync != ledger.sync_id:
@@ -137,12 +145,12 @@ def build_change_feed_checks(names: TableNames = DEFAULT_NAMES) -> list[dg.Asset
         if rows_before is None:
             reason = "the snapshot before the table's last sync is expired (upkeep): nothing to compare"
             return dg.AssetCheckResult(passed=True, metadata={"reason": reason})
-        # The sync's own rows: bounded by what it applied, whatever the feed's history.
-        exports = ", ".join("'" + export_id.replace("'", "''") + "'" for export_id in ledger.applied_exports)
-        changes = feed.scan(
-            row_filter=f"{EXPORT_ID_COLUMN} IN ({exports})" if exports else AlwaysFalse(),
-            selected_fields=(OPERATION_COLUMN,),
-        ).to_arrow()
+        # The sync's own rows, read from the days of its windows only (not the feed's whole history).
+        row_filter = f"{SYNC_ID_COLUMN} = '{ledger.sync_id}'"
+        floor = windows_end_after(history)
+        if floor is not None:
+            row_filter += f" AND {WINDOW_END_COLUMN} > '{floor.isoformat()}'"
+        changes = feed.scan(row_filter=row_filter, selected_fields=(OPERATION_COLUMN,)).to_arrow()
         operations = Counter(changes.column(OPERATION_COLUMN).to_pylist())
         net = operations.get(INSERT, 0) - operations.get(REMOVE, 0)
         return dg.AssetCheckResult(

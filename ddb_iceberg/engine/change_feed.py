@@ -15,13 +15,13 @@ shows a change the table does not have, and never shows one twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ddb_iceberg.engine.companion import CompanionTable
-from ddb_iceberg.engine.ledger import LedgerEntry
+from ddb_iceberg.engine.ledger import REBASELINE_OF, LedgerEntry
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
 from ddb_iceberg.engine.plan import SyncPlan
 from ddb_iceberg.engine.records import DELETE, OP_COLUMN, UPSERT
@@ -62,6 +62,15 @@ _FEED_COLUMNS = f"""{quote(OPERATION_COLUMN)} STRING NOT NULL COMMENT 'ddb_icebe
 _FEED_PROPERTIES = {
     key: value for key, value in TABLE_PROPERTIES.items() if not key.startswith(("write.delete", "write.update"))
 }
+
+
+def windows_end_after(history: Sequence[LedgerEntry]) -> datetime | None:
+    """A time every window of the table's last sync (`history[0]`, the ledger newest first) ends after: the time
+    the sync before it left the table reflecting, so that a read of that sync's feed rows scans only their days.
+    None when that entry is gone (expired) or the last sync was a re-baseline (its one window may end no later)."""
+    if len(history) < 2 or REBASELINE_OF in history[0].properties:
+        return None
+    return history[1].reflects
 
 
 def before_type(layout: Layout) -> ColumnType:

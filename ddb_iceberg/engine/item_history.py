@@ -23,9 +23,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ddb_iceberg.engine.change_feed import EXPORT_ID_COLUMN, OPERATION_COLUMN, REMOVE, WINDOW_END_COLUMN, ChangeFeed
+from ddb_iceberg.engine.change_feed import (
+    EXPORT_ID_COLUMN,
+    OPERATION_COLUMN,
+    REMOVE,
+    WINDOW_END_COLUMN,
+    ChangeFeed,
+    windows_end_after,
+)
 from ddb_iceberg.engine.companion import SYNCED_THROUGH_PROPERTY, CompanionTable
-from ddb_iceberg.engine.ledger import REBASELINE_OF, LedgerEntry
+from ddb_iceberg.engine.ledger import LedgerEntry
 from ddb_iceberg.engine.naming import quote, quote_path
 from ddb_iceberg.engine.request import HISTORY_SUFFIX
 from ddb_iceberg.engine.schema import Layout
@@ -148,13 +155,8 @@ class ItemHistory(CompanionTable):
     def _merge_again(self, ledger: LedgerEntry) -> None:
         layout = self.of.layout()
         assert layout is not None, "a synced table has a layout"
-        history = self.of.ledger_history()
-        # A sync's windows end after the sync before it (only those days of the feed are read), when that entry is
-        # still known; a re-baseline's may not.
-        bounded = len(history) > 1 and REBASELINE_OF not in ledger.properties
-        changes = self.feed.rows_of(
-            ledger.sync_id, ends_after_micros=to_micros(history[1].reflects) if bounded else None
-        )
+        floor = windows_end_after(self.of.ledger_history())
+        changes = self.feed.rows_of(ledger.sync_id, ends_after_micros=to_micros(floor) if floor else None)
         self.write(changes, layout, ledger.properties, MAIN_BRANCH)
         self.table.set_property(SYNCED_THROUGH_PROPERTY, ledger.sync_id)
 
@@ -177,8 +179,12 @@ def version_changes(changes: DataFrame, layout: Layout) -> DataFrame:
         sql.lead(WINDOW_END_COLUMN).over(in_order).alias(VALID_TO_COLUMN),
         sql.row_number().over(in_order).alias("_nth"),
     )
-    versions = rows.where(sql.col(OPERATION_COLUMN) != REMOVE).withColumns(
-        {IS_CURRENT_COLUMN: sql.col(VALID_TO_COLUMN).isNull(), _KIND: sql.lit(_VERSION)}
+    # Each change is a version (unless a delete), and a key's first change also closes its current version: one
+    # pass over the rows (a union would compute the window twice).
+    kinds = sql.array(
+        sql.when(sql.col(OPERATION_COLUMN) != REMOVE, sql.lit(_VERSION)),
+        sql.when(sql.col("_nth") == 1, sql.lit(_CLOSE)),
     )
-    closes = rows.where(sql.col("_nth") == 1).withColumns({IS_CURRENT_COLUMN: sql.lit(False), _KIND: sql.lit(_CLOSE)})
-    return versions.unionByName(closes).drop(OPERATION_COLUMN, "_nth")
+    rows = rows.withColumn(_KIND, sql.explode(sql.filter(kinds, lambda kind: kind.isNotNull())))
+    current = (sql.col(_KIND) == _VERSION) & sql.col(VALID_TO_COLUMN).isNull()
+    return rows.withColumn(IS_CURRENT_COLUMN, current).drop(OPERATION_COLUMN, "_nth")

@@ -162,9 +162,13 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
     def status(self) -> TableStatus:
         return table_status(self.load_catalog(), self.identifier)
 
+    def ledger_history(self) -> list[LedgerEntry]:
+        """The ledger entries that describe the table's current snapshot, newest first (as far as expiry left them)."""
+        return ledger_history(self.load())
+
     def ledger(self) -> LedgerEntry | None:
         """The ledger entry that says what the table reflects (None for a table with no sync yet)."""
-        history = ledger_history(self.load())
+        history = self.ledger_history()
         return history[0] if history else None
 
     def exists(self) -> bool:
