@@ -21,7 +21,7 @@ from ddb_iceberg.engine.spark_session import CatalogSettings, SparkSettings, con
 from ddb_iceberg.engine.spark_table import SparkIcebergTable
 from ddb_iceberg.engine.sync import SyncResult, sync_table
 from ddb_iceberg.exports import ExportSource
-from ddb_iceberg.exports.manifest import DataFileEntry, md5_base64, single_part_etag
+from ddb_iceberg.exports.manifest import DataFileEntry, ExportView, md5_base64, single_part_etag
 from ddb_iceberg.exports.source import S3Options
 from ddb_iceberg.loopback_aws import LoopbackAws
 from ddb_iceberg.loopback_aws.dynamodb_rules import ListExportsNewestFirst
@@ -210,7 +210,14 @@ class History:
     window's changes."""
 
     def __init__(
-        self, root: Path, seed: int, items: int = 150, writes_per_hour: int = 400, *, type_drift: bool = False
+        self,
+        root: Path,
+        seed: int,
+        items: int = 150,
+        writes_per_hour: int = 400,
+        *,
+        type_drift: bool = False,
+        view: ExportView = ExportView.NEW_AND_OLD_IMAGES,
     ) -> None:
         config = SimulationConfig(
             seed=seed, initial_items=items, writes_per_hour=writes_per_hour, type_drift=type_drift
@@ -219,13 +226,14 @@ class History:
         self.start = self.table.config.start
         self.source = root / "exports"
         self.target = ExportTarget.for_source(ExportSource.from_uri(str(self.source)))
+        self.view = view
         write_full_export(self.table, self.target, self.start)
         self.windows = 0
 
     def add_windows(self, count: int) -> None:
         for _ in range(count):
             window_start = self.start + self.windows * HOUR
-            write_incremental_export(self.table, self.target, window_start, window_start + HOUR)
+            write_incremental_export(self.table, self.target, window_start, window_start + HOUR, view=self.view)
             self.windows += 1
 
     def time(self, hours: int) -> datetime:
@@ -287,3 +295,32 @@ def history_as_of(warehouse: LocalWarehouse, table: str, moment: datetime) -> di
         assert key not in items, f"two versions of {key} valid at {moment}"
         items[key] = item
     return items
+
+
+def last_plan(spark: SparkSession, *naming: str) -> str:
+    """The physical plan (as the Spark UI's SQL tab shows it, adaptive execution's final plan included) of the
+    session's last SQL execution whose plan names each of `naming`."""
+    executions = spark._jsparkSession.sharedState().statusStore().executionsList()
+    for index in reversed(range(executions.size())):
+        plan = str(executions.apply(index).physicalPlanDescription())
+        if all(name in plan for name in naming):
+            return plan
+    raise AssertionError(f"no execution's plan names {naming}")
+
+
+def operators_between(plan: str, node: str, above: tuple[str, ...]) -> list[str]:
+    """The operators of the plan's tree from the first one naming `node` up to (not including) its nearest ancestor
+    whose name starts with one of `above` (a join, say)."""
+    lines = [line for line in plan.split("\n\n")[0].splitlines() if not line.lstrip().startswith("==")]
+    depth = [len(line) - len(line.lstrip(" :+-")) for line in lines]
+    index = next(i for i, line in enumerate(lines) if node in line)
+    operators: list[str] = []
+    for i in range(index, -1, -1):
+        if i != index and depth[i] >= depth[index]:
+            continue
+        name = lines[i].lstrip(" :+-*")
+        if i != index and name.startswith(above):
+            return operators
+        operators.append(name)
+        index = i
+    raise AssertionError(f"no {above} above {node} in:\n{plan}")

@@ -26,7 +26,8 @@ repeated `runs` times and reported as median (min-max). Scenarios:
    100,000-item load of scenario 1.
 9. The change feed and the item history: the series (a full load, then one catch-up sync) and one scheduled
    window, each without them, with `--change-feed`, and with `--history` (the feed and the history), runs
-   interleaved.
+   interleaved, on NEW_AND_OLD_IMAGES exports (DynamoDB's default view); and one window of NEW_IMAGE exports
+   without and with the feed (whose before-images are then joined from the table).
 10. Layouts: one scheduled window into the series' table, and a point lookup by key (`ddb-iceberg query`, DuckDB,
    a whole process), for the default layout (buckets of the key) and chosen partition specs (`--partition`).
 
@@ -55,7 +56,7 @@ from ddb_iceberg.bench.history import history_figures
 from ddb_iceberg.bench.upkeep import upkeep_figures
 from ddb_iceberg.engine.request import Log
 from ddb_iceberg.exports import ExportSource
-from ddb_iceberg.exports.manifest import ManifestSummary
+from ddb_iceberg.exports.manifest import ExportView, ManifestSummary
 from ddb_iceberg.simulator import ExportTarget
 from ddb_iceberg.simulator.bulk import BulkTable
 
@@ -411,14 +412,14 @@ def _series_figures(
 
 
 def _series_exports(
-    root: Path, items: int, windows: int, churn: float
+    root: Path, items: int, windows: int, churn: float, view: ExportView = ExportView.NEW_IMAGE
 ) -> tuple[ManifestSummary, list[ManifestSummary]]:
     """The series' exports under `root`: a full export of `items` items, then `windows` hourly windows of `churn`."""
     table = BulkTable(items)
     full = table.full_export(_target(root))
     changes = int(items * churn)
     hours = [(table.start + h * HOUR, table.start + (h + 1) * HOUR) for h in range(windows)]
-    series = [table.window(_target(root), start, end, changes) for start, end in hours]
+    series = [table.window(_target(root), start, end, changes, view=view) for start, end in hours]
     return full, series
 
 
@@ -426,11 +427,14 @@ def _change_feed_figures(
     workdir: Path, report: BenchReport, series_items: int, windows: int, churn: float, runs: int, log: Log
 ) -> None:
     """Scenario 9: what the change feed and the item history add to one scheduled window and to the series (whole
-    processes, runs without them, with the feed, and with the feed and the history interleaved)."""
+    processes, runs without them, with the feed, and with the feed and the history interleaved), on exports of
+    DynamoDB's default view (NEW_AND_OLD_IMAGES: before-images from OldImage); and one window of NEW_IMAGE
+    exports without and with the feed (before-images joined from the table)."""
     figures, checks = report.figures, report.checks
     root = workdir / "feed"
     log(f"9. The change feed and the item history: one window and the series of {series_items:,} items ...")
-    full, series = _series_exports(root / "all", series_items, windows, churn)
+    full, series = _series_exports(root / "all", series_items, windows, churn, ExportView.NEW_AND_OLD_IMAGES)
+    new_image_full, new_image_series = _series_exports(root / "new-image", series_items, windows, churn)
     variants = {"without": (), "feed": ("--change-feed",), "history": ("--history",)}
     whole: dict[str, Timing] = {name: Timing() for name in variants}
     for run in range(runs):
@@ -441,24 +445,42 @@ def _change_feed_figures(
                 _link(root / "all", source, summary.export_id)
             caught_up = sync_process(source, root / f"warehouse-{name}-{run}", *options)
             whole[name].add(loaded.seconds + caught_up.seconds)
-    one: dict[str, Timing] = {name: Timing() for name in variants}
+    # One window: (variant, exports) -> options.
+    one_window = {
+        **{(name, "all"): options for name, options in variants.items()},
+        ("without", "new-image"): (),
+        ("feed", "new-image"): ("--change-feed",),
+    }
+    exports = {"all": (full, series), "new-image": (new_image_full, new_image_series)}
+    one: dict[tuple[str, str], Timing] = {case: Timing() for case in one_window}
     sources = {}
-    for name, options in variants.items():
-        sources[name] = _source(root / f"window-source-{name}", [full, *series[:-1]], root / "all")
-        sync_process(sources[name], root / f"window-warehouse-{name}", *options)
-        _link(root / "all", sources[name], series[-1].export_id)
+    for (name, kind), options in one_window.items():
+        loaded_full, loaded_series = exports[kind]
+        sources[name, kind] = _source(
+            root / f"window-source-{name}-{kind}", [loaded_full, *loaded_series[:-1]], root / kind
+        )
+        sync_process(sources[name, kind], root / f"window-warehouse-{name}-{kind}", *options)
+        _link(root / kind, sources[name, kind], loaded_series[-1].export_id)
     for _ in range(runs):
-        for name, options in variants.items():
-            _restore(root / f"window-warehouse-{name}", root / f"window-loaded-{name}")
-            one[name].add(sync_process(sources[name], root / f"window-warehouse-{name}", *options).seconds)
+        for (name, kind), options in one_window.items():
+            warehouse = root / f"window-warehouse-{name}-{kind}"
+            _restore(warehouse, root / f"window-loaded-{name}-{kind}")
+            one[name, kind].add(sync_process(sources[name, kind], warehouse, *options).seconds)
     described = {"without": "without them", "feed": "with the feed", "history": "with the feed and the history"}
     for name, words in described.items():
         figures[f"change feed: the series (full load + one catch-up sync), {words}"] = str(whole[name])
-        figures[f"change feed: one scheduled window, {words}"] = str(one[name])
+        figures[f"change feed: one scheduled window, {words}"] = str(one[name, "all"])
+    for name in ("without", "feed"):
+        figures[f"change feed: one scheduled window of NEW_IMAGE exports, {described[name]}"] = str(
+            one[name, "new-image"]
+        )
     for name in ("feed", "history"):
         words = described[name]
-        checks[f"one window {words} ≤ 1.3x without"] = f"{one[name].median / one['without'].median:.2f}x"
+        ratio = one[name, "all"].median / one["without", "all"].median
+        checks[f"one window {words} ≤ 1.3x without"] = f"{ratio:.2f}x"
         checks[f"the series {words} ≤ 1.3x without"] = f"{whole[name].median / whole['without'].median:.2f}x"
+    ratio = one["feed", "new-image"].median / one["without", "new-image"].median
+    checks["one window of NEW_IMAGE exports with the feed ≤ 1.3x without"] = f"{ratio:.2f}x"
     shutil.rmtree(root)
 
 

@@ -2,9 +2,10 @@
 
 Each row is one item's change as of the end of one export's window (DynamoDB's exports already collapse the
 changes inside a window): the item after it in the table's own typed columns (a delete: the key and the write
-time), the item before it as a struct of the same columns (`_ddb_before`; none for an insert), the operation
-(insert, update, delete), and the export (its id, its window). A re-baseline writes the differences it made to
-the table's rows, marked `_ddb_rebaseline`.
+time), the item before it as a struct of the same columns but the write time (`_ddb_before`; none for an insert),
+the operation (insert, update, delete), and the export (its id, its window). A re-baseline writes the differences
+it made to the table's rows, marked `_ddb_rebaseline`. The before-images come from the exports' OldImages where
+those are the table's rows (`SyncPlan.old_images_are_the_tables`), else from the table itself.
 
 It is written by the sync that changes the table, in the same protocol: both are written to branches of the
 sync's own, the table's branch is published, then the feed's. A run that dies before the table's publish leaves
@@ -22,15 +23,14 @@ from typing import TYPE_CHECKING
 
 from ddb_iceberg.engine.companion import CompanionTable
 from ddb_iceberg.engine.ledger import REBASELINE_OF, LedgerEntry
-from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN, quote, quote_path
+from ddb_iceberg.engine.naming import quote, quote_path
 from ddb_iceberg.engine.plan import SyncPlan
-from ddb_iceberg.engine.records import DELETE, OP_COLUMN, UPSERT
+from ddb_iceberg.engine.records import DELETE, OLD_IMAGE_COLUMN, OP_COLUMN, UPSERT
 from ddb_iceberg.engine.request import FEED_SUFFIX
 from ddb_iceberg.engine.schema import (
     GLUE_TYPE_MAX_LENGTH,
     Column,
     ColumnType,
-    Kind,
     Layout,
     glue_length,
     glue_type_string,
@@ -74,8 +74,9 @@ def windows_end_after(history: Sequence[LedgerEntry]) -> datetime | None:
 
 
 def before_type(layout: Layout) -> ColumnType:
-    """The type of `_ddb_before`: a struct of the table's columns."""
-    return ColumnType(Kind.STRUCT, fields=layout.columns)
+    """The type of `_ddb_before`: a struct of the table's item columns (the write time aside: DynamoDB's OldImage
+    carries none; the version's write time is that of the feed's row that made it)."""
+    return layout.image_type
 
 
 def check_before_fits_glue(layout: Layout, feed: str) -> None:
@@ -149,10 +150,10 @@ class ChangeFeed(CompanionTable):
         self.table.append(rows, properties, branch)
         self.table.ensure_commit(properties, branch)
 
-    def rows_of(self, sync_id: str, *, ends_after_micros: int | None = None, branch: str | None = None) -> DataFrame:
-        """The feed's rows of one sync (of `branch`, or main), read only from the days of windows ending after
-        `ends_after_micros` when given (the sync's windows are the table's latest)."""
-        rows = self.table.read_branch(branch) if branch is not None else self.table.read()
+    def rows_of(self, sync_id: str, *, ends_after_micros: int | None = None) -> DataFrame:
+        """The feed's rows of one sync, read only from the days of windows ending after `ends_after_micros` when
+        given (the sync's windows are the table's latest)."""
+        rows = self.table.read()
         condition = f"{quote(SYNC_ID_COLUMN)} = {sql_string(sync_id)}"
         if ends_after_micros is not None:
             condition += f" AND {quote(WINDOW_END_COLUMN)} > timestamp_micros({int(ends_after_micros)})"
@@ -169,23 +170,27 @@ def feed_rows(
     small: bool = False,
 ) -> DataFrame:
     """The feed's rows for the changes of a sync that applies windows (and perhaps a baseline) to the table:
-    `rows` are the table's rows of each key's latest change in each export (`Changes.rows_by_export`),
-    `before` the table as the sync found it (None: a new table). A key's first change takes its before-image
-    from the table, each later one from the change before it. `small`: a small plan's changes, read on the
-    driver (engine.changes.SMALL_PLAN_ITEMS), which may be broadcast."""
+    `rows` are the table's rows of each key's latest change in each export (`Changes.rows_by_export`). A key's
+    first change takes its before-image from its OldImage when the rows carry them (OLD_IMAGE_COLUMN: see
+    `SyncPlan.old_images_are_the_tables`), else from `before`, the table as the sync found it (None: a new
+    table), which is then joined to the changed keys; each later one from the change before it. `small`: a small
+    plan's changes, read on the driver (engine.changes.SMALL_PLAN_ITEMS), which may be broadcast."""
     from pyspark.sql import Window
     from pyspark.sql import functions as sql
 
     keys = [c.name for c in layout.key_columns]
-    image = sql.struct(*(sql.col(quote(c.name)) for c in layout.columns))
+    image = sql.struct(*(sql.col(quote(c.name)) for c in layout.item_columns))
     rows = rows.withColumn("_after", sql.when(sql.col(OP_COLUMN) == UPSERT, image))
+    first: SparkColumn = sql.lit(True)
     prior: SparkColumn = sql.when(sql.lit(False), sql.col("_after"))  # none, typed as the images are
     if len(windows) > 1:
         in_order = Window.partitionBy(*(quote(k) for k in keys)).orderBy("export_ord")
         rows = rows.withColumn("_prior_ord", sql.lag("export_ord").over(in_order))
         rows = rows.withColumn("_prior", sql.lag("_after").over(in_order))
-        prior = sql.col("_prior")
-    if before is not None:
+        first, prior = sql.col("_prior_ord").isNull(), sql.col("_prior")
+    if OLD_IMAGE_COLUMN in rows.columns:
+        prior = sql.when(first, sql.col(OLD_IMAGE_COLUMN)).otherwise(prior)
+    elif before is not None:
         # The table's rows of changed keys, the table scanned once. A small plan's keys and their rows are
         # broadcast: joined by bucket instead (Iceberg's storage-partitioned join), a table of one bucket would be
         # sorted and joined by one task.
@@ -195,13 +200,12 @@ def feed_rows(
         found = before.join(hint(changed), keys, "left_semi")
         found = found.select(*(quote(k) for k in keys), image.alias("_table"))
         rows = rows.join(hint(found), keys, "left")
-        first = sql.col("_prior_ord").isNull() if len(windows) > 1 else sql.lit(True)
         prior = sql.when(first, sql.col("_table")).otherwise(prior)
     rows = rows.withColumn(BEFORE_COLUMN, prior)
     # A write that changed nothing but the write time is no change (nor is it one on a DynamoDB stream, which
     # writes no record for a PutItem of the same item: https://www.tecracer.com/blog/2021/01/why-i-had-to-update-
     # my-mental-model-of-dynamodb-streams.html).
-    unchanged = _same_item(sql.col(BEFORE_COLUMN), sql.col("_after"), layout)
+    unchanged = _same_item(sql.col(BEFORE_COLUMN), sql.col("_after"))
     rows = rows.where((sql.col("_after").isNotNull() | prior.isNotNull()) & ~sql.coalesce(unchanged, sql.lit(False)))
     operation = (
         sql.when(sql.col(OP_COLUMN) == DELETE, REMOVE).when(sql.col(BEFORE_COLUMN).isNull(), INSERT).otherwise(UPDATE)
@@ -218,11 +222,11 @@ def rebaseline_rows(
     from pyspark.sql import functions as sql
 
     keys = [c.name for c in layout.key_columns]
-    image = sql.struct(*(sql.col(quote(c.name)) for c in layout.columns))
+    image = sql.struct(*(sql.col(quote(c.name)) for c in layout.item_columns))
     old = before.select(*(quote(k) for k in keys), image.alias(BEFORE_COLUMN))
     new = rows.where(sql.col(OP_COLUMN) == UPSERT).drop(OP_COLUMN).withColumn("_after", image)
     joined = old.join(new.withColumn("_present", sql.lit(True)), keys, "full_outer")
-    same = _same_item(sql.col(BEFORE_COLUMN), sql.col("_after"), layout)
+    same = _same_item(sql.col(BEFORE_COLUMN), sql.col("_after"))
     joined = joined.where(~(sql.col("_present").isNotNull() & sql.col(BEFORE_COLUMN).isNotNull() & same))
     operation = (
         sql.when(sql.col("_present").isNull(), REMOVE).when(sql.col(BEFORE_COLUMN).isNull(), INSERT).otherwise(UPDATE)
@@ -231,16 +235,11 @@ def rebaseline_rows(
     return _with_export(joined, layout, [window], sync_id, rebaseline=True)
 
 
-def _same_item(before: SparkColumn, after: SparkColumn, layout: Layout) -> SparkColumn:
-    """Whether two images (structs of the table's columns) hold the same item, their write times aside (NULL when
-    either is NULL)."""
+def _same_item(before: SparkColumn, after: SparkColumn) -> SparkColumn:
+    """Whether two images (`Layout.image_type`: no write time) hold the same item (NULL when either is NULL)."""
     from pyspark.sql import functions as sql
 
-    values = [c.name for c in layout.columns if c.name != WRITE_TIME_COLUMN]
-    same = sql.struct(*(before.getField(v) for v in values)).eqNullSafe(
-        sql.struct(*(after.getField(v) for v in values))
-    )
-    return sql.when(before.isNotNull() & after.isNotNull(), same)
+    return sql.when(before.isNotNull() & after.isNotNull(), before.eqNullSafe(after))
 
 
 def _with_export(
@@ -248,18 +247,28 @@ def _with_export(
 ) -> DataFrame:
     from pyspark.sql import functions as sql
 
-    exports = rows.sparkSession.createDataFrame(
-        [(w.export_ord, w.export_id, w.start_micros, w.end_micros) for w in windows],
-        "export_ord INT, export_id STRING, start_micros BIGINT, end_micros BIGINT",
+    # The plan's windows as a literal array indexed by `export_ord`: a DataFrame made from a Python list would
+    # start the executors' Python workers (seconds of a one-window sync) for a handful of rows.
+    by_ord = sorted(windows, key=lambda w: w.export_ord)
+    assert [w.export_ord for w in by_ord] == list(range(len(by_ord))), "export_ord numbers the plan's windows"
+    exports = sql.array(
+        *(
+            sql.struct(
+                sql.lit(w.export_id).alias("export_id"),
+                sql.lit(w.start_micros).cast("bigint").alias("start_micros"),
+                sql.lit(w.end_micros).cast("bigint").alias("end_micros"),
+            )
+            for w in by_ord
+        )
     )
-    rows = rows.join(sql.broadcast(exports), "export_ord")
+    rows = rows.withColumn("_export", sql.element_at(exports, sql.col("export_ord") + 1))
     return rows.select(
         *(sql.col(quote(c.name)) for c in layout.columns),
         sql.col(BEFORE_COLUMN),
         sql.col(OPERATION_COLUMN),
-        sql.col("export_id").alias(EXPORT_ID_COLUMN),
-        sql.timestamp_micros("start_micros").alias(WINDOW_START_COLUMN),
-        sql.timestamp_micros("end_micros").alias(WINDOW_END_COLUMN),
+        sql.col("_export.export_id").alias(EXPORT_ID_COLUMN),
+        sql.timestamp_micros(sql.col("_export.start_micros")).alias(WINDOW_START_COLUMN),
+        sql.timestamp_micros(sql.col("_export.end_micros")).alias(WINDOW_END_COLUMN),
         sql.lit(rebaseline).alias(REBASELINE_COLUMN),
         sql.lit(sync_id).alias(SYNC_ID_COLUMN),
     )

@@ -104,6 +104,8 @@ class Changes:
     # latest change of the key in that export (the change feed's rows).
     by_export: DataFrame | None = None
     exports: int = 1  # in the plan
+    # The rows carry each change's OldImage (records.OLD_IMAGE_COLUMN): the change feed's before-images.
+    old_images: bool = False
     _cached: list[DataFrame] = field(default_factory=list, repr=False)
     _rows: tuple[Layout, DataFrame] | None = field(default=None, repr=False)
 
@@ -117,7 +119,9 @@ class Changes:
         """The table's rows for these changes (built by the executors, or for a small plan by the driver), with
         the operation column; built once."""
         if self._rows is None or self._rows[0] != layout:
-            rows = _rows_of(self.frame, layout, self.on_driver)
+            # One export: these rows are also the feed's (`rows_by_export`), OldImages included.
+            old_images = self.old_images and self.exports == 1
+            rows = _rows_of(self.frame, layout, self.on_driver, old_images=old_images)
             if self.by_export is not None and self.exports == 1 and not self.on_driver:
                 rows = _kept(rows)  # read by the change feed's write (`rows_by_export`), then by the merge
                 self._cached.append(rows)
@@ -132,7 +136,16 @@ class Changes:
         assert self.by_export is not None, "collected without by_export"
         if self.exports == 1:
             return self.rows(layout).withColumn("export_ord", sql.lit(0))
-        return _rows_of(self.by_export, layout, self.on_driver, _EXPORT_ORD)
+        return _rows_of(self.by_export, layout, self.on_driver, _EXPORT_ORD, old_images=self.old_images)
+
+    def kept(self, frame: DataFrame) -> DataFrame:
+        """`frame` (built from these changes) computed once for the jobs that read it again (a small plan's rows
+        are on the driver already), until `release`."""
+        if self.on_driver:
+            return frame
+        frame = _kept(frame)
+        self._cached.append(frame)
+        return frame
 
     def release(self) -> None:
         for frame in self._cached:
@@ -144,13 +157,19 @@ _EXPORT_ORD = (pa.field("export_ord", pa.int32(), nullable=False), "export_ord I
 
 
 def _rows_of(
-    changes: DataFrame, layout: Layout, on_driver: bool, carried: tuple[pa.Field, str] | None = None
+    changes: DataFrame,
+    layout: Layout,
+    on_driver: bool,
+    carried: tuple[pa.Field, str] | None = None,
+    *,
+    old_images: bool = False,
 ) -> DataFrame:
     fields, ddl = ([carried[0]], [carried[1]]) if carried else ([], [])
+    schema = spark_schema(layout, ddl, old_images=old_images)
     if on_driver:
-        rows = build_rows_here(changes.toArrow(), layout, fields)
-        return changes.sparkSession.createDataFrame(rows, spark_schema(layout, ddl))
-    return changes.mapInArrow(row_builder(layout, fields), spark_schema(layout, ddl))
+        rows = build_rows_here(changes.toArrow(), layout, fields, old_images=old_images)
+        return changes.sparkSession.createDataFrame(rows, schema)
+    return changes.mapInArrow(row_builder(layout, fields, old_images=old_images), schema)
 
 
 def collect_changes(
@@ -162,11 +181,12 @@ def collect_changes(
     on_driver: bool = False,
     *,
     by_export: bool = False,
+    old_images: bool = False,
 ) -> Changes:
     """Read and verify every export of the plan on Spark's executors (`on_driver`: a small plan, on the driver,
     unless its records outgrow SMALL_PLAN_BYTES), and collapse its records to the latest change per key (and,
-    with `by_export`, per key and export). Raises the first `ExportError` a task met; nothing is written either
-    way."""
+    with `by_export`, per key and export; `old_images`: its rows carry each change's OldImage). Raises the first
+    `ExportError` a task met; nothing is written either way."""
     from pyspark.sql import functions as sql
 
     tasks, overlapping, warnings = plan_tasks(
@@ -221,6 +241,7 @@ def collect_changes(
         on_driver=on_driver,
         by_export=per_export if by_export else None,
         exports=len(plan.exports),
+        old_images=old_images,
         _cached=cached,
     )
 

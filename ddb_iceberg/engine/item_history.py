@@ -115,19 +115,32 @@ class ItemHistory(CompanionTable):
         )
         versions.writeTo(f"{self.table.catalog}.{self.table.namespace}.{self.table.name}.branch_{branch}").append()
 
-    def write(self, changes: DataFrame, layout: Layout, properties: Mapping[str, str], branch: str) -> None:
+    def write(
+        self,
+        changes: DataFrame,
+        layout: Layout,
+        properties: Mapping[str, str],
+        branch: str,
+        *,
+        one_window: bool = False,
+    ) -> None:
         """Merge one sync's change feed rows (`changes`) into `branch` in one commit carrying `properties` (an
-        empty one when there is nothing to merge)."""
+        empty one when there is nothing to merge). `one_window`: the sync applied one window (or a re-baseline's
+        one), so each key has one change."""
         table = self.table
         keys = [c.name for c in layout.key_columns]
         names = [*(c.name for c in layout.columns), VALID_FROM_COLUMN, VALID_TO_COLUMN, IS_CURRENT_COLUMN]
         names.append(EXPORT_ID_COLUMN)
         target = table.full_name if branch == MAIN_BRANCH else f"{table.full_name}.{quote('branch_' + branch)}"
         on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-        with table.registered(version_changes(changes, layout)) as view:
+        with table.registered(version_changes(changes, layout, one_window=one_window)) as view:
+            # `t.current = s.closes` makes the history's partition column a join key, so that the current versions
+            # are joined where they lie (a storage-partitioned join, the source shuffled to them) rather than all
+            # shuffled to the source; `t.current` alone is what prunes the scan to them.
+            current = f"t.{quote(IS_CURRENT_COLUMN)}"
             statement = (
                 f"MERGE INTO {target} t USING {view} s "
-                f"ON {on} AND t.{quote(IS_CURRENT_COLUMN)} AND s.{_KIND} = '{_CLOSE}' "
+                f"ON {on} AND {current} AND {current} = (s.{_KIND} = '{_CLOSE}') "
                 f"WHEN MATCHED THEN UPDATE SET t.{quote(VALID_TO_COLUMN)} = s.{quote(VALID_FROM_COLUMN)}, "
                 f"t.{quote(IS_CURRENT_COLUMN)} = false "
                 f"WHEN NOT MATCHED AND s.{_KIND} = '{_VERSION}' THEN INSERT ({', '.join(map(quote, names))}) "
@@ -161,23 +174,27 @@ class ItemHistory(CompanionTable):
         self.table.set_property(SYNCED_THROUGH_PROPERTY, ledger.sync_id)
 
 
-def version_changes(changes: DataFrame, layout: Layout) -> DataFrame:
+def version_changes(changes: DataFrame, layout: Layout, *, one_window: bool = False) -> DataFrame:
     """The MERGE's source for one sync's feed rows: for each key, a row that closes its current version (at the
     end of its first change's window), and its versions (each valid until the key's next change in the sync, the
-    last one current unless a delete)."""
+    last one current unless a delete). `one_window`: each key has one change (no ordering needed)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as sql
 
-    in_order = Window.partitionBy(*(quote(c.name) for c in layout.key_columns)).orderBy(
-        WINDOW_END_COLUMN, EXPORT_ID_COLUMN
-    )
+    if one_window:
+        valid_to, nth = sql.lit(None).cast("timestamp"), sql.lit(1)
+    else:
+        in_order = Window.partitionBy(*(quote(c.name) for c in layout.key_columns)).orderBy(
+            WINDOW_END_COLUMN, EXPORT_ID_COLUMN
+        )
+        valid_to, nth = sql.lead(WINDOW_END_COLUMN).over(in_order), sql.row_number().over(in_order)
     rows = changes.select(
         *(sql.col(quote(c.name)) for c in layout.columns),
         sql.col(OPERATION_COLUMN),
         sql.col(EXPORT_ID_COLUMN),
         sql.col(WINDOW_END_COLUMN).alias(VALID_FROM_COLUMN),
-        sql.lead(WINDOW_END_COLUMN).over(in_order).alias(VALID_TO_COLUMN),
-        sql.row_number().over(in_order).alias("_nth"),
+        valid_to.alias(VALID_TO_COLUMN),
+        nth.alias("_nth"),
     )
     # Each change is a version (unless a delete), and a key's first change also closes its current version: one
     # pass over the rows (a union would compute the window twice).

@@ -26,7 +26,7 @@ from ddb_iceberg.engine.ledger import (
 )
 from ddb_iceberg.errors import GapError, SyncError
 from ddb_iceberg.exports import Export, ExportListing, Gap, find_gaps
-from ddb_iceberg.exports.manifest import format_timestamp
+from ddb_iceberg.exports.manifest import ExportView, format_timestamp, to_micros
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,23 @@ class SyncPlan:
     @property
     def is_noop(self) -> bool:
         return not self.exports
+
+    @property
+    def old_images_are_the_tables(self) -> bool:
+        """Whether each change's OldImage is the item as the table holds it before the change's window: the table
+        stands on its ledger (no baseline here) and the windows are NEW_AND_OLD_IMAGES ones that tile on from the
+        point it reflects, with no gap and no overlap. An OldImage is the item as the window began (the export
+        format), so a key's first change in the plan finds the table's row as its OldImage; a gap or an overlap
+        would make it the item at another time than the table's."""
+        if self.baseline is not None or self.reflects_before is None or not self.incrementals:
+            return False
+        point = to_micros(self.reflects_before)
+        for export in self.incrementals:
+            start, end = export.window_micros
+            if export.summary.output_view is not ExportView.NEW_AND_OLD_IMAGES or start != point:
+                return False
+            point = end
+        return True
 
     def snapshot_properties(
         self, swept_at: datetime, sync_id: str, source: str, request_id: str | None = None

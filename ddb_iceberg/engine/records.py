@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ddb_iceberg.engine.naming import WRITE_TIME_COLUMN
-from ddb_iceberg.engine.rows import arrow_schema, build_columns, cell_reader, typed_value
+from ddb_iceberg.engine.rows import arrow_schema, arrow_type, build_columns, cell_reader, typed_value
 from ddb_iceberg.engine.schema import MAX_DECIMAL_PRECISION, Column, Kind, Layout
 from ddb_iceberg.engine.type_profile import ItemProfile, profile_of
 from ddb_iceberg.errors import ExportError
@@ -66,6 +66,9 @@ _RECORD_FIELDS = pa.schema(
     ]
 )
 OP_COLUMN = "_ddb_op"
+# With `row_builder(old_images=True)`: the item before the change, as the line's OldImage holds it (`Layout.image_type`;
+# none for an insert, a full export's item, a line without one).
+OLD_IMAGE_COLUMN = "_ddb_old_image"
 # Rows built at once from the changes (each holds its line: an item can be 400 KB).
 _BATCH_ROWS = 8192
 
@@ -373,32 +376,45 @@ def _note_key_types(
                 types[tag] = (file.export_ord, file.file_ord, line_numbers[index].as_py())
 
 
-def rows_schema(layout: Layout, carried: Sequence[pa.Field] = ()) -> pa.Schema:
-    """The Arrow schema of `row_builder`'s output: the table's columns, the operation column, and the columns of
-    the changes it carries along."""
+def rows_schema(layout: Layout, carried: Sequence[pa.Field] = (), *, old_images: bool = False) -> pa.Schema:
+    """The Arrow schema of `row_builder`'s output: the table's columns, the operation column, the columns of
+    the changes it carries along, and (`old_images`) the item before each change."""
     schema = arrow_schema(layout).append(pa.field(OP_COLUMN, pa.string(), nullable=False))
     for carried_field in carried:
         schema = schema.append(carried_field)
+    if old_images:
+        # Every field nullable, as Spark's DDL has them: a NULL image's key fields are NULL too.
+        image_type = pa.struct([f.with_nullable(True) for f in arrow_type(layout.image_type)])
+        schema = schema.append(pa.field(OLD_IMAGE_COLUMN, image_type))
     return schema
 
 
-def build_rows_here(changes: pa.Table, layout: Layout, carried: Sequence[pa.Field] = ()) -> pa.Table:
+def build_rows_here(
+    changes: pa.Table, layout: Layout, carried: Sequence[pa.Field] = (), *, old_images: bool = False
+) -> pa.Table:
     """`row_builder` run in this very process: a small plan's rows, on the driver."""
     batches = changes.to_batches(max_chunksize=_BATCH_ROWS)
-    rows = row_builder(layout, carried)(batches)
-    return pa.Table.from_batches(list(rows), schema=rows_schema(layout, carried))
+    rows = row_builder(layout, carried, old_images=old_images)(batches)
+    return pa.Table.from_batches(list(rows), schema=rows_schema(layout, carried, old_images=old_images))
 
 
 def row_builder(
-    layout: Layout, carried: Sequence[pa.Field] = ()
+    layout: Layout, carried: Sequence[pa.Field] = (), *, old_images: bool = False
 ) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """mapInArrow over changes (key, written, kind, image, and the `carried` columns): the table's rows, the
-    operation column and the carried columns. The images (the lines records came from) are parsed again by
-    Arrow, a batch at a time, and their values placed a column at a time (`rows.build_columns`)."""
-    schema = rows_schema(layout, carried)
+    operation column and the carried columns; with `old_images`, also each line's OldImage in the same columns
+    (OLD_IMAGE_COLUMN). The images (the lines records came from) are parsed again by Arrow, a batch at a time,
+    and their values placed a column at a time (`rows.build_columns`)."""
+    schema = rows_schema(layout, carried, old_images=old_images)
     key_attributes = layout.key_attributes
     has_keys = layout.has_key_columns
     carried_names = [f.name for f in carried]
+
+    def old_of(parsed: pa.Table, mine: pa.Array | None = None) -> pa.Array | None:
+        if not old_images or "OldImage" not in parsed.column_names:
+            return None
+        old = parsed.column("OldImage").combine_chunks()
+        return old.filter(mine) if mine is not None else old
 
     def build(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -412,7 +428,8 @@ def row_builder(
                         mine = pc.is_valid(images)
                         along = {name: upserts.column(name).filter(mine) for name in carried_names}
                         written = upserts.column("written").filter(mine)
-                        yield _rows(layout, schema, images.filter(mine), written, UPSERT, along)
+                        old = old_of(parsed, mine)
+                        yield _rows(layout, schema, images.filter(mine), written, UPSERT, along, old)
             deletes = batch.filter(pc.equal(kind, DELETE))
             if has_keys and len(deletes):
                 # Synthetic deletes (engine.changes: overlapping windows) have no line: their key stands for it.
@@ -422,9 +439,10 @@ def row_builder(
                         deletes.column("image").to_pylist(), deletes.column("key").to_pylist(), strict=True
                     )
                 ]
-                keys = parse_lines(lines_text(lines)).table.column("Keys").combine_chunks()
+                parsed = parse_lines(lines_text(lines)).table
+                keys = parsed.column("Keys").combine_chunks()
                 along = {name: deletes.column(name) for name in carried_names}
-                yield _rows(layout, schema, keys, deletes.column("written"), DELETE, along)
+                yield _rows(layout, schema, keys, deletes.column("written"), DELETE, along, old_of(parsed))
 
     return build
 
@@ -440,12 +458,25 @@ def _rows(
     written: pa.Array,
     kind: str,
     carried: Mapping[str, pa.Array],
+    old: pa.Array | None = None,
 ) -> pa.RecordBatch:
     columns = build_columns(layout, images)
     columns[WRITE_TIME_COLUMN] = written.cast(pa.timestamp("us", tz="UTC"))
     columns[OP_COLUMN] = pa.repeat(kind, len(images))
     columns.update(carried)
+    if OLD_IMAGE_COLUMN in schema.names:
+        columns[OLD_IMAGE_COLUMN] = _image_struct(layout, schema.field(OLD_IMAGE_COLUMN).type, old, len(images))
     return pa.RecordBatch.from_arrays([columns[f.name] for f in schema], schema=schema)
+
+
+def _image_struct(layout: Layout, struct_type: pa.StructType, images: pa.Array | None, length: int) -> pa.Array:
+    """Items (NULL where none) as structs of the table's item columns, placed as the rows' own values are."""
+    if images is None or not pa.types.is_struct(images.type):
+        return pa.nulls(length, struct_type)
+    columns = build_columns(layout, images)
+    return pa.StructArray.from_arrays(
+        [columns[f.name] for f in struct_type], fields=list(struct_type), mask=pc.is_null(images)
+    )
 
 
 def key_texts(layout: Layout) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
@@ -463,9 +494,11 @@ def key_texts(layout: Layout) -> Callable[[Iterable[pa.RecordBatch]], Iterator[p
     return convert
 
 
-def spark_schema(layout: Layout, carried: Sequence[str] = ()) -> str:
+def spark_schema(layout: Layout, carried: Sequence[str] = (), *, old_images: bool = False) -> str:
     """The DDL of `row_builder`'s output (what mapInArrow needs), with the `carried` columns' DDL."""
-    from ddb_iceberg.engine.spark_types import column_ddl
+    from ddb_iceberg.engine.spark_types import column_ddl, spark_type
 
     columns = [*(column_ddl(c, comments=False) for c in layout.columns), f"{OP_COLUMN} STRING NOT NULL"]
+    if old_images:
+        carried = [*carried, f"{OLD_IMAGE_COLUMN} {spark_type(layout.image_type, comments=False)}"]
     return ", ".join([*columns, *carried])

@@ -515,6 +515,16 @@ class Layout:
     def key_columns(self) -> tuple[Column, ...]:
         return tuple(self.columns_of(attribute)[0] for attribute in self.key_attributes)
 
+    @property
+    def item_columns(self) -> tuple[Column, ...]:
+        """The columns that hold the item's attributes (all but the write time, which no image carries)."""
+        return tuple(c for c in self.columns if c.name != WRITE_TIME_COLUMN)
+
+    @property
+    def image_type(self) -> ColumnType:
+        """An item as a struct of its columns (`item_columns`): the change feed's before-image."""
+        return ColumnType(Kind.STRUCT, fields=self.item_columns)
+
     def with_fallback(self, attribute: str, tag: str) -> tuple[Layout, Column]:
         """This layout plus the fallback column that holds any `tag` value of `attribute`."""
         primary = self.columns_of(attribute)[0]

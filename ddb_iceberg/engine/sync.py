@@ -26,7 +26,7 @@ from ddb_iceberg.engine.item_history import ItemHistory
 from ddb_iceberg.engine.ledger import ADDED_RECORDS, LEDGER_PROPERTY, MAPS_PROPERTY, LedgerEntry
 from ddb_iceberg.engine.partitioning import PARTITION_SPEC_PROPERTY, PartitionSpec
 from ddb_iceberg.engine.plan import SyncPlan, plan_sync
-from ddb_iceberg.engine.records import OP_COLUMN, UPSERT
+from ddb_iceberg.engine.records import OLD_IMAGE_COLUMN, OP_COLUMN, UPSERT
 from ddb_iceberg.engine.request import MAX_BUCKETS, Log, SyncRequest
 from ddb_iceberg.engine.schema import Layout, describe_changes, plan_layout
 from ddb_iceberg.engine.spark_session import apply_engine_settings
@@ -238,7 +238,12 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         existing, snapshot = layout, planned_from
         table_rows = lambda start, end: table.rows_written_between(existing, start, end, snapshot)  # noqa: E731
     by_export = feed is not None and not plan.rebaseline
-    changes = collect_changes(table.spark, plan, keys, layout, table_rows, on_driver, by_export=by_export)
+    # The feed's before-images from the exports' OldImages where they are the table's rows (else a join to the
+    # table): no scan of the table of its own.
+    old_images = by_export and plan.old_images_are_the_tables
+    changes = collect_changes(
+        table.spark, plan, keys, layout, table_rows, on_driver, by_export=by_export, old_images=old_images
+    )
     result.read_on = "driver" if changes.on_driver else "executors"
     try:
         result.phase_seconds["read and verify"] = time.monotonic() - phase_started
@@ -278,15 +283,17 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
                 # Before the table's commit: the feed's before-images are the table's rows as the sync found them.
                 before = table.read_branch(branch) if planned_from is not None else None
                 feed_started = time.monotonic()
-                feed.write(_feed_rows(plan, changes, new_layout, before, sync_id), properties, branches[feed.name])
+                changed = _feed_rows(plan, changes, new_layout, before, sync_id)
+                if history is not None:
+                    changed = changes.kept(changed)  # the history is built from the same rows
+                feed.write(changed, properties, branches[feed.name])
                 result.phase_seconds["change feed"] = time.monotonic() - feed_started
                 if history is not None:
                     history_started = time.monotonic()
                     if seed_history and ledger is not None and before is not None:
                         history.seed(before, new_layout, ledger.reflects, branches[history.name])
-                    ends_after = min(w.end_micros for w in export_windows(plan)) - 1
-                    written = feed.rows_of(sync_id, ends_after_micros=ends_after, branch=branches[feed.name])
-                    history.write(written, new_layout, properties, branches[history.name])
+                    one_window = len(export_windows(plan)) == 1
+                    history.write(changed, new_layout, properties, branches[history.name], one_window=one_window)
                     result.phase_seconds["item history"] = time.monotonic() - history_started
             _apply(table, plan, changes, new_layout, properties, branch, planned_from is None)
             committed = LedgerEntry.from_summary(*table.branch_head(branch))
@@ -429,7 +436,7 @@ def _apply(
     """Write the changes to the sync's branch in one commit that carries the ledger (the counts come from the
     commit's own summary); a plan with no effective change still commits an empty snapshot, so the ledger
     records the exports and the time the table now reflects."""
-    rows = changes.rows(layout)
+    rows = changes.rows(layout).drop(OLD_IMAGE_COLUMN)  # the feed's
     times = table.time_columns(layout)
     if times:
         from pyspark.sql import functions as sql

@@ -47,9 +47,14 @@ class BulkTable:
     key_attributes: tuple[str, str] = ("customer_id", "order_id")
     # Per item index: 0 never written, 1 deleted, n >= 2 written n - 1 times.
     _versions: bytearray = field(init=False, repr=False)
+    # The time the exports last showed each item written: the last full export's for all but those a window
+    # wrote since (what a NEW_AND_OLD_IMAGES window's OldImage is made from).
+    _exported_at: int = field(init=False, repr=False)
+    _written: dict[int, int] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._versions = bytearray(b"\x02" * self.items)
+        self._exported_at = to_micros(self.start)
 
     @property
     def table_id(self) -> str:
@@ -96,6 +101,7 @@ class BulkTable:
         (the same bytes either way)."""
         moment = export_time or self.start
         written = to_micros(moment)
+        self._exported_at, self._written = written, {}  # its items carry its time
         parts = target.partitions
         rng = random.Random(f"{self.seed}:full:{written}")
         export_id = f"{written // 1000:014d}-{rng.randbytes(4).hex()}"
@@ -124,10 +130,18 @@ class BulkTable:
                 yield _line({"Item": self.typed_item(index, written)})
 
     def window(
-        self, target: ExportTarget, start: datetime, end: datetime, changes: int, *, among: int | None = None
+        self,
+        target: ExportTarget,
+        start: datetime,
+        end: datetime,
+        changes: int,
+        *,
+        among: int | None = None,
+        view: ExportView = ExportView.NEW_IMAGE,
     ) -> ManifestSummary:
         """A window of `changes` changes (70% updates, 15% deletes, 15% inserts of new items) to items with an
-        index below `among` (default: all), written at random times in [start, end) (NEW_IMAGE view)."""
+        index below `among` (default: all), written at random times in [start, end); with NEW_AND_OLD_IMAGES,
+        each change to an item that existed carries it as it was (OldImage)."""
         rng = random.Random(f"{self.seed}:window:{to_micros(start)}:{changes}:{among}")
         limit = min(among or len(self._versions), len(self._versions))
         lines: list[tuple[int, bytes]] = []
@@ -145,11 +159,16 @@ class BulkTable:
             written = rng.randrange(to_micros(start), to_micros(end))
             keys = {"customer_id": {"S": f"CUST#{index % 400:05d}"}, "order_id": {"N": str(index)}}
             record: dict[str, object] = {"Metadata": {"WriteTimestampMicros": {"N": str(written)}}, "Keys": keys}
+            if view is ExportView.NEW_AND_OLD_IMAGES and self._versions[index] >= 2:
+                was = self.typed_item(index, self._written.get(index, self._exported_at))
+                record["OldImage"] = dict(sorted(was.items()))
             if 0.15 <= roll < 0.30:
                 self._versions[index] = 1
+                self._written.pop(index, None)
             else:
                 self._versions[index] = min(self._versions[index] + 1, 255)
                 record["NewImage"] = dict(sorted(self.typed_item(index, written).items()))
+                self._written[index] = written
             lines.append((index, _line(record)))
         parts = target.partitions
         export_id = f"{to_micros(end) // 1000 + 60_000:014d}-{rng.randbytes(4).hex()}"
@@ -166,7 +185,7 @@ class BulkTable:
             end_time=end + timedelta(minutes=6),
             export_from_time=start,
             export_to_time=end,
-            output_view=ExportView.NEW_IMAGE,
+            output_view=view,
             billed_size_bytes=max(MIN_INCREMENTAL_BILLED_BYTES, sum(len(line) for _, line in lines)),
         )
 

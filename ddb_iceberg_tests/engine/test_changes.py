@@ -27,7 +27,7 @@ from ddb_iceberg.engine.plan import SyncPlan, plan_sync
 from ddb_iceberg.engine.records import FileToRead, image_item, key_text, key_values, read_tasks_here
 from ddb_iceberg.errors import ExportError
 from ddb_iceberg.exports import ExportSource, discover_exports
-from ddb_iceberg.exports.manifest import DataFileEntry, to_micros
+from ddb_iceberg.exports.manifest import DataFileEntry, ExportView, to_micros
 from ddb_iceberg.exports.reader import DataFile
 from ddb_iceberg.simulator import ExportTarget, SimulatedTable, write_full_export, write_incremental_export
 
@@ -97,8 +97,8 @@ class Exports:
     def full(self, minutes: float) -> None:
         write_full_export(self.table, self.target, at(minutes))
 
-    def window(self, start: float, end: float) -> None:
-        write_incremental_export(self.table, self.target, at(start), at(end))
+    def window(self, start: float, end: float, view: ExportView = ExportView.NEW_AND_OLD_IMAGES) -> None:
+        write_incremental_export(self.table, self.target, at(start), at(end), view=view)
 
     def plan(self, reflects: float | None = None, baseline: float = 0) -> SyncPlan:
         listing = discover_exports(ExportSource.from_uri(str(self.root)))
@@ -149,6 +149,27 @@ def test_records_the_table_already_reflects_are_skipped(tmp_path: Path, collect:
     collected = collect(exports.plan(reflects=40), ("id",), [(("a",), micros(10))])
     assert collected.changes == {("b",): (micros(50), {"id": "b", "v": 1})}
     assert (collected.records_read, collected.records_stale) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("windows", "reflects", "stand_for_the_table"),
+    [
+        pytest.param([(0, 60), (60, 120)], 0, True, id="windows-tiling-on-from-the-table"),
+        pytest.param([(0, 60), (60, 120)], None, False, id="a-baseline"),
+        pytest.param([(0, 60), (60, 120)], 30, False, id="a-window-overlapping-the-table"),
+        pytest.param([(0, 60), (50, 120)], 0, False, id="overlapping-windows"),
+        pytest.param([(0, 60), (90, 120)], 0, False, id="a-gap"),
+        pytest.param([(0, 60, ExportView.NEW_IMAGE), (60, 120)], 0, False, id="a-new-image-window"),
+    ],
+)
+def test_old_images_stand_for_the_tables_rows_only_when_the_windows_tile_on_from_it(
+    tmp_path: Path, windows: list[tuple[Any, ...]], reflects: float | None, stand_for_the_table: bool
+) -> None:
+    exports = Exports(tmp_path, [(-5, _item("a", 1), "a"), (10, _item("a", 2), "a"), (70, _item("a", 3), "a")])
+    exports.full(0)
+    for window in windows:
+        exports.window(*window)
+    assert exports.plan(reflects=reflects).old_images_are_the_tables is stand_for_the_table
 
 
 def test_an_overlapping_window_deletes_what_it_shows_was_deleted_inside_it(tmp_path: Path, collect: Collect) -> None:

@@ -13,7 +13,15 @@ from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings, feed_ident
 from ddb_iceberg.engine.rows import item_reader
 from ddb_iceberg.engine.upkeep import maintain_table
 from ddb_iceberg.simulator import write_full_export
-from ddb_iceberg_tests.helpers import HOUR, History, LocalWarehouse, feed_by_window, history_as_of
+from ddb_iceberg_tests.helpers import (
+    HOUR,
+    History,
+    LocalWarehouse,
+    feed_by_window,
+    history_as_of,
+    last_plan,
+    operators_between,
+)
 
 TABLE = "dynamodb.orders"
 HISTORY = history_identifier(TABLE)
@@ -63,6 +71,12 @@ def test_the_history_equals_the_table_as_of_every_window(warehouse: LocalWarehou
     assert first.item_history == HISTORY and first.change_feed == feed_identifier(TABLE)
     series.add_windows(1)  # one window, as the schedule runs it
     warehouse.sync(series.source, TABLE, history=True)
+    # Its MERGE reads only the current versions (what a sync reads does not grow with the history), and joins them
+    # where they lie: the sync's changes are shuffled to them, not they to the changes.
+    merge = last_plan(warehouse.spark, "WriteDelta", f"{warehouse.catalog}.{HISTORY}")
+    assert f"filters={IS_CURRENT_COLUMN} = true" in merge
+    to_the_join = operators_between(merge, f"BatchScan {warehouse.catalog}.{HISTORY}", ("SortMergeJoin", "Broadcast"))
+    assert not [name for name in to_the_join if name.startswith(("Exchange", "ShuffleQueryStage"))], merge
     series.add_windows(4)  # a catch-up: four windows in one sync
     warehouse.sync(series.source, TABLE, history=True)
     later = datetime.now(UTC) + timedelta(days=40)
