@@ -32,7 +32,7 @@ from ddb_iceberg.engine.change_feed import (
     windows_end_after,
 )
 from ddb_iceberg.engine.companion import SYNCED_THROUGH_PROPERTY, CompanionTable
-from ddb_iceberg.engine.ledger import LedgerEntry
+from ddb_iceberg.engine.ledger import TOTAL_RECORDS, LedgerEntry
 from ddb_iceberg.engine.naming import quote, quote_path
 from ddb_iceberg.engine.request import HISTORY_SUFFIX
 from ddb_iceberg.engine.schema import Layout
@@ -133,7 +133,13 @@ class ItemHistory(CompanionTable):
         names.append(EXPORT_ID_COLUMN)
         target = table.full_name if branch == MAIN_BRANCH else f"{table.full_name}.{quote('branch_' + branch)}"
         on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-        with table.registered(version_changes(changes, layout, one_window=one_window)) as view:
+        versions = version_changes(changes, layout, one_window=one_window)
+        if branch != MAIN_BRANCH and table.branch_head(branch)[1].get(TOTAL_RECORDS) == "0":
+            # A history with no version yet (the table's first sync) has none to close: its versions are appended.
+            table.append(versions.where(f"{_KIND} = '{_VERSION}'").select(*map(quote, names)), properties, branch)
+            table.ensure_commit(properties, branch)
+            return
+        with table.registered(versions) as view:
             # `t.current = s.closes` makes the history's partition column a join key, so that the current versions
             # are joined where they lie (a storage-partitioned join, the source shuffled to them) rather than all
             # shuffled to the source; `t.current` alone is what prunes the scan to them.

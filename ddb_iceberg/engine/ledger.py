@@ -49,6 +49,7 @@ MERGE_INSERTED = "spark.merge-into.num-target-rows-inserted"
 MERGE_UPDATED = "spark.merge-into.num-target-rows-updated"
 MERGE_DELETED = "spark.merge-into.num-target-rows-deleted"
 ADDED_RECORDS = "added-records"
+TOTAL_RECORDS = "total-records"
 # Table properties: which attribute and DynamoDB type each column holds (see engine.schema.Layout), and the
 # latest ledger entry with the id of its snapshot (it outlives that snapshot's expiry).
 LAYOUT_PROPERTY = PROPERTY_PREFIX + "layout"
