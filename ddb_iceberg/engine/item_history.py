@@ -124,9 +124,9 @@ class ItemHistory(CompanionTable):
         *,
         one_window: bool = False,
     ) -> None:
-        """Merge one sync's change feed rows (`changes`) into `branch` in one commit carrying `properties` (an
-        empty one when there is nothing to merge). `one_window`: the sync applied one window (or a re-baseline's
-        one), so each key has one change."""
+        """Merge one sync's change feed rows (`changes`) into `branch` (append them, into a history with no version
+        yet) in one commit carrying `properties` (an empty one when there is nothing to merge). `one_window`: the
+        sync applied one window (or a re-baseline's one), so each key has one change."""
         table = self.table
         keys = [c.name for c in layout.key_columns]
         names = [*(c.name for c in layout.columns), VALID_FROM_COLUMN, VALID_TO_COLUMN, IS_CURRENT_COLUMN]
