@@ -25,7 +25,15 @@ from ddb_iceberg.engine.upkeep import maintain_table
 from ddb_iceberg.errors import SettingError, SyncError
 from ddb_iceberg.exports.manifest import ExportView
 from ddb_iceberg.simulator import write_full_export
-from ddb_iceberg_tests.helpers import HOUR, History, LocalWarehouse, WindowChanges, feed_by_window, history_as_of
+from ddb_iceberg_tests.helpers import (
+    HOUR,
+    History,
+    LocalWarehouse,
+    WindowChanges,
+    feed_by_window,
+    history_as_of,
+    last_plan,
+)
 
 TABLE = "dynamodb.orders"
 FEED = feed_identifier(TABLE)
@@ -101,6 +109,27 @@ def test_a_rebaseline_writes_the_differences_it_made(warehouse: LocalWarehouse, 
         if old != new:
             expected[key] = ("insert" if old is None else "delete" if new is None else "update", old, new)
     assert seen == expected and expected
+
+
+def test_real_exports_before_images_from_their_old_images_are_the_tables_rows(
+    warehouse: LocalWarehouse, test_table_source: Path
+) -> None:
+    """DynamoDB's own NEW_AND_OLD_IMAGES window (2 deletes, 2 updates, one of which removes an attribute, and an
+    insert), synced onto the table as the window before it left it: the feed's before-images come from the
+    records' OldImage (no read of the table) and are the table's rows as they were."""
+    warehouse.sync(test_table_source, "real.test", allow_gaps=True, up_to=datetime(2026, 1, 14, 10, 35, tzinfo=UTC))
+    before = warehouse.items("real.test")
+    warehouse.sync(test_table_source, "real.test", change_feed=True)
+    after = warehouse.items("real.test")
+    expected: WindowChanges = {}
+    for key in before.keys() | after.keys():
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            expected[key] = ("insert" if old is None else "delete" if new is None else "update", old, new)
+    assert Counter(change[0] for change in expected.values()) == {"delete": 2, "update": 2, "insert": 1}
+    assert feed_by_window(warehouse, "real.test") == {datetime(2026, 1, 14, 10, 50, tzinfo=UTC): expected}
+    feed_write = last_plan(warehouse.spark, "AppendData", f"{feed_identifier('real.test')}")
+    assert "BatchScan" not in feed_write, feed_write
 
 
 def test_a_feed_name_too_long_is_refused_before_anything_runs(tmp_path: Path) -> None:
