@@ -128,7 +128,7 @@ def test_real_exports_before_images_from_their_old_images_are_the_tables_rows(
             expected[key] = ("insert" if old is None else "delete" if new is None else "update", old, new)
     assert Counter(change[0] for change in expected.values()) == {"delete": 2, "update": 2, "insert": 1}
     assert feed_by_window(warehouse, "real.test") == {datetime(2026, 1, 14, 10, 50, tzinfo=UTC): expected}
-    feed_write = last_plan(warehouse.spark, "AppendData", f"{feed_identifier('real.test')}")
+    feed_write = last_plan(warehouse.spark, "AppendData", f"{warehouse.catalog}.{feed_identifier('real.test')}")
     assert "BatchScan" not in feed_write, feed_write
 
 
