@@ -60,6 +60,10 @@ def _reported() -> Iterator[None]:
 
 _UPKEEP = UpkeepSettings().in_days()
 _verbose = click.option("--verbose", is_flag=True, help="Also show Spark's own output (else in <warehouse>/spark.log).")
+_table = click.option("--table", "table", required=True, help="Iceberg table as <namespace>.<table>.")
+_warehouse = click.option(
+    "--warehouse", required=True, help="Local warehouse directory (the SQL catalog is <warehouse>/catalog.db)."
+)
 
 
 def _spark_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -223,10 +227,8 @@ def inspect(source: str, verify: bool, as_json: bool, s3_region: str | None, s3_
 
 @cli.command()
 @click.option("--source", required=True, help="Directory or s3://bucket/prefix that holds AWSDynamoDB/.")
-@click.option("--table", "table", required=True, help="Iceberg table as <namespace>.<table>.")
-@click.option(
-    "--warehouse", required=True, help="Local warehouse directory (the SQL catalog is <warehouse>/catalog.db)."
-)
+@_table
+@_warehouse
 @click.option(
     "--key", "key", default=None, help="Key attributes: PARTITION_KEY[,SORT_KEY] (default: from the exports)."
 )
@@ -328,10 +330,8 @@ def sync(
 
 
 @cli.command()
-@click.option("--table", "table", required=True, help="Iceberg table as <namespace>.<table>.")
-@click.option(
-    "--warehouse", required=True, help="Local warehouse directory (the SQL catalog is <warehouse>/catalog.db)."
-)
+@_table
+@_warehouse
 @click.option(
     "--partition",
     "partition_by",
@@ -365,10 +365,8 @@ def repartition(
 
 
 @cli.command()
-@click.option("--table", "table", required=True, help="Iceberg table as <namespace>.<table>.")
-@click.option(
-    "--warehouse", required=True, help="Local warehouse directory (the SQL catalog is <warehouse>/catalog.db)."
-)
+@_table
+@_warehouse
 @click.option(
     "--snapshot-retention-days",
     default=_UPKEEP["snapshot_retention"],

@@ -30,7 +30,6 @@ from ddb_iceberg.engine.request import FEED_SUFFIX
 from ddb_iceberg.engine.schema import (
     GLUE_TYPE_MAX_LENGTH,
     Column,
-    ColumnType,
     Layout,
     glue_length,
     glue_type_string,
@@ -73,16 +72,10 @@ def windows_end_after(history: Sequence[LedgerEntry]) -> datetime | None:
     return history[1].reflects
 
 
-def before_type(layout: Layout) -> ColumnType:
-    """The type of `_ddb_before`: a struct of the table's item columns (the write time aside: DynamoDB's OldImage
-    carries none; the version's write time is that of the feed's row that made it)."""
-    return layout.image_type
-
-
 def check_before_fits_glue(layout: Layout, feed: str) -> None:
     """`_ddb_before` holds every column of the table in one struct, whose type Glue stores as one string of at
     most GLUE_TYPE_MAX_LENGTH characters (each column of the table fits on its own; together they may not)."""
-    length = glue_length(glue_type_string(before_type(layout)))
+    length = glue_length(glue_type_string(layout.image_type))
     if length > GLUE_TYPE_MAX_LENGTH:
         raise SyncError(
             f"the change feed {feed} cannot hold the table's {len(layout.columns)} columns in its {BEFORE_COLUMN} "
@@ -126,7 +119,7 @@ class ChangeFeed(CompanionTable):
         if not self.table.exists():
             self._create(layout, ledger)
             return
-        before = Column(BEFORE_COLUMN, "", "", before_type(layout))
+        before = Column(BEFORE_COLUMN, "", "", layout.image_type)
         self.table.add_missing_columns((*layout.columns, before), nullable=True)
 
     def _create(self, layout: Layout, ledger: LedgerEntry | None) -> None:
@@ -134,7 +127,7 @@ class ChangeFeed(CompanionTable):
         table.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {quote_path(table.catalog, table.namespace)}")
         columns = [column_ddl(c, nullable=c not in layout.key_columns) for c in layout.columns]
         columns.append(
-            f"{quote(BEFORE_COLUMN)} {spark_type(before_type(layout))} "
+            f"{quote(BEFORE_COLUMN)} {spark_type(layout.image_type)} "
             "COMMENT 'ddb_iceberg: the item before the change (none for an insert)'"
         )
         properties = {**_FEED_PROPERTIES, **self.creation_properties(ledger)}
@@ -179,7 +172,7 @@ def feed_rows(
     from pyspark.sql import functions as sql
 
     keys = [c.name for c in layout.key_columns]
-    image = sql.struct(*(sql.col(quote(c.name)) for c in layout.item_columns))
+    image = _image(layout)
     rows = rows.withColumn("_after", sql.when(sql.col(OP_COLUMN) == UPSERT, image))
     first: SparkColumn = sql.lit(True)
     prior: SparkColumn = sql.when(sql.lit(False), sql.col("_after"))  # none, typed as the images are
@@ -222,7 +215,7 @@ def rebaseline_rows(
     from pyspark.sql import functions as sql
 
     keys = [c.name for c in layout.key_columns]
-    image = sql.struct(*(sql.col(quote(c.name)) for c in layout.item_columns))
+    image = _image(layout)
     old = before.select(*(quote(k) for k in keys), image.alias(BEFORE_COLUMN))
     new = rows.where(sql.col(OP_COLUMN) == UPSERT).drop(OP_COLUMN).withColumn("_after", image)
     joined = old.join(new.withColumn("_present", sql.lit(True)), keys, "full_outer")
@@ -233,6 +226,13 @@ def rebaseline_rows(
     )
     joined = joined.withColumn(OPERATION_COLUMN, operation).drop("_present").withColumn("export_ord", sql.lit(0))
     return _with_export(joined, layout, [window], sync_id, rebaseline=True)
+
+
+def _image(layout: Layout) -> SparkColumn:
+    """A row's item as a struct of the table's item columns (`Layout.image_type`)."""
+    from pyspark.sql import functions as sql
+
+    return sql.struct(*(sql.col(quote(c.name)) for c in layout.item_columns))
 
 
 def _same_item(before: SparkColumn, after: SparkColumn) -> SparkColumn:

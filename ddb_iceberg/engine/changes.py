@@ -138,10 +138,10 @@ class Changes:
             return self.rows(layout).withColumn("export_ord", sql.lit(0))
         return _rows_of(self.by_export, layout, self.on_driver, _EXPORT_ORD, old_images=self.old_images)
 
-    def kept(self, frame: DataFrame) -> DataFrame:
-        """`frame` (built from these changes) computed once for the jobs that read it again (a small plan's rows
-        are on the driver already), until `release`."""
-        if self.on_driver:
+    def kept(self, frame: DataFrame, *, local: bool = False) -> DataFrame:
+        """`frame` (built from these changes) computed once for the jobs that read it again, until `release`;
+        `local`: it reads nothing but a small plan's rows, which are on the driver already (computed again)."""
+        if local:
             return frame
         frame = _kept(frame)
         self._cached.append(frame)

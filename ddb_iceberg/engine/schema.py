@@ -522,7 +522,8 @@ class Layout:
 
     @property
     def image_type(self) -> ColumnType:
-        """An item as a struct of its columns (`item_columns`): the change feed's before-image."""
+        """An item as a struct of its columns (`item_columns`): the change feed's before-image (no write time:
+        DynamoDB's OldImage carries none; a version's write time is that of the feed's row that made it)."""
         return ColumnType(Kind.STRUCT, fields=self.item_columns)
 
     def with_fallback(self, attribute: str, tag: str) -> tuple[Layout, Column]:

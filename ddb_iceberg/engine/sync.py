@@ -285,7 +285,9 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
                 feed_started = time.monotonic()
                 changed = _feed_rows(plan, changes, new_layout, before, sync_id)
                 if history is not None:
-                    changed = changes.kept(changed)  # the history is built from the same rows
+                    # The history is built from the same rows: computed once when they read the table.
+                    reads_table = before is not None and not changes.old_images
+                    changed = changes.kept(changed, local=changes.on_driver and not reads_table)
                 feed.write(changed, properties, branches[feed.name])
                 result.phase_seconds["change feed"] = time.monotonic() - feed_started
                 if history is not None:
