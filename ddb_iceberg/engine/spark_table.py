@@ -237,14 +237,17 @@ class SparkIcebergTable:
 
     @contextmanager
     def snapshot_properties(self, properties: Mapping[str, str]) -> Iterator[None]:
-        """Attach `properties` to the snapshot committed inside the block (and to nothing else)."""
-        for key, value in properties.items():
-            self.spark.conf.set(SNAPSHOT_PROPERTY_CONF + key, value)
+        """Attach `properties` to the snapshots committed inside the block (and to nothing else). Inside a block
+        that set them already (a sync's writes at once), it leaves them to that block."""
+        conf = self.spark.conf
+        mine = [key for key, value in properties.items() if conf.get(SNAPSHOT_PROPERTY_CONF + key, None) != value]
+        for key in mine:
+            conf.set(SNAPSHOT_PROPERTY_CONF + key, properties[key])
         try:
             yield
         finally:
-            for key in properties:
-                self.spark.conf.unset(SNAPSHOT_PROPERTY_CONF + key)
+            for key in mine:
+                conf.unset(SNAPSHOT_PROPERTY_CONF + key)
 
     # A sync commits to a branch of its own, started at the snapshot it planned from, then publishes it:
     # main fast-forwards to the branch only if main is still where the sync found it. So another writer's

@@ -6,10 +6,11 @@ import json
 import resource
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from ddb_iceberg.engine.change_feed import (
 )
 from ddb_iceberg.engine.changes import Changes, collect_changes, key_attributes_from, reads_on_driver
 from ddb_iceberg.engine.companion import CompanionTable
+from ddb_iceberg.engine.concurrent_writes import write_together
 from ddb_iceberg.engine.item_history import ItemHistory
 from ddb_iceberg.engine.ledger import ADDED_RECORDS, LEDGER_PROPERTY, MAPS_PROPERTY, LedgerEntry
 from ddb_iceberg.engine.partitioning import PARTITION_SPEC_PROPERTY, PartitionSpec
@@ -47,6 +49,9 @@ ORPHAN_MIN_AGE = timedelta(hours=25)
 # A new table's rows are bucketed by partition key, about one bucket per this much DynamoDB data (see README).
 BUCKET_BYTES = 512 * 1024 * 1024
 
+
+# The table's write among a sync's writes (the companions' are named by their phases).
+_TABLE_WRITE = "table"
 
 # Tags of the snapshots syncs commit (upkeep drops old ones, never the ledger's).
 TAG_PREFIX = "ddb-"
@@ -279,25 +284,31 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         try:
             sync_id = uuid.uuid4().hex
             properties = plan.snapshot_properties(swept_at, sync_id, source.location, request.request_id)
+            # The three writes run at once (engine.concurrent_writes), each to its own branch.
+            writes: dict[str, Callable[[], None]] = {}
             if feed is not None:
-                # Before the table's commit: the feed's before-images are the table's rows as the sync found them.
-                before = table.read_branch(branch) if planned_from is not None else None
-                feed_started = time.monotonic()
+                # The table as the sync found it is main's: the table's own write goes to its branch meanwhile,
+                # and main moves only by another writer's commit, which refuses this sync's publish.
+                before = table.read() if planned_from is not None else None
                 changed = _feed_rows(plan, changes, new_layout, before, sync_id)
                 if history is not None:
                     # The history is built from the same rows: computed once when they read the table.
                     reads_table = before is not None and not changes.old_images
                     changed = changes.kept(changed, local=changes.on_driver and not reads_table)
-                feed.write(changed, properties, branches[feed.name])
-                result.phase_seconds["change feed"] = time.monotonic() - feed_started
+                writes["change feed"] = partial(feed.write, changed, properties, branches[feed.name])
                 if history is not None:
-                    history_started = time.monotonic()
                     if seed_history and ledger is not None and before is not None:
                         history.seed(before, new_layout, ledger.reflects, branches[history.name])
                     one_window = len(export_windows(plan)) == 1
-                    history.write(changed, new_layout, properties, branches[history.name], one_window=one_window)
-                    result.phase_seconds["item history"] = time.monotonic() - history_started
-            _apply(table, plan, changes, new_layout, properties, branch, planned_from is None)
+                    writes["item history"] = partial(
+                        history.write, changed, new_layout, properties, branches[history.name], one_window=one_window
+                    )
+            empty_table = planned_from is None
+            writes[_TABLE_WRITE] = partial(_apply, table, plan, changes, new_layout, properties, branch, empty_table)
+            # The snapshot properties are the session's, and the same for the three commits: set once around them.
+            with table.snapshot_properties(properties):
+                seconds = write_together(table.spark, writes)
+            result.phase_seconds.update((name, seconds[name]) for name in writes if name != _TABLE_WRITE)
             committed = LedgerEntry.from_summary(*table.branch_head(branch))
             assert committed is not None and committed.sync_id == sync_id, "the branch lacks this sync's commit"
             result.tag = tag_name(plan.reflects_after)
@@ -326,9 +337,9 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
         changes.release()
     result.rows_inserted, result.rows_updated = committed.rows_inserted, committed.rows_updated
     result.rows_deleted = committed.rows_deleted
-    # The companions' own time apart (they are written inside this phase, before the table's commit).
-    companion_seconds = result.phase_seconds.get("change feed", 0.0) + result.phase_seconds.get("item history", 0.0)
-    result.phase_seconds["collapse, write and commit"] = time.monotonic() - phase_started - companion_seconds
+    # The whole phase: the change feed's and item history's writes (their own seconds above) ran in it, at once
+    # with the table's.
+    result.phase_seconds["collapse, write and commit"] = time.monotonic() - phase_started
     result.snapshot_id = committed.snapshot_id
     result.reflects = format_timestamp(plan.reflects_after)
     result.accepted_gaps = [str(gap) for gap in plan.gaps]

@@ -25,6 +25,7 @@ from ddb_iceberg_tests.helpers import (
 
 TABLE = "dynamodb.orders"
 HISTORY = history_identifier(TABLE)
+FEED = feed_identifier(TABLE)
 
 
 def as_of(warehouse: LocalWarehouse, moment: datetime) -> dict[tuple[Any, ...], Any]:
@@ -68,7 +69,7 @@ def test_the_history_equals_the_table_as_of_every_window(warehouse: LocalWarehou
     series = History(tmp_path, seed=61, items=80, writes_per_hour=250, type_drift=True)
     series.add_windows(2)
     first = warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
-    assert first.item_history == HISTORY and first.change_feed == feed_identifier(TABLE)
+    assert first.item_history == HISTORY and first.change_feed == FEED
     series.add_windows(1)  # one window, as the schedule runs it
     warehouse.sync(series.source, TABLE, history=True)
     # Its MERGE reads only the current versions (what a sync reads does not grow with the history), and joins them
@@ -130,6 +131,36 @@ def test_a_history_and_a_feed_started_on_an_existing_table_start_from_its_rows(
 
 class _Killed(BaseException):
     """Stands for the process dying at that point."""
+
+
+def test_a_write_that_fails_while_the_others_run_changes_none_of_the_three(
+    warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table's, the feed's and the history's writes run at once: the history's failure stops the others and is
+    what the sync raises; no table or branch is changed, and the next sync writes all three exactly."""
+    series = History(tmp_path, seed=64, items=80, writes_per_hour=250)
+    series.add_windows(1)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
+    snapshots = {name: warehouse.table(name).current_snapshot_id() for name in (TABLE, FEED, HISTORY)}
+    series.add_windows(1)
+
+    def fails(self: ItemHistory, *_: Any, **__: Any) -> None:
+        raise RuntimeError("the history's MERGE failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ItemHistory, "write", fails)
+        with pytest.raises(RuntimeError, match="the history's MERGE failed"):
+            warehouse.sync(series.source, TABLE, history=True)
+    for name, snapshot in snapshots.items():
+        assert warehouse.table(name).current_snapshot_id() == snapshot, f"{name} was changed"
+        assert not warehouse.table(name).branch_heads("ddb_sync_"), f"{name}'s branch was left"
+
+    warehouse.sync(series.source, TABLE, history=True)
+    assert warehouse.items(TABLE) == series.truth(2)
+    assert feed_by_window(warehouse, TABLE)[series.start + 2 * HOUR] == series.changes(2)
+    for hour in (1, 2):
+        assert as_of(warehouse, series.time(hour)) == series.truth(hour), f"hour {hour}"
+    assert_well_formed(warehouse)
 
 
 def test_a_run_that_dies_before_the_historys_publish_is_caught_up_by_the_next(
