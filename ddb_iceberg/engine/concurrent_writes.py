@@ -2,7 +2,7 @@
 each commit to a branch of their own table, from inputs none of them changes (the exports' changes and the table
 as the sync found it). Each is a statement whose planning and commit run on the driver while the executors wait,
 and a table of one bucket is merged by one task; one after another, they leave cores idle that the others can
-use (BENCHMARKS.md, "the writes at once")."""
+use (BENCHMARKS.md, 2026-12-07 15:14)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def write_together(spark: SparkSession, writes: Mapping[str, Callable[[], None]]) -> dict[str, float]:
-    """Run the named `writes` at once, each in a thread of its own (one runs in this thread); returns each one's
+    """Run the named `writes` at once, each in a thread of its own (a lone one in this thread); returns each one's
     seconds. The first to fail cancels the others' Spark jobs and is raised once every write has stopped, so
     that none goes on writing after its caller dropped the branches they write to."""
     seconds: dict[str, float] = {}

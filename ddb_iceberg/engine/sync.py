@@ -89,6 +89,8 @@ class SyncResult:
     rebaseline_of: str | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # By phase; "change feed" and "item history" are their writes, which run inside "collapse, write and commit"
+    # at once with the table's (so the phases add up to more than `seconds`).
     phase_seconds: dict[str, float] = field(default_factory=dict)
     # Where the exports were read: "executors", or "driver" for a small plan (engine.changes.SMALL_PLAN_ITEMS).
     read_on: str = ""

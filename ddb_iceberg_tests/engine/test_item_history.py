@@ -137,7 +137,8 @@ def test_a_write_that_fails_while_the_others_run_changes_none_of_the_three(
     warehouse: LocalWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The table's, the feed's and the history's writes run at once: the history's failure stops the others and is
-    what the sync raises; no table or branch is changed, and the next sync writes all three exactly."""
+    what the sync raises; no table is changed and no branch is left (what the next sync does then is what it does
+    after any sync that died before the table's publish: test_change_feed.py)."""
     series = History(tmp_path, seed=64, items=80, writes_per_hour=250)
     series.add_windows(1)
     warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
@@ -154,13 +155,6 @@ def test_a_write_that_fails_while_the_others_run_changes_none_of_the_three(
     for name, snapshot in snapshots.items():
         assert warehouse.table(name).current_snapshot_id() == snapshot, f"{name} was changed"
         assert not warehouse.table(name).branch_heads("ddb_sync_"), f"{name}'s branch was left"
-
-    warehouse.sync(series.source, TABLE, history=True)
-    assert warehouse.items(TABLE) == series.truth(2)
-    assert feed_by_window(warehouse, TABLE)[series.start + 2 * HOUR] == series.changes(2)
-    for hour in (1, 2):
-        assert as_of(warehouse, series.time(hour)) == series.truth(hour), f"hour {hour}"
-    assert_well_formed(warehouse)
 
 
 def test_a_run_that_dies_before_the_historys_publish_is_caught_up_by_the_next(
