@@ -1,11 +1,12 @@
 """Companion tables: tables a sync keeps beside the one it syncs (the change feed, the item history).
 
-A companion is written by the sync that changes the table, in the same protocol: to a branch of the sync's own
-before the table's commit, published after the table's. A run that dies before the table's publish leaves every
-companion unchanged (the next sync plans the same exports again); one that dies after it leaves the companion's
-branch, which the next sync publishes before anything else (`CompanionTable.catch_up`). Which of the table's syncs a
-companion holds last is its table property `ddb-iceberg.synced-through`, set in the commit that publishes it: its
-snapshots' summaries do not survive upkeep (a compaction's commit carries none, and expiry removes the rest).
+A companion is written by the sync that changes the table, in the same protocol: to a branch of the sync's own, at
+once with the table's write (engine.concurrent_writes), published after the table's. A run that dies before the
+table's publish leaves every companion unchanged (the next sync plans the same exports again); one that dies after
+it leaves the companion's branch, which the next sync publishes before anything else (`CompanionTable.catch_up`).
+Which of the table's syncs a companion holds last is its table property `ddb-iceberg.synced-through`, set in the
+commit that publishes it: its snapshots' summaries do not survive upkeep (a compaction's commit carries none, and
+expiry removes the rest).
 """
 
 from __future__ import annotations

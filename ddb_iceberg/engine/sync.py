@@ -50,8 +50,9 @@ ORPHAN_MIN_AGE = timedelta(hours=25)
 BUCKET_BYTES = 512 * 1024 * 1024
 
 
-# The table's write among a sync's writes (the companions' are named by their phases).
+# The table's write among a sync's writes; the companions' are named by their phases.
 _TABLE_WRITE = "table"
+_COMPANION_PHASES = ("change feed", "item history")
 
 # Tags of the snapshots syncs commit (upkeep drops old ones, never the ledger's).
 TAG_PREFIX = "ddb-"
@@ -119,6 +120,18 @@ class SyncResult:
         known = {f.name for f in dataclass_fields(cls)}
         return cls(**{name: value for name, value in fields.items() if name in known})
 
+    def _phases(self) -> str:
+        """The phases, the companions' writes as part of the last (they run at once with the table's)."""
+        companions = {name: self.phase_seconds[name] for name in _COMPANION_PHASES if name in self.phase_seconds}
+        phases = [f"{name} {seconds:.1f}s" for name, seconds in self.phase_seconds.items() if name not in companions]
+        if companions and phases:
+            phases[-1] += (
+                " (at once with the table's write: "
+                + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in companions.items())
+                + ")"
+            )
+        return ", ".join(phases)
+
     def describe(self) -> str:
         if not self.changed:
             return f"{self.table} is up to date: it reflects {self.reflects}; no new exports, no new snapshot."
@@ -129,7 +142,7 @@ class SyncResult:
             f"({self.records_read} records read, {self.records_already_reflected} already reflected; "
             f"{self.exports_read} of {self.exports_listed} exports under the source opened)",
             f"  the table now reflects the DynamoDB table as of {self.reflects}",
-            "  time: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.phase_seconds.items()),
+            "  time: " + self._phases(),
         ]
         if self.rebaseline_of is not None:
             lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,10 @@ def test_the_history_equals_the_table_as_of_every_window(warehouse: LocalWarehou
     series.add_windows(2)
     first = warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
     assert first.item_history == HISTORY and first.change_feed == FEED
+    # The companions' writes ran at once with the table's: their time is shown inside the last phase, not after it.
+    (times,) = [line for line in first.describe().splitlines() if line.startswith("  time: ")]
+    at_once = r"collapse, write and commit [\d.]+s \(at once with the table's write: change feed [\d.]+s, item history"
+    assert re.search(at_once + r" [\d.]+s\)$", times), times
     series.add_windows(1)  # one window, as the schedule runs it
     warehouse.sync(series.source, TABLE, history=True)
     # Its MERGE reads only the current versions (what a sync reads does not grow with the history), and joins them
