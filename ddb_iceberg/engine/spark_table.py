@@ -361,10 +361,6 @@ class SparkIcebergTable:
     def snapshot_summary(self, snapshot_id: int) -> dict[str, str]:
         return dict(self._java_table().snapshot(snapshot_id).summary())
 
-    def read_branch(self, branch: str) -> DataFrame:
-        """The rows of `branch`, in the table's current schema."""
-        return self.spark.table(f"{self.catalog}.{self.namespace}.{self.name}.branch_{branch}")
-
     def drop_branch(self, branch: str) -> None:
         """Remove a branch an attempt will not publish (best effort: a later sync removes it once stale)."""
         try:
