@@ -50,9 +50,9 @@ ORPHAN_MIN_AGE = timedelta(hours=25)
 BUCKET_BYTES = 512 * 1024 * 1024
 
 
-# The table's write among a sync's writes; the companions' are named by their phases.
+# The table's write among a sync's writes; the companions' are named as in messages (their phases).
 _TABLE_WRITE = "table"
-_COMPANION_PHASES = ("change feed", "item history")
+_COMPANION_PHASES = (ChangeFeed.what, ItemHistory.what)
 
 # Tags of the snapshots syncs commit (upkeep drops old ones, never the ledger's).
 TAG_PREFIX = "ddb-"
@@ -310,12 +310,12 @@ def _sync_once(table: SparkIcebergTable, source: ExportSource, request: SyncRequ
                     # The history is built from the same rows: computed once when they read the table.
                     reads_table = before is not None and not changes.old_images
                     changed = changes.kept(changed, local=changes.on_driver and not reads_table)
-                writes["change feed"] = partial(feed.write, changed, properties, branches[feed.name])
+                writes[feed.what] = partial(feed.write, changed, properties, branches[feed.name])
                 if history is not None:
                     if seed_history and ledger is not None and before is not None:
                         history.seed(before, new_layout, ledger.reflects, branches[history.name])
                     one_window = len(export_windows(plan)) == 1
-                    writes["item history"] = partial(
+                    writes[history.what] = partial(
                         history.write, changed, new_layout, properties, branches[history.name], one_window=one_window
                     )
             empty_table = planned_from is None
