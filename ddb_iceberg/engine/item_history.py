@@ -9,10 +9,11 @@ changed nothing but the write time makes no version (the change feed has no chan
 version's write time is that of the write that made the item what it is.
 
 It is built from the change feed's rows of each sync (engine.change_feed), which the history therefore needs: a
-sync's feed rows close the current version of each key they name and add the versions they make, in one MERGE
-that reads only the current versions (the table is partitioned by `_ddb_is_current`: the versions a sync reads do
-not grow with the history). A history started on a table with rows starts from those rows, valid from the time
-the table reflected then. It is written in the companions' protocol (engine.companion); when upkeep moved its
+sync's feed rows close the current version of each key they name and add the versions they make, in one MERGE that
+reads only the current versions (the table is partitioned by `_ddb_is_current`: the versions a sync reads do not
+grow with the history), and of them only their keys and what a closed version keeps of its own: a closed version's
+item is its feed row's before-image. A history started on a table with rows starts from those rows, valid from the
+time the table reflected then. It is written in the companions' protocol (engine.companion); when upkeep moved its
 main between the table's publish and its own, or its branch is gone, the sync's feed rows are merged into main
 again: each sync's changes are merged once (its id is the history's `ddb-iceberg.synced-through`).
 """
@@ -24,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ddb_iceberg.engine.change_feed import (
+    BEFORE_COLUMN,
     EXPORT_ID_COLUMN,
     OPERATION_COLUMN,
     REMOVE,
@@ -139,6 +141,20 @@ class ItemHistory(CompanionTable):
             table.append(versions.where(f"{_KIND} = '{_VERSION}'").select(*map(quote, names)), properties, branch)
             table.ensure_commit(properties, branch)
             return
+        # A closed version's item is its feed row's before-image, the item as the table held it (the history's
+        # current version holds the same: `ChangeFeed`), so the MERGE reads only the current versions' keys, start,
+        # export and write time. Their whole items, nested columns among them, would be read row by row rather
+        # than in batches: several times the work (BENCHMARKS.md, 2026-12-07 18:45).
+        before = f"s.{quote(BEFORE_COLUMN)}"
+        item = [f"t.{quote(c.name)} = {before}.{quote(c.name)}" for c in layout.item_columns if c.name not in keys]
+        # A current version whose key the feed says the table did not hold is a history that disagrees with the
+        # table: the sync fails (nothing is published) rather than closing it with no item.
+        disagrees = (
+            f"raise_error(concat({sql_string(f'the {self.what} {self.name} holds a current version of a key the ')},"
+            f" {sql_string('table did not hold (its change feed row has no before-image): ')}, "
+            f"concat_ws(', ', {', '.join(f'cast(s.{quote(k)} AS STRING)' for k in keys)})))"
+        )
+        closed_at = f"CASE WHEN {before} IS NULL THEN {disagrees} ELSE s.{quote(VALID_FROM_COLUMN)} END"
         with table.registered(versions) as view:
             # `t.current = s.closes` makes the history's partition column a join key, so that the current versions
             # are joined where they lie (a storage-partitioned join, the source shuffled to them) rather than all
@@ -147,7 +163,7 @@ class ItemHistory(CompanionTable):
             statement = (
                 f"MERGE INTO {target} t USING {view} s "
                 f"ON {on} AND {current} AND {current} = (s.{_KIND} = '{_CLOSE}') "
-                f"WHEN MATCHED THEN UPDATE SET t.{quote(VALID_TO_COLUMN)} = s.{quote(VALID_FROM_COLUMN)}, "
+                f"WHEN MATCHED THEN UPDATE SET {', '.join(item)}, t.{quote(VALID_TO_COLUMN)} = {closed_at}, "
                 f"t.{quote(IS_CURRENT_COLUMN)} = false "
                 f"WHEN NOT MATCHED AND s.{_KIND} = '{_VERSION}' THEN INSERT ({', '.join(map(quote, names))}) "
                 f"VALUES ({', '.join('s.' + quote(n) for n in names)})"
@@ -198,6 +214,7 @@ def version_changes(changes: DataFrame, layout: Layout, *, one_window: bool = Fa
         *(sql.col(quote(c.name)) for c in layout.columns),
         sql.col(OPERATION_COLUMN),
         sql.col(EXPORT_ID_COLUMN),
+        sql.col(BEFORE_COLUMN),
         sql.col(WINDOW_END_COLUMN).alias(VALID_FROM_COLUMN),
         valid_to.alias(VALID_TO_COLUMN),
         nth.alias("_nth"),

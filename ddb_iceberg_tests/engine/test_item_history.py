@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyspark.sql import functions as sql
 
 from ddb_iceberg.engine.item_history import IS_CURRENT_COLUMN, VALID_FROM_COLUMN, VALID_TO_COLUMN, ItemHistory
 from ddb_iceberg.engine.request import UpkeepRequest, UpkeepSettings, feed_identifier, history_identifier
@@ -83,6 +84,14 @@ def test_the_history_equals_the_table_as_of_every_window(warehouse: LocalWarehou
     assert f"filters={IS_CURRENT_COLUMN} = true" in merge
     to_the_join = operators_between(merge, f"BatchScan {warehouse.catalog}.{HISTORY}", ("SortMergeJoin", "Broadcast"))
     assert not [name for name in to_the_join if name.startswith(("Exchange", "ShuffleQueryStage"))], merge
+    # It reads the current versions' keys and what a closed version keeps of its own, not their items (a closed
+    # version's item is its feed row's before-image): nested columns would make the read row by row.
+    (scanned,) = re.findall(rf"\(\d+\) BatchScan {warehouse.catalog}.{HISTORY}\b.*\nOutput \[\d+\]: \[(.*)\]", merge)
+    read = {name.split("#")[0] for name in scanned.split(", ")}
+    layout = warehouse.table(TABLE).layout()
+    assert layout is not None
+    keys = {c.name for c in layout.key_columns}
+    assert keys < read and not read & {c.name for c in layout.item_columns} - keys, scanned
     series.add_windows(4)  # a catch-up: four windows in one sync
     warehouse.sync(series.source, TABLE, history=True)
     later = datetime.now(UTC) + timedelta(days=40)
@@ -160,6 +169,33 @@ def test_a_write_that_fails_while_the_others_run_changes_none_of_the_three(
     for name, snapshot in snapshots.items():
         assert warehouse.table(name).current_snapshot_id() == snapshot, f"{name} was changed"
         assert not warehouse.table(name).branch_heads("ddb_sync_"), f"{name}'s branch was left"
+
+
+def test_a_history_that_disagrees_with_the_table_fails_the_sync_naming_the_key(
+    warehouse: LocalWarehouse, tmp_path: Path
+) -> None:
+    """A current version of a key the table does not hold (a history changed by hand, say), which the next window
+    inserts: it cannot be closed with the item the table held, so the sync fails naming the key, and changes no
+    table."""
+    series = History(tmp_path, seed=65, items=80, writes_per_hour=250)
+    series.add_windows(1)
+    warehouse.sync(series.source, TABLE, key_attributes=series.table.key_attributes, history=True)
+    series.add_windows(1)
+    key = next(key for key, (operation, _, _) in sorted(series.changes(2).items()) if operation == "insert")
+    layout = warehouse.table(TABLE).layout()
+    assert layout is not None
+    history = f"{warehouse.catalog}.{HISTORY}"
+    stray = warehouse.spark.table(history).where(IS_CURRENT_COLUMN).limit(1)
+    for column, value in zip(layout.key_columns, key, strict=True):
+        stray = stray.withColumn(column.name, sql.lit(str(value)).cast(stray.schema[column.name].dataType))
+    stray.writeTo(history).append()
+    snapshots = {name: warehouse.table(name).current_snapshot_id() for name in (TABLE, FEED, HISTORY)}
+
+    with pytest.raises(Exception, match="holds a current version of a key the table did not hold") as failed:
+        warehouse.sync(series.source, TABLE, history=True)
+    assert ", ".join(map(str, key)) in str(failed.value)
+    for name, snapshot in snapshots.items():
+        assert warehouse.table(name).current_snapshot_id() == snapshot, f"{name} was changed"
 
 
 def test_a_run_that_dies_before_the_historys_publish_is_caught_up_by_the_next(
