@@ -20,6 +20,7 @@ again: each sync's changes are merged once (its id is the history's `ddb-iceberg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -40,6 +41,7 @@ from ddb_iceberg.engine.request import HISTORY_SUFFIX
 from ddb_iceberg.engine.schema import Layout
 from ddb_iceberg.engine.spark_table import BUCKETS_PROPERTY, MAIN_BRANCH, TABLE_PROPERTIES, SparkIcebergTable
 from ddb_iceberg.engine.spark_types import column_ddl, sql_string
+from ddb_iceberg.errors import SyncError
 from ddb_iceberg.exports.manifest import to_micros
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ _HISTORY_COLUMNS = ",\n  ".join(
 )
 # In the MERGE's source only: a row closes a key's current version, or is a version to add.
 _KIND, _CLOSE, _VERSION = "_ddb_kind", "close", "version"
+# What a sync that finds a current version the table did not hold says of it (it fails: `ItemHistory.write`).
+_DISAGREES = "holds a current version of a key the table did not hold"
 
 
 class ItemHistory(CompanionTable):
@@ -150,8 +154,8 @@ class ItemHistory(CompanionTable):
         # A current version whose key the feed says the table did not hold is a history that disagrees with the
         # table: the sync fails (nothing is published) rather than closing it with no item.
         disagrees = (
-            f"raise_error(concat({sql_string(f'the {self.what} {self.name} holds a current version of a key the ')},"
-            f" {sql_string('table did not hold (its change feed row has no before-image): ')}, "
+            f"raise_error(concat({sql_string(f'the {self.what} {self.name} {_DISAGREES}')}, "
+            f"{sql_string(' (its change feed row has no before-image): ')}, "
             f"concat_ws(', ', {', '.join(f'cast(s.{quote(k)} AS STRING)' for k in keys)})))"
         )
         closed_at = f"CASE WHEN {before} IS NULL THEN {disagrees} ELSE s.{quote(VALID_FROM_COLUMN)} END"
@@ -169,7 +173,16 @@ class ItemHistory(CompanionTable):
                 f"VALUES ({', '.join('s.' + quote(n) for n in names)})"
             )
             with table.snapshot_properties(properties):
-                table.spark.sql(statement)
+                try:
+                    table.spark.sql(statement)
+                except Exception as error:  # Spark's, with the message of `disagrees` inside it
+                    found = re.search(rf"the {self.what} \S+ {_DISAGREES}[^\n]*?(?= SQLSTATE|\n|$)", str(error))
+                    if found is None:
+                        raise
+                    raise SyncError(
+                        f"{found.group(0)}. It was changed other than by syncs: mend that version, or drop the history "
+                        "and the next sync starts it again from the table's rows"
+                    ) from None
         table.ensure_commit(properties, branch)
 
     def publish(self, branch: str, ledger: LedgerEntry, *, stale_before: datetime | None) -> None:
