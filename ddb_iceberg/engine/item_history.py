@@ -211,8 +211,9 @@ class ItemHistory(CompanionTable):
 
 def version_changes(changes: DataFrame, layout: Layout, *, one_window: bool = False) -> DataFrame:
     """The MERGE's source for one sync's feed rows: for each key, a row that closes its current version (at the
-    end of its first change's window), and its versions (each valid until the key's next change in the sync, the
-    last one current unless a delete). `one_window`: each key has one change (no ordering needed)."""
+    end of its first change's window, with that change's before-image: the closed version's item), and its
+    versions (each valid until the key's next change in the sync, the last one current unless a delete).
+    `one_window`: each key has one change (no ordering needed)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as sql
 
