@@ -46,6 +46,8 @@ CLI_FIXES = {
     "rows; the table's history stays)",
     Fix.ALLOW_GAPS: "or pass --allow-gaps to apply anyway and record the gap",
     Fix.NAME_KEY: "pass --key PARTITION_KEY[,SORT_KEY]: the DynamoDB table's whole primary key",
+    Fix.REPARTITION: "run `ddb-iceberg repartition --table TABLE --warehouse WAREHOUSE --partition FIELD ...` with the "
+    "fields asked for, then sync without --partition",
 }
 
 

@@ -207,6 +207,15 @@ def build_definitions(
         if maintenance_config
         else None,
     )
+    repartition = (maintenance_config or TableMaintenanceConfig()).model_copy(update={"repartition": True})
+    repartition_job = dg.define_asset_job(
+        names.qualified("repartition_job"),
+        selection=[maintenance],
+        config={"ops": {maintenance.op.name: {"config": repartition.model_dump()}}},
+        description="Partition the table anew by the table resource's partition_by (a sync never changes an "
+        "existing table's partitioning), then maintain it: the compaction rewrites the files written before into "
+        "the new partitioning.",
+    )
     window, lag = timedelta(minutes=deployment.window_minutes), timedelta(minutes=deployment.lag_minutes)
     return dg.Definitions(
         assets=[full_export, incremental_export, iceberg_table, maintenance],
@@ -215,7 +224,7 @@ def build_definitions(
             *(build_change_feed_checks(names) if change_feed else []),
             *(build_item_history_checks(names) if history else []),
         ],
-        jobs=[full_export_job, sync_window_job, rebaseline_job, maintenance_job],
+        jobs=[full_export_job, sync_window_job, rebaseline_job, maintenance_job, repartition_job],
         schedules=[
             build_window_schedule(
                 sync_window_job,

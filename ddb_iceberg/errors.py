@@ -30,6 +30,7 @@ class Fix(StrEnum):
     REBASELINE = "rebaseline"  # replace the rows from a new full export
     ALLOW_GAPS = "allow_gaps"  # apply across the gap and record it
     NAME_KEY = "name_key"  # name the DynamoDB table's key attributes
+    REPARTITION = "repartition"  # partition an existing table anew
 
 
 class DdbIcebergError(Exception):

@@ -38,6 +38,7 @@ def test_local_definitions_hold_the_assets_checks_jobs_and_schedules() -> None:
     assert definitions.resolve_schedule_def("sync_each_window").cron_schedule == "20 * * * *"
     assert definitions.resolve_schedule_def("maintain_table_daily").cron_schedule == "30 4 * * *"
     assert definitions.resolve_job_def("rebaseline_job").partitions_def is not None
+    assert definitions.resolve_job_def("repartition_job").partitions_def is None  # the table, not a window
     table = definitions.resolve_assets_def("ddb_iceberg_table")
     assert table.backfill_policy == dg.BackfillPolicy.single_run()
     assert {key.to_user_string() for key in table.asset_deps[dg.AssetKey("ddb_iceberg_table")]} == {

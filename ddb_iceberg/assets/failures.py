@@ -19,6 +19,8 @@ def dagster_fixes(names: TableNames) -> dict[Fix, str]:
         Fix.ALLOW_GAPS: "or launch the window's run with the table asset's config `allow_gaps: true` to apply anyway "
         "and record the gap",
         Fix.NAME_KEY: "set the table resource's key_attributes to the DynamoDB table's whole primary key",
+        Fix.REPARTITION: f"run {names.qualified('repartition_job')}, which partitions the table anew by the table "
+        "resource's partition_by (then the syncs go on)",
     }
 
 

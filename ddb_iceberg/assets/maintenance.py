@@ -37,6 +37,12 @@ class TableMaintenanceConfig(dg.Config):
     export_housekeeping_dry_run: bool = Field(
         default=False, description="List the exports housekeeping would remove, and remove none."
     )
+    repartition: bool = Field(
+        default=False,
+        description="First partition the table anew by the table resource's partition_by (a sync never changes an "
+        "existing table's partitioning); the compaction then rewrites the files written before into it. The "
+        "repartition job sets it.",
+    )
 
     @model_validator(mode="after")
     def _settings_that_can_work(self) -> "TableMaintenanceConfig":
@@ -70,7 +76,8 @@ def build_table_maintenance(
         of the exports it has applied."""
         runner, table = names.merge_runner(context), names.table(context)
         with failures_reported(names):
-            result = runner.maintain(context, table, table.upkeep_request(config.settings()))
+            request = table.upkeep_request(config.settings(), repartition=config.repartition)
+            result = runner.maintain(context, table, request)
             for line in result.describe().splitlines():
                 context.log.info(line)
             housekeeping = None
@@ -115,6 +122,8 @@ def upkeep_metadata(result: UpkeepResult) -> dict[str, Any]:
         "seconds": dg.MetadataValue.float(result.seconds),
     }
     metadata |= numeric_metadata(result.job_run)
+    if result.repartitioned:
+        metadata["partitioned_by"] = dg.MetadataValue.text(str(result.repartitioned["after"]))
     if result.warnings:
         metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in result.warnings))
     return metadata

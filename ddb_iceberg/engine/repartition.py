@@ -8,6 +8,8 @@ by it), new files take the new one, and upkeep's compaction rewrites old files i
 3. rows written before get their time columns (one UPDATE of the rows that lack them: also those a sync wrote
    between steps 1 and 2).
 Each step can be run again: a run that dies after any of them is completed by running the command again.
+It runs from `ddb-iceberg repartition`, or as the first step of upkeep when the request names partition fields
+(`UpkeepRequest.partition_by`: Dagster's repartition job, on EMR Serverless as well).
 """
 
 from __future__ import annotations

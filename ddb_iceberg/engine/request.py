@@ -130,7 +130,7 @@ class SyncRequest:
     # (engine.item_history).
     history: bool = option("--history", default=False)
     # A new table's partition spec (engine.partitioning; none: buckets of the partition key). A sync never changes
-    # an existing table's: it refuses one that asks for another (`ddb-iceberg repartition` changes it).
+    # an existing table's: it refuses one that asks for another (a repartition changes it: `UpkeepRequest`).
     partition_by: tuple[str, ...] = option("--partition", default=(), repeated=True)
     # A new table's maps: "columns" (a struct per map attribute) or "json" (one DynamoDB JSON text column each);
     # None: the table's own ("columns" for a new table).
@@ -240,11 +240,15 @@ class UpkeepRequest:
 
     table: str = option("--table")
     settings: UpkeepSettings = field(default_factory=UpkeepSettings)
+    # Partition the table by these fields first (engine.repartition), then compact it: the way to change an
+    # existing table's partitioning where no `ddb-iceberg repartition` can reach it (a job on EMR Serverless).
+    partition_by: tuple[str, ...] = option("--partition", default=(), repeated=True)
     # The launcher's name for this request, kept with the result on the table.
     request_id: str | None = option("--request-id", default=None)
 
     def __post_init__(self) -> None:
         parse_table_identifier(self.table)
+        PartitionSpec.parse(self.partition_by)
 
     def to_argv(self) -> list[str]:
         return to_argv(self)

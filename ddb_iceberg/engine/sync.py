@@ -397,9 +397,8 @@ def _layout_choices(
     if requested is not None and requested != spec:
         raise SyncError(
             f"table {table} is partitioned by {spec or 'the default (buckets of its partition key)'}, not "
-            f"{requested}: a sync never changes a table's partitioning. `ddb-iceberg repartition --table {table} "
-            + " ".join(f"--partition '{field}'" for field in requested.fields)
-            + "` does; then sync without --partition"
+            f"{requested}: a sync never changes a table's partitioning",
+            fixes=[Fix.REPARTITION],
         )
     if request.maps is not None and request.maps != maps:
         raise SyncError(

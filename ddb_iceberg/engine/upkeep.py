@@ -2,6 +2,8 @@
 
 A table synced every 15 minutes takes 35,000 commits a year; each merge-on-read window adds delete files and
 small data files. Upkeep, in order:
+0. when the request names partition fields, the table partitioned anew by them (engine.repartition): the
+   explicit way to change an existing table's partitioning wherever upkeep runs (a job on EMR Serverless too);
 1. compaction of data files (sorted by the key), rewriting those with position deletes, and removal of the
    delete files no data file needs any more;
 2. compaction of the remaining position delete files;
@@ -30,6 +32,7 @@ from ddb_iceberg.engine.companion import CompanionTable
 from ddb_iceberg.engine.item_history import ItemHistory
 from ddb_iceberg.engine.ledger import UPKEEP_PROPERTY
 from ddb_iceberg.engine.naming import quote
+from ddb_iceberg.engine.repartition import repartition_table
 from ddb_iceberg.engine.request import Log, UpkeepRequest, UpkeepSettings
 from ddb_iceberg.engine.spark_session import apply_engine_settings
 from ddb_iceberg.engine.spark_table import SparkIcebergTable, retried_on_conflict
@@ -70,6 +73,8 @@ class UpkeepResult:
     # The companions' upkeep (when the table has them): their data files and snapshots before and after.
     change_feed: dict[str, int] = field(default_factory=dict)
     item_history: dict[str, int] = field(default_factory=dict)
+    # A repartition the request asked for, done first (engine.repartition.RepartitionResult's fields).
+    repartitioned: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -103,6 +108,14 @@ class UpkeepResult:
             f"{', '.join(self.tags_dropped) or 'none'}; orphan files removed: {self.orphan_files_removed}",
             "  time: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.phase_seconds.items()),
         ]
+        if self.repartitioned:
+            done = self.repartitioned
+            lines.insert(
+                1,
+                f"  partitioned by {done['after']} (before: {done['before']}); time columns added: "
+                f"{', '.join(done['time_columns_added']) or 'none'}; rows given their time columns: "
+                f"{done['rows_given_times']}",
+            )
         for what, done in (("change feed", self.change_feed), ("item history", self.item_history)):
             if done:
                 lines.insert(
@@ -151,6 +164,13 @@ def maintain_table(
         value = step()
         result.phase_seconds[name] = round(time.monotonic() - phase_started, 2)
         return value
+
+    if request.partition_by:
+        # First, so that the compaction below rewrites the files written before into the new spec.
+        repartitioned = phase(
+            "repartition", lambda: repartition_table(spark, catalog, request.table, request.partition_by, log=log)
+        )
+        result.repartitioned = asdict(repartitioned)
 
     if result.before.snapshots:
         log(f"Compacting the data files of {result.table} ...")

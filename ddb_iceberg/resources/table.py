@@ -29,6 +29,7 @@ from ddb_iceberg.engine.request import (
     parse_table_identifier,
 )
 from ddb_iceberg.engine.spark_session import CATALOG_NAME, CatalogKind, CatalogSettings, check_glue_warehouse
+from ddb_iceberg.errors import SettingError
 from ddb_iceberg.exports import ExportSource
 
 DEFAULT_TABLE = "dynamodb.orders"
@@ -62,7 +63,8 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
         default_factory=list,
         description="For a new table: its partition fields, each ATTRIBUTE, bucket(N, ATTRIBUTE) or "
         "year|month|day|hour(ATTRIBUTE, epoch_seconds|epoch_millis|iso) (default: buckets of the partition key). "
-        "A sync never changes an existing table's: `ddb-iceberg repartition` does.",
+        "A sync never changes an existing table's: the repartition job does (upkeep that partitions the table anew "
+        "by these fields first), or `ddb-iceberg repartition`.",
     )
     maps: str | None = Field(
         default=None,
@@ -139,8 +141,16 @@ class IcebergTableResource(dg.ConfigurableResource, ABC):  # type: ignore[type-a
             s3_endpoint_url=s3.endpoint_url if s3 else None,
         )
 
-    def upkeep_request(self, settings: UpkeepSettings) -> UpkeepRequest:
-        return UpkeepRequest(table=self.identifier, settings=settings)
+    def upkeep_request(self, settings: UpkeepSettings, *, repartition: bool = False) -> UpkeepRequest:
+        """Upkeep of this table; with `repartition`, partitioning it anew by `partition_by` first."""
+        if repartition and not self.partition_by:
+            raise SettingError(
+                f"a repartition of {self.identifier} needs the fields to partition it by: set the table resource's "
+                "partition_by"
+            )
+        return UpkeepRequest(
+            table=self.identifier, settings=settings, partition_by=tuple(self.partition_by) if repartition else ()
+        )
 
     def load(self) -> Any:
         """The table as PyIceberg reads it."""

@@ -196,6 +196,38 @@ def test_the_maintenance_asset_compacts_reports_and_the_next_window_applies(pipe
     assert pipeline.items() == pipeline.truth("2026-01-01T05:00:00.000Z")
 
 
+def test_the_repartition_job_partitions_the_table_anew_and_the_syncs_go_on(pipeline: Pipeline) -> None:
+    pipeline.materialize([pipeline.full])
+    assert pipeline.windows(0, 1).success  # the default layout: buckets of the partition key
+    # The table resource now asks for days of `created_at`: the next sync refuses, naming the job that does it.
+    pipeline.deployment.resources["table"] = LocalIcebergTable(
+        warehouse=str(pipeline.root / "warehouse"),
+        catalog_name=pipeline.catalog_name,
+        change_feed=True,
+        partition_by=["day(created_at, epoch_millis)"],
+    )
+    pipeline.definitions = build_definitions(pipeline.deployment)
+    refused = pipeline.windows(2, 2, raise_on_error=False)
+    failure = refused.failure_data_for_node("ddb_iceberg_table")
+    assert failure is not None and "never changes a table's partitioning" in str(failure.error)
+    assert "run repartition_job" in str(failure.error) and "ddb-iceberg repartition" not in str(failure.error)
+    assert pipeline.items() == pipeline.truth("2026-01-01T02:00:00.000Z")
+
+    result = pipeline.definitions.resolve_job_def("repartition_job").execute_in_process(instance=pipeline.instance)
+    assert result.success
+    metadata = _metadata(result, "ddb_iceberg_table_maintenance")
+    assert metadata["partitioned_by"] == "day(created_at, epoch_millis)"
+    table = local_catalog(pipeline.root / "warehouse", pipeline.catalog_name).load_table("dynamodb.orders")
+    assert [(str(f.transform), f.name) for f in table.spec().fields] == [("day", "_ddb_created_at_time_day")]
+    # The compaction that followed rewrote the files written before into the new spec.
+    assert {row["spec_id"] for row in table.inspect.files().to_pylist()} == {table.spec().spec_id}
+    assert pipeline.items() == pipeline.truth("2026-01-01T02:00:00.000Z")
+    assert pipeline.windows(2, 2).success
+    assert pipeline.items() == pipeline.truth("2026-01-01T03:00:00.000Z")
+    days = {row["partition"]["_ddb_created_at_time_day"] for row in table.refresh().inspect.files().to_pylist()}
+    assert len(days) > 1, "the window's rows were not written by day"
+
+
 def test_the_live_pipeline_starts_with_a_catch_up_that_takes_its_own_baseline(
     spark: SparkSession, tmp_path: Path
 ) -> None:

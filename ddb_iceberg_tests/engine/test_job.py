@@ -109,6 +109,7 @@ def test_every_field_of_a_request_and_its_catalog_survives_the_command_line() ->
     upkeep = UpkeepRequest(
         table="dynamodb.orders",
         settings=UpkeepSettings(timedelta(days=1.5), timedelta(days=2), timedelta(days=4), 6, 2),
+        partition_by=("status", "month(created_at, iso)"),  # a repartition on EMR Serverless goes this way
         request_id="run-2",
     )
     for request in (sync, upkeep):

@@ -12,7 +12,7 @@ from ddb_iceberg.catalog_access import local_catalog
 from ddb_iceberg.engine.partitioning import PartitionField, PartitionSpec, TimeEncoding, Transform, time_expression
 from ddb_iceberg.engine.repartition import repartition_table
 from ddb_iceberg.engine.schema import Kind
-from ddb_iceberg.errors import SettingError, SyncError
+from ddb_iceberg.errors import Fix, SettingError, SyncError
 from ddb_iceberg_tests.helpers import History, LocalWarehouse
 
 TABLE = "dynamodb.orders"
@@ -109,8 +109,9 @@ def test_a_table_partitioned_by_day_of_an_epoch_attribute_with_maps_as_json_and_
     # A sync never changes the spec: one that asks for another is refused before it writes anything.
     snapshot = warehouse.table(TABLE).current_snapshot_id()
     series.add_windows(1)
-    with pytest.raises(SyncError, match="ddb-iceberg repartition"):
+    with pytest.raises(SyncError, match="never changes a table's partitioning") as refused:
         warehouse.sync(series.source, TABLE, partition_by=("month(created_at, epoch_millis)",))
+    assert refused.value.fixes == (Fix.REPARTITION,)  # worded by each surface: the CLI's command, Dagster's job
     with pytest.raises(SyncError, match="maps"):
         warehouse.sync(series.source, TABLE, maps="columns")
     assert warehouse.table(TABLE).current_snapshot_id() == snapshot

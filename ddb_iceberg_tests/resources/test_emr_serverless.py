@@ -98,16 +98,17 @@ class AwsStack:
         }
         return EmrServerlessMergeRunner(**(settings | overrides))
 
-    def glue_table(self) -> GlueIcebergTable:
+    def glue_table(self, partition_by: tuple[str, ...] = ()) -> GlueIcebergTable:
         return GlueIcebergTable(
             identifier=self.table,
             warehouse=self.warehouse,
             region=MOTO_REGION,
             glue_endpoint=self.moto.endpoint_url,
             s3_endpoint=self.moto.endpoint_url,
+            partition_by=list(partition_by),
         )
 
-    def definitions(self, runner: EmrServerlessMergeRunner) -> dg.Definitions:
+    def definitions(self, runner: EmrServerlessMergeRunner, partition_by: tuple[str, ...] = ()) -> dg.Definitions:
         exporter = DynamoDBExporter(
             table_arn="arn:aws:dynamodb:us-east-1:123456789012:table/orders",
             s3_bucket=self.exports,
@@ -115,7 +116,8 @@ class AwsStack:
             region=MOTO_REGION,
             endpoint_url=self.moto.endpoint_url,
         )
-        resources: dict[str, object] = {"exporter": exporter, "merge_runner": runner, "table": self.glue_table()}
+        table = self.glue_table(partition_by)
+        resources: dict[str, object] = {"exporter": exporter, "merge_runner": runner, "table": table}
         return build_definitions(Deployment(partitions_start=datetime(2026, 1, 1, tzinfo=UTC), resources=resources))
 
     def materialize(
@@ -139,8 +141,11 @@ class AwsStack:
         self.instances[result.run_id] = instance
         return result
 
-    def maintain(self, runner: EmrServerlessMergeRunner, **config: Any) -> dg.ExecuteInProcessResult:
-        definitions = self.definitions(runner)
+    def maintain(
+        self, runner: EmrServerlessMergeRunner, partition_by: tuple[str, ...] = (), **config: Any
+    ) -> dg.ExecuteInProcessResult:
+        """The maintenance asset, with the table resource's `partition_by` (what its `repartition` config uses)."""
+        definitions = self.definitions(runner, partition_by)
         (maintenance,) = [
             a
             for a in definitions.assets or []
@@ -298,12 +303,21 @@ def test_the_maintenance_asset_runs_upkeep_as_an_emr_serverless_job(aws: AwsStac
 
     # The upkeep job's result is lost on the way (CloudWatch Logs delivers the driver's output after dagster
     # stopped reading): the job kept it on the table under the run's request, and the asset reads it there.
+    # It also partitions the table anew (the repartition job's config), which only a job on EMR can do to a table
+    # in Glue: the table resource now asks for days of `created_at`.
     aws.standin.drop_results = True
-    result = aws.maintain(runner, snapshot_retention_days=0, tag_retention_days=0, min_input_files=2)
+    by_day = ("day(created_at, epoch_millis)",)
+    config = {"snapshot_retention_days": 0, "tag_retention_days": 0, "min_input_files": 2, "repartition": True}
+    result = aws.maintain(runner, partition_by=by_day, **config)
     assert result.success
     metadata = _table_metadata(result)
+    assert metadata["partitioned_by"] == by_day[0]
+    glue = aws.glue_table().load()
+    assert [str(f.transform) for f in glue.spec().fields] == ["day"]
+    assert {row["spec_id"] for row in glue.inspect.files().to_pylist()} == {glue.spec().spec_id}
     assert metadata["delete_files_before"] > 0 and metadata["delete_files_after"] == 0
-    assert metadata["data_files_after"] < metadata["data_files_before"] and metadata["snapshots_expired"] > 0
+    # Every file written before was rewritten into the new spec (by day, so not fewer files), old snapshots went.
+    assert metadata["data_files_rewritten"] >= metadata["data_files_before"] and metadata["snapshots_expired"] > 0
     assert "read from the table's properties" in metadata["warnings"]
     assert metadata["billed_vcpu_hours"] > 0
     assert "--task" in aws.standin.commands[list(aws.standin.commands)[-1]]
