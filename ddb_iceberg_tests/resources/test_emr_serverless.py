@@ -303,8 +303,8 @@ def test_the_maintenance_asset_runs_upkeep_as_an_emr_serverless_job(aws: AwsStac
 
     # The upkeep job's result is lost on the way (CloudWatch Logs delivers the driver's output after dagster
     # stopped reading): the job kept it on the table under the run's request, and the asset reads it there.
-    # It also partitions the table anew (the repartition job's config), which only a job on EMR can do to a table
-    # in Glue: the table resource now asks for days of `created_at`.
+    # It also partitions the table anew (the repartition job's config; the CLI's `repartition` cannot reach Glue):
+    # the table resource now asks for days of `created_at`.
     aws.standin.drop_results = True
     by_day = ("day(created_at, epoch_millis)",)
     config = {"snapshot_retention_days": 0, "tag_retention_days": 0, "min_input_files": 2, "repartition": True}
