@@ -62,6 +62,7 @@ def test_each_table_gets_its_own_assets_checks_jobs_schedules_and_resources(exam
             f"{table}/ddb_incremental_export",
         }
         assert example_defs.resolve_job_def(f"{table}__sync_window_job").partitions_def is not None
+        assert example_defs.resolve_job_def(f"{table}__repartition_job").partitions_def is None
         assert example_defs.resolve_schedule_def(f"{table}__sync_each_window").cron_schedule == "20 * * * *"
     assert example_defs.resolve_schedule_def("orders__maintain_table_daily").cron_schedule == "30 4 * * *"
     assert example_defs.resolve_schedule_def("customers__maintain_table_daily").cron_schedule == "45 4 * * *"
